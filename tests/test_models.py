@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from core import models
+
+# Parameter counts worked out by hand from the layer shapes (oracle, not the code's own count).
+EXPECTED_PARAMS = {
+    "linear": 784 * 100 + 100 + 100 * 10 + 10,
+    "mlp-512": 784 * 512 + 512 + 512 * 10 + 10,
+    "mlp-128-64": 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10,
+    "tiny-20px": 400 * 25 + 25 + 25 * 15 + 15 + 15 * 10 + 10,
+    "cnn-basic": (9 * 32 + 32) + (9 * 32 * 64 + 64) + (5 * 5 * 64 * 128 + 128) + (128 * 10 + 10),
+}
+
+
+@pytest.mark.parametrize("arch", list(EXPECTED_PARAMS))
+def test_classic_parameter_counts(arch):
+    assert models.parameter_count(arch) == EXPECTED_PARAMS[arch]
+
+
+@pytest.mark.parametrize("arch", list(models.PRESETS))
+def test_every_preset_gives_probabilities(arch):
+    preset = models.get_preset(arch)
+    model = models.with_softmax(models.build_model(arch), preset.logits)
+    x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    probs = np.asarray(model(x, training=False))
+    assert probs.shape == (3, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probs >= 0).all()
+
+
+def test_custom_models_follow_their_options():
+    small = models.build_model("custom-mlp", {"hidden": (32, 16), "dropout": 0.2})
+    assert small.count_params() == 784 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10
+    cnn = models.build_model("custom-cnn", {"blocks": 3, "filters": 8, "batch_norm": False, "dense_units": 0})
+    convs = [layer for layer in cnn.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [8, 16, 32]
+    assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in cnn.layers)
+
+
+@pytest.mark.parametrize("arch, options, message", [
+    ("nope", None, "Unknown architecture"),
+    ("cnn-basic", {"filters": 3}, "takes no options"),
+    ("custom-cnn", {"blocks": 9}, "Blocks must be between"),
+    ("custom-mlp", {"activation": "wiggle"}, "Activation must be one of"),
+    ("custom-mlp", {"width": 3}, "no option"),
+])
+def test_impossible_architectures_are_refused(arch, options, message):
+    with pytest.raises(models.ArchitectureError, match=message):
+        models.build_model(arch, options)
