@@ -229,7 +229,7 @@ class TrainingJob:
                                         validation_data=(split.x_val, split.y_val) if has_val else None)
         if cfg.augment:
             train_data = augmented_dataset(split.x_train, split.y_train, cfg.batch_size, cfg.seed)
-            model.fit(train_data, **fit_args)
+            model.fit(train_data, shuffle=False, **fit_args)  # the dataset shuffles itself
         else:
             model.fit(split.x_train, split.y_train, batch_size=cfg.batch_size, shuffle=True, **fit_args)
         train_seconds = time.perf_counter() - self._started
