@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ class ModelStore:
             raise StoreError(f"The metadata of {name!r} ({meta_path.name}) is not a JSON object.")
         if not model_path.exists():
             raise StoreError(f"{name!r} has metadata but its model file {model_path.name} is missing.")
+        if not zipfile.is_zipfile(model_path):  # a .keras file is a zip archive; cheap to check
+            raise StoreError(f"{model_path.name} is not a valid .keras file (damaged or truncated).")
         return meta
 
     def list(self) -> list[ModelInfo]:

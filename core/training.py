@@ -58,6 +58,7 @@ class Progress:
     epochs: int
     batch: int                      # batches completed in the current epoch
     batches_per_epoch: int
+    steps: int                      # batches trained in all, across epochs
     batch_curve: list[tuple[float, float, float]]   # (fractional epoch, loss, accuracy), thinned
     epoch_log: list[dict[str, float]]               # one dict per completed epoch
     learning_rate: float | None
@@ -86,12 +87,10 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.job = job
         self.stride = 1
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.job._stop.is_set():
-            self.model.stop_training = True  # honoured as soon as this batch ends
-
     def on_train_batch_end(self, batch, logs=None):
         job = self.job
+        if job._stop.is_set():
+            self.model.stop_training = True  # Keras checks this right after this call
         with job._lock:
             job._batch = batch + 1
             job._batches_seen += 1
@@ -176,7 +175,7 @@ class TrainingJob:
             eta = (total - self._batches_seen) / rate if rate and running else None
             return Progress(
                 self.id, self._state, self.config, self._epoch, self.config.epochs, self._batch,
-                self._batches_per_epoch, list(self._batch_curve), list(self._epoch_log),
+                self._batches_per_epoch, self._batches_seen, list(self._batch_curve), list(self._epoch_log),
                 self._epoch_log[-1]["learning_rate"] if self._epoch_log else None, elapsed,
                 rate * self.config.batch_size if rate else None, eta,
                 self._registry.queue_position(self), self._error, self._result)

@@ -1,0 +1,144 @@
+"""Real (small) training runs through TrainingJob and JobRegistry."""
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from core import data
+from core.config import TrainConfig
+from core.training import MAX_BATCH_POINTS, JobRegistry, JobState
+
+
+def wait_until(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_small_run_learns_reports_and_saves(store):
+    job = JobRegistry(1, store).submit(TrainConfig.for_preset("cnn-basic", epochs=2, limit=2000, name="tiny"))
+    assert job.wait(timeout=300)
+    progress = job.progress()
+    assert progress.state == JobState.FINISHED, progress.error
+    assert [e["epoch"] for e in progress.epoch_log] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(progress.epoch_log[0])
+    assert progress.result.test_accuracy > 0.6  # chance is 0.1
+    assert progress.batch_curve and progress.batch_curve[-1][0] == pytest.approx(2.0)
+    assert progress.samples_per_second > 0 and progress.elapsed > 0
+    meta = store.read_meta("tiny")
+    assert meta["test_metrics"]["accuracy"] == pytest.approx(progress.result.test_accuracy)
+    assert len(meta["history"]) == 2 and meta["parameters"] == 225034
+
+
+def test_stop_ends_within_one_batch_and_keeps_the_model(store):
+    cfg = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000, name="stopped")
+    job = JobRegistry(1, store).submit(cfg)
+    assert wait_until(lambda: job.progress().steps >= 20)
+    job.stop()
+    at_stop = job.progress().steps
+    assert job.wait(timeout=120)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED
+    assert progress.steps <= at_stop + 1, "trained on for more than one batch after stop()"
+    assert len(progress.epoch_log) == 1, "the interrupted epoch is closed, no further epoch starts"
+    assert progress.result is not None and store.read_meta("stopped")["stopped_early"] is True
+    assert progress.result.test_accuracy > 0.5
+
+
+def test_queue_limit_runs_one_job_at_a_time(store):
+    registry = JobRegistry(1, store)
+    cfg = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=4000, batch_size=32)
+    first, second = registry.submit(cfg), registry.submit(cfg.replace(seed=1))
+    assert wait_until(lambda: first.state == JobState.RUNNING)
+    overlap = False
+    while not second.state.done:
+        states = (first.state, second.state)
+        overlap |= all(s in (JobState.RUNNING, JobState.STOPPING) for s in states)
+        if first.state == JobState.RUNNING:
+            assert second.progress().queue_position == 1
+        time.sleep(0.01)
+    assert not overlap
+    assert first.state == second.state == JobState.FINISHED
+    assert [j.id for j in registry.jobs()] == [first.id, second.id]
+    assert registry.get(second.id) is second and registry.active() == []
+
+
+def test_two_slots_run_two_jobs_and_a_queued_job_can_be_cancelled(store):
+    registry = JobRegistry(2, store)
+    cfg = TrainConfig.for_preset("mlp-128-64", epochs=3, limit=6000, batch_size=32)
+    a, b, c = (registry.submit(cfg.replace(seed=s)) for s in range(3))
+    assert wait_until(lambda: a.state == JobState.RUNNING and b.state == JobState.RUNNING)
+    assert c.state == JobState.QUEUED and c.progress().queue_position == 1
+    c.stop()
+    assert c.wait(timeout=10) and c.state == JobState.STOPPED and c.progress().result is None
+    a.stop(), b.stop()
+    assert a.wait(120) and b.wait(120)
+
+
+def test_batch_curve_is_thinned(store):
+    cfg = TrainConfig.for_preset("tiny-20px", epochs=1, batch_size=4, limit=5000, validation_split=0.0)
+    job = JobRegistry(1, store).submit(cfg)
+    assert job.wait(timeout=300)
+    progress = job.progress()
+    assert progress.batches_per_epoch == 1250
+    assert 100 <= len(progress.batch_curve) < MAX_BATCH_POINTS
+    xs = [point[0] for point in progress.batch_curve]
+    assert xs == sorted(xs) and xs[-1] > 0.9
+
+
+def test_same_seed_same_run(store):
+    registry = JobRegistry(1, store)
+    cfg = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=1000, seed=7)
+    runs = [registry.submit(cfg), registry.submit(cfg), registry.submit(cfg.replace(seed=8))]
+    for job in runs:
+        assert job.wait(timeout=120)
+    losses = [job.progress().epoch_log[0]["val_loss"] for job in runs]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    assert losses[0] != pytest.approx(losses[2], rel=1e-4)
+
+
+def test_failure_is_reported_not_raised(store, monkeypatch):
+    def broken_split(*args, **kwargs):
+        raise MemoryError("simulated: out of memory")
+
+    monkeypatch.setattr(data, "split", broken_split)
+    job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
+    assert job.wait(timeout=60)
+    assert job.state == JobState.FAILED and "out of memory" in job.progress().error
+    assert store.list() == []
+
+
+def test_augmented_run_trains(store):
+    cfg = TrainConfig.for_preset("cnn-best", epochs=1, limit=2000, batch_size=32)
+    assert cfg.augment
+    job = JobRegistry(1, store).submit(cfg)
+    assert job.wait(timeout=300) and job.state == JobState.FINISHED, job.progress().error
+    assert job.progress().result.test_accuracy > 0.3
+
+
+def test_distributed_run_on_two_logical_cpus(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(data.DATA_PATH.parent.parent)!r})
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from core.config import TrainConfig
+        from core.store import ModelStore
+        from core.training import JobRegistry, distribution_strategy
+        strategy = distribution_strategy()
+        print("STRATEGY", type(strategy).__name__, strategy.num_replicas_in_sync)
+        job = JobRegistry(1, ModelStore({str(tmp_path)!r})).submit(
+            TrainConfig.for_preset("mlp-128-64", epochs=1, limit=2000))
+        job.wait()
+        p = job.progress()
+        print("RESULT", p.state.value, p.result.test_accuracy if p.result else p.error)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.split()}
+    assert lines.get("STRATEGY") == ["MirroredStrategy", "2"], out.stdout + out.stderr[-2000:]
+    assert lines["RESULT"][0] == "finished" and float(lines["RESULT"][1]) > 0.6, out.stdout + out.stderr[-2000:]
