@@ -150,11 +150,11 @@ def cmd_models(args) -> int:
         if info.error:
             print(f"  {info.name:<28} UNREADABLE: {info.error}")
             continue
-        acc = info.test_accuracy
-        print(f"  {info.name:<28} {info.meta.get('arch', '?'):<11} "
-              f"test acc {acc:.4f}  " if acc is not None else "  ", end="")
-        print(f"{info.meta.get('parameters', 0):>9,} params  {info.meta.get('train_seconds', 0):>7.1f} s  "
-              f"{info.meta.get('created', '')}")
+        acc = f"{info.test_accuracy:.4f}" if info.test_accuracy is not None else "-"
+        meta = info.meta
+        print(f"  {info.name:<28} {meta.get('arch', '?'):<11} test acc {acc:<7} "
+              f"{meta.get('parameters', 0):>9,} params  {meta.get('train_seconds', 0):>7.1f} s  "
+              f"{meta.get('created', '')}")
     return 0
 
 
