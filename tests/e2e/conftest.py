@@ -1,0 +1,100 @@
+"""Fixtures for end-to-end tests: a Streamlit server, Debian's Chromium, a page.
+
+Without Chromium (or the playwright package) these tests skip, except under
+CI (CI=true), where browser tests must run and their absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from .helpers import ARTIFACTS, start_streamlit, track_script_runs
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (browser tests must run under CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Path to Debian's Chromium; skips (fails under CI) when it is missing."""
+    if not Path(CHROMIUM).is_file():
+        _unavailable("no Chromium: apt-get install chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+def streamlit_server():
+    """Factory: `streamlit_server(script_path, env=None)` -> base URL.
+
+    Each server started through it is stopped when the test ends. For a server
+    shared by a module, use helpers.start_streamlit in a module-scoped fixture.
+    """
+    with ExitStack() as stack:
+        def start(script_path, env=None, port=None) -> str:
+            return stack.enter_context(start_streamlit(script_path, port=port, env=env))
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    """One headless Chromium for the whole session (Playwright's sync API)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("no playwright: pip install -r requirements-dev.txt")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page in its own context, its script runs tracked for expect_rerun.
+
+    Saves tests/artifacts/FAILED-<test>.png if the test fails.
+    """
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    page = context.new_page()
+    track_script_runs(page)
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"FAILED-{name}.png"), full_page=True)
+        except Exception:  # the page may be what broke; the failure is reported anyway
+            pass
+    context.close()
