@@ -95,3 +95,37 @@ def model_picker(label: str = "Model", key: str = "model_picker") -> str | None:
 
 def show_store_error(exc: StoreError) -> None:
     st.error(f"{exc} Pick another model, or retrain it on the Train page.")
+
+
+def confusion_chart(matrix, selection: str | None = None, size: int = 420):
+    """Altair heat map of confusion[true][predicted] with the counts written in each cell.
+
+    Right answers (the diagonal) are pale green; mistakes are shaded by how often they happen.
+    With `selection`, a click on a cell selects its (true, predicted) pair under that parameter name.
+    """
+    import altair as alt
+    import numpy as np
+    import pandas as pd
+
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    frame = pd.DataFrame([(t, p, int(matrix[t, p])) for t in range(n) for p in range(n)],
+                         columns=["true", "predicted", "count"])
+    off_diagonal = matrix[~np.eye(n, dtype=bool)]
+    dark_above = max(1, int(off_diagonal.max(initial=0)) // 2)
+    diagonal = "datum.true == datum.predicted"
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:O", title="predicted digit", axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("true:O", title="true digit"),
+        tooltip=["true", "predicted", "count"],
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.condition(diagonal, alt.value("#cfe8cf"),
+                            alt.Color("count:Q", scale=alt.Scale(scheme="orangered"), legend=None)))
+    text = base.mark_text(fontSize=13).encode(
+        text="count:Q",
+        color=alt.condition(f"!({diagonal}) && datum.count > {dark_above}", alt.value("white"), alt.value("black")))
+    if selection:
+        pick = alt.selection_point(name=selection, fields=["true", "predicted"], on="click")
+        cells = cells.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))
+    return (cells + text).properties(width=size, height=size).configure_axis(labelFontSize=14, titleFontSize=15)

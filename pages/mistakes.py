@@ -1,0 +1,149 @@
+"""Mistakes page: the test images a model gets wrong, filtered by a confusion-matrix cell, a page at a time."""
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.evaluation import Evaluation, Mistake
+from core.store import StoreError
+from pages import common
+
+PAGE_SIZE = 24
+COLUMNS = 6
+ANY = "Any"
+DIGITS = [ANY, *range(10)]
+TRUE_KEY, PRED_KEY, SORT_KEY, PAGE_KEY = "mistakes_true", "mistakes_pred", "mistakes_sort", "mistakes_page"
+MOST_CONFIDENT, LEAST_CONFIDENT = "Most confident first", "Least confident first"
+
+
+def main() -> None:
+    st.title("🔍 Mistakes")
+    st.caption("The test images the model gets wrong. Pick a cell of the confusion matrix, "
+               "or the digits below, to see one kind of mistake.")
+    name = common.model_picker(key="mistakes_model")
+    if name is None:
+        return
+    if st.session_state.get("mistakes_shown_model") != name:  # a new model: start at its first page
+        st.session_state["mistakes_shown_model"] = name
+        reset_page()
+    try:
+        ev = common.evaluation(name)
+    except StoreError as exc:
+        common.show_store_error(exc)
+        return
+    except Exception as exc:  # a model that loads but cannot read 28x28 digits, for instance
+        st.error(f"Model **{name}** could not be tested: {type(exc).__name__}: {exc}")
+        return
+    summary_ui(ev)
+    matrix_col, filter_col = st.columns([3, 2], gap="large")
+    with matrix_col:
+        st.altair_chart(common.confusion_chart(ev.confusion, selection="cell", size=400),
+                        key="mistakes_matrix", on_select=choose_cell, selection_mode="cell")
+    with filter_col:
+        true, predicted, most_confident_first = filters_ui()
+    mistakes = ev.mistakes(true, predicted, most_confident_first)
+    grid_ui(mistakes)
+
+
+def summary_ui(ev: Evaluation) -> None:
+    matrix = ev.confusion
+    errors = matrix * (1 - np.eye(10, dtype=matrix.dtype))
+    t, p = np.unravel_index(errors.argmax(), errors.shape)
+    cols = st.columns(3)
+    cols[0].metric("Test accuracy", f"{ev.accuracy:.2%}")
+    cols[1].metric("Mistakes", f"{int(errors.sum()):,} of {len(ev.labels):,}")
+    cols[2].metric("Most common mistake", f"{t} → {p} ({errors[t, p]}×)" if errors.any() else "none")
+
+
+def reset_page() -> None:
+    st.session_state[PAGE_KEY] = 1
+
+
+def choose_cell() -> None:
+    """A click on the heat map sets the filters; a click on the diagonal keeps every prediction."""
+    picked = st.session_state["mistakes_matrix"].selection.get("cell") or []
+    if picked:
+        true, predicted = int(picked[0]["true"]), int(picked[0]["predicted"])
+        st.session_state[TRUE_KEY] = true
+        st.session_state[PRED_KEY] = ANY if predicted == true else predicted
+    else:
+        st.session_state[TRUE_KEY] = st.session_state[PRED_KEY] = ANY
+    reset_page()
+
+
+def filters_ui() -> tuple[int | None, int | None, bool]:
+    st.subheader("Which mistakes")
+    a, b = st.columns(2)
+    true = a.selectbox("True digit", DIGITS, key=TRUE_KEY, on_change=reset_page)
+    predicted = b.selectbox("Predicted digit", DIGITS, key=PRED_KEY, on_change=reset_page)
+    order = st.radio("Order", [MOST_CONFIDENT, LEAST_CONFIDENT], key=SORT_KEY, horizontal=True,
+                     on_change=reset_page,
+                     help="Confident mistakes are the surprising ones; unsure ones are often ugly digits.")
+    return (None if true == ANY else true, None if predicted == ANY else predicted, order == MOST_CONFIDENT)
+
+
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling, so pixels stay crisp squares instead of browser blur."""
+    return np.kron(image, np.ones((scale, scale), dtype=image.dtype))
+
+
+def caption(m: Mistake) -> str:
+    return f"true {m.true} → predicted {m.predicted} ({m.confidence:.0%})"
+
+
+def grid_ui(mistakes: list[Mistake]) -> None:
+    """One page of misclassified images, each with an Inspect button."""
+    if not mistakes:
+        st.success("No mistakes of this kind on the test set.")
+        return
+    pages = math.ceil(len(mistakes) / PAGE_SIZE)
+    if not 1 <= st.session_state.get(PAGE_KEY, 1) <= pages:
+        reset_page()
+    top = st.columns([1, 3], vertical_alignment="bottom")
+    page = top[0].number_input("Page", 1, pages, key=PAGE_KEY)
+    first = (page - 1) * PAGE_SIZE
+    shown = mistakes[first:first + PAGE_SIZE]
+    top[1].markdown(f"**{len(mistakes):,} mistakes** match · page {page} of {pages} · "
+                    f"showing {first + 1}–{first + len(shown)}")
+    images = common.mnist().x_test
+    inspected = None
+    for row in range(0, len(shown), COLUMNS):
+        for column, m in zip(st.columns(COLUMNS), shown[row:row + COLUMNS]):
+            with column:
+                st.image(enlarge(images[m.index], 5))
+                st.markdown(f"**{caption(m)}**")
+                if st.button("🔎 Inspect", key=f"inspect_{m.index}"):
+                    inspected = m
+    if inspected is not None:
+        inspect_dialog(inspected, images[inspected.index])
+
+
+@st.dialog("A closer look", width="large")
+def inspect_dialog(m: Mistake, image: np.ndarray) -> None:
+    left, right = st.columns([2, 3], vertical_alignment="center")
+    left.image(enlarge(image, 10))
+    left.markdown(f"### {caption(m)}")
+    left.caption(f"Test image #{m.index}")
+    right.altair_chart(probability_chart(m), width="stretch")
+
+
+def probability_chart(m: Mistake) -> alt.Chart:
+    """The ten output probabilities; the true digit green, the model's answer red."""
+    kind = ["true digit" if d == m.true else "predicted" if d == m.predicted else "other" for d in range(10)]
+    frame = pd.DataFrame({"digit": range(10), "probability": np.asarray(m.probabilities, float), "kind": kind})
+    base = alt.Chart(frame).encode(x=alt.X("digit:O", title="digit", axis=alt.Axis(labelAngle=0)),
+                                   y=alt.Y("probability:Q", title="probability", axis=alt.Axis(format="%"),
+                                           scale=alt.Scale(domain=[0, 1])))
+    bars = base.mark_bar().encode(color=alt.Color(
+        "kind:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=14),
+        scale=alt.Scale(domain=["true digit", "predicted", "other"], range=["#2ca02c", "#d62728", "#9e9e9e"])))
+    labels = base.mark_text(dy=-10, fontSize=13).encode(text=alt.Text("probability:Q", format=".0%"))
+    return (bars + labels).properties(title="What the model thought", height=340).configure_axis(
+        labelFontSize=14, titleFontSize=15).configure_title(fontSize=17)
+
+
+main()

@@ -1,0 +1,222 @@
+"""Train page: choose a network and settings, train it in the background, watch it learn, keep the model.
+
+The run belongs to core's process-wide JobRegistry, not to this script: its id is kept in
+st.session_state and in the URL (?job=...), so a reloaded tab or a return from another page
+finds it again. A fragment polls it while it is active and stops polling once it is done.
+"""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.config import ConfigError, TrainConfig
+from core.training import JobState, Progress, TrainingJob
+from pages import common
+from pages.train_controls import settings_ui
+
+JOB_KEY = "train_job_id"
+POLL_SECONDS = 1.0
+TRAIN_SERIES, VAL_SERIES = "training (per batch)", "validation (per epoch)"
+
+
+def main() -> None:
+    st.title("🏋️ Train a network")
+    settings, panel = st.columns([1, 2], gap="large")
+    with settings:
+        arch, options, training = settings_ui()
+        if st.button("▶ Start training", type="primary", key="train_start", width="stretch"):
+            start_job(arch, options, training)
+    with panel:
+        job = attached_job()
+        if job is None:
+            st.info("Choose a network and its settings, then press **Start training**. "
+                    "Small sample limits and one epoch train in seconds.")
+            busy = bool(common.registry().active())
+            st.fragment(run_every=POLL_SECONDS * 2 if busy else None)(slot_ui)(busy)
+        else:
+            active = not job.state.done
+            st.fragment(run_every=POLL_SECONDS if active else None)(job_panel)(job.id, active)
+
+
+def start_job(arch: str, options: dict, training: dict) -> None:
+    """Refuse impossible settings with every reason, else queue the run and remember its id."""
+    try:
+        config = TrainConfig(arch=arch, options=options, **training)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            st.error(problem)
+        return
+    job = common.registry().submit(config, common.model_store())
+    st.session_state[JOB_KEY] = job.id
+    st.query_params["job"] = job.id
+
+
+def attached_job() -> TrainingJob | None:
+    """This tab's run: from the URL (a reloaded tab) or the session (a return from another page)."""
+    job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
+    if not job_id:
+        return None
+    job = common.registry().get(job_id)
+    if job is None:
+        st.warning(f"Training run **{job_id}** is not known to this server (it may have been restarted). "
+                   "Start a new run.")
+        st.session_state.pop(JOB_KEY, None)
+        st.query_params.pop("job", None)
+        return None
+    st.session_state[JOB_KEY] = job.id
+    if st.query_params.get("job") != job.id:
+        st.query_params["job"] = job.id
+    return job
+
+
+def job_panel(job_id: str, was_active: bool) -> None:
+    """Everything about one run; re-run on a timer by st.fragment while the run is active."""
+    job = common.registry().get(job_id)
+    if job is None:
+        st.rerun()
+    p = job.progress()
+    if was_active and p.state.done:
+        st.rerun()  # a full run shows the result and turns the timer off
+    cfg = p.config
+    st.subheader(f"Run {p.job_id} · {cfg.arch}")
+    st.caption(settings_line(cfg))
+    if not p.state.done:
+        label = "■ Cancel" if p.state == JobState.QUEUED else "■ Stop"
+        st.button(label, key=f"train_stop_{job.id}", on_click=job.stop, disabled=p.state == JobState.STOPPING,
+                  help="Ends after the current batch; what was learned so far is tested and saved.")
+    if p.state == JobState.QUEUED:
+        active_ids = [j.id for j in common.registry().active()]
+        ahead = active_ids.index(job.id) if job.id in active_ids else 0
+        st.warning(f"⏳ Waiting: {ahead} run{'s' if ahead != 1 else ''} ahead of you "
+                   f"(place {p.queue_position} in the queue). It starts by itself when the slot is free.")
+    elif not p.state.done:
+        progress_ui(p)
+    if p.state.done:
+        outcome_ui(p)
+    if p.batch_curve or p.epoch_log:
+        figures_ui(p)
+        curves_ui(p)
+    others_ui(job.id)
+
+
+def settings_line(cfg: TrainConfig) -> str:
+    samples = f"{cfg.limit:,} samples" if cfg.limit else "all 60,000 samples"
+    extras = [name for name, on in (("augmentation", cfg.augment), ("early stopping", cfg.early_stopping),
+                                    ("reduce LR", cfg.reduce_lr)) if on]
+    return " · ".join([f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}", samples,
+                       f"batch {cfg.batch_size}", f"{cfg.optimizer} lr {cfg.learning_rate:g}",
+                       f"validation {cfg.validation_split:.0%}", *extras, f"seed {cfg.seed}"])
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_ui(p: Progress) -> None:
+    if p.state == JobState.STOPPING:
+        text = "Stopping after this batch, then testing and saving what was learned…"
+    elif not p.batches_per_epoch:
+        text = "Preparing the data and building the network…"
+    elif p.epoch >= p.epochs:
+        text = "Training done: testing on the 10,000 test images and saving…"
+    else:
+        text = (f"Epoch {p.epoch + 1} of {p.epochs} · batch {p.batch} of {p.batches_per_epoch} · "
+                f"ETA {duration(p.eta)}")
+    st.progress(p.fraction_done, text=text)
+
+
+def figures_ui(p: Progress) -> None:
+    """The latest numbers: last batch, last validation, learning rate, speed."""
+    last = p.epoch_log[-1] if p.epoch_log else {}
+    loss, acc = (p.batch_curve[-1][1], p.batch_curve[-1][2]) if p.batch_curve else (None, None)
+    lr = p.learning_rate if p.learning_rate is not None else p.config.learning_rate
+    cells = [("Loss", loss, "{:.3f}"), ("Accuracy", acc, "{:.1%}"),
+             ("Val loss", last.get("val_loss"), "{:.3f}"), ("Val accuracy", last.get("val_accuracy"), "{:.1%}"),
+             ("Learning rate", lr, "{:g}"),
+             ("Samples/s", p.samples_per_second, "{:,.0f}")]
+    for column, (label, value, fmt) in zip(st.columns(len(cells)), cells):
+        column.metric(label, "–" if value is None else fmt.format(value))
+
+
+def curves_ui(p: Progress) -> None:
+    """Loss and accuracy against epochs: training per batch (line), validation per epoch (points)."""
+    rows = [(x, metric, value, TRAIN_SERIES) for x, loss, acc in p.batch_curve
+            for metric, value in (("loss", loss), ("accuracy", acc))]
+    # a stopped run ends its last epoch early: put that validation point where training ended
+    end = p.batch_curve[-1][0] if p.batch_curve and p.state == JobState.STOPPED else float(p.epochs)
+    rows += [(min(e["epoch"], max(end, e["epoch"] - 1)), metric, e[f"val_{metric}"], VAL_SERIES)
+             for e in p.epoch_log for metric in ("loss", "accuracy") if f"val_{metric}" in e]
+    frame = pd.DataFrame(rows, columns=["epoch", "metric", "value", "series"])
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, p.epochs]),
+              axis=alt.Axis(tickMinStep=1 if p.epochs > 1 else 0.25))
+    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=14),
+                       scale=alt.Scale(domain=[TRAIN_SERIES, VAL_SERIES], range=["#1f77b4", "#ff7f0e"]))
+    left, right = st.columns(2)
+    for column, metric, y in ((left, "loss", alt.Y("value:Q", title="loss")),
+                              (right, "accuracy", alt.Y("value:Q", title="accuracy", axis=alt.Axis(format="%"),
+                                                       scale=alt.Scale(domain=[0, 1])))):
+        data = frame[frame.metric == metric]
+        train = alt.Chart(data[data.series == TRAIN_SERIES]).mark_line().encode(x=x, y=y, color=colour)
+        val = alt.Chart(data[data.series == VAL_SERIES]).mark_line(point=alt.OverlayMarkDef(size=80)).encode(
+            x=x, y=y, color=colour)
+        chart = alt.layer(train, val).properties(title=metric.capitalize(), height=280).configure_axis(
+            labelFontSize=13, titleFontSize=14).configure_title(fontSize=17)
+        column.altair_chart(chart, width="stretch")
+
+
+def outcome_ui(p: Progress) -> None:
+    """Finished, stopped, cancelled or failed: say which, and show what the run produced."""
+    result = p.result
+    if p.state == JobState.FAILED:
+        st.error(f"Training failed: {p.error}")
+        return
+    if result is None:
+        st.info("Cancelled before it started: nothing was trained or saved.")
+        return
+    if p.state == JobState.STOPPED:
+        st.warning(f"Stopped in epoch {result.epochs_run} of {p.epochs}. "
+                   "What it had learned so far was tested and saved.")
+    else:
+        st.success(f"Finished: **{result.test_accuracy:.2%}** of the 10,000 test images right.")
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{result.test_accuracy:.2%}")
+    cols[1].metric("Test loss", f"{result.test_loss:.3f}")
+    cols[2].metric("Training time", duration(result.train_seconds))
+    cols[3].metric("Epochs run", result.epochs_run)
+    name_col, button_col = st.columns([3, 2], vertical_alignment="center")
+    name_col.markdown(f"Saved as model **`{result.model_name}`**")
+    if common.active_model_name() == result.model_name:
+        button_col.success("✍️ In use on the Draw page")
+    elif button_col.button("✍️ Use for drawing", key=f"train_use_{p.job_id}", width="stretch"):
+        common.set_active_model(result.model_name)
+        button_col.success("✍️ In use on the Draw page")
+    with st.expander("Confusion matrix on the test set", expanded=True):
+        st.caption("Rows: the true digit. Columns: what the model said. Off the diagonal: mistakes.")
+        st.altair_chart(common.confusion_chart(result.confusion, size=360))
+
+
+def slot_ui(was_busy: bool) -> None:
+    """Other people's runs while this tab has none; polled only while the slot is busy."""
+    if was_busy and not common.registry().active():
+        st.rerun()  # the slot is free again: a full run turns the timer off
+    others_ui(None)
+
+
+def others_ui(own_id: str | None) -> None:
+    """Other runs that hold or wait for the training slot, so nobody wonders why theirs is queued."""
+    others = [j.progress() for j in common.registry().active() if j.id != own_id]
+    if not others:
+        return
+    lines = []
+    for p in others:
+        where = (f"waiting, place {p.queue_position}" if p.state == JobState.QUEUED
+                 else f"{p.state.value}, epoch {min(p.epoch + 1, p.epochs)} of {p.epochs}")
+        lines.append(f"- **{p.job_id}** · {p.config.arch} · {where}")
+    st.markdown(f"**Other runs on this machine ({len(others)})**\n" + "\n".join(lines))
+
+
+main()
