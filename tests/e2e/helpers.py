@@ -299,3 +299,20 @@ def screenshot(page, name: str, full_page: bool = True) -> Path:
     path = ARTIFACTS / f"{safe}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+_RENDERED_JS = """() => {
+    if (!%s) return false;
+    if (document.fonts && document.fonts.status !== 'loaded') return false;
+    return !document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]');
+}""" % _APP_AT_REST_JS
+
+
+def wait_until_rendered(page, timeout: float = APP_TIMEOUT_MS, settle_ms: int = 300) -> None:
+    """Wait until the app is at rest, fonts are loaded and no lazy element shows its skeleton.
+
+    Use before a screenshot: elements load their code on first use and show a
+    grey placeholder meanwhile. `settle_ms` more lets charts finish drawing.
+    """
+    page.wait_for_function(_RENDERED_JS, timeout=timeout)
+    page.wait_for_timeout(settle_ms)

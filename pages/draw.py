@@ -1,0 +1,195 @@
+"""Draw: a digit on the canvas (or an uploaded picture) -> what the network sees and what it says.
+
+The canvas and the results live in one fragment, so a stroke reruns only that
+fragment: the model is cached, prediction calls it directly, and the page
+answers within a few hundred milliseconds of the stroke.
+"""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from core.predict import Prediction, predict_drawing
+from core.preprocess import BlankImageError, ImageError, Preprocessed, load_image_bytes
+from core.store import StoreError
+from pages import canvas
+from pages.common import load_model, model_picker, show_store_error
+
+LOW_CONFIDENCE = 0.60
+ENLARGE = 7  # 28 px -> 196 px, nearest neighbour: every input pixel stays visible
+MAX_UPLOAD_MB = 5
+DRAW, UPLOAD = ":material/draw: Draw", ":material/upload: Upload an image"
+HINT = ("Draw a digit in the black box: one digit, as large as the box allows. "
+        "The network's answer appears here as soon as you lift the pen.")
+STEP_CAPTIONS = {
+    "ink": "1. Ink found",
+    "cropped": "2. Cropped to the ink",
+    "scaled": "3. Scaled to fit 20 x 20",
+    "centred": "4. Centred in 28 x 28",
+}
+
+st.session_state.setdefault("canvas_generation", 0)
+
+
+def clear_canvas() -> None:
+    """A new widget key mounts a fresh, empty canvas (and forgets the old drawing)."""
+    st.session_state.canvas_generation += 1
+
+
+def to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
+    """A float [0, 1] gray image -> 8-bit PIL image, enlarged `scale` times with visible pixels."""
+    pil = Image.fromarray(np.clip(image * 255, 0, 255).astype(np.uint8), mode="L")
+    if scale > 1:
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
+    return pil
+
+
+def fit_pil(image: np.ndarray, side: int) -> Image.Image:
+    """A float [0, 1] gray image of any size, scaled (nearest) so its longer side is `side` px."""
+    pil = to_pil(image)
+    factor = side / max(pil.width, pil.height)
+    size = (max(1, round(pil.width * factor)), max(1, round(pil.height * factor)))
+    return pil.resize(size, Image.Resampling.NEAREST)
+
+
+def probability_chart(prediction: Prediction) -> alt.Chart:
+    """Ten bars, one per digit, the predicted one highlighted, each labelled with its percentage."""
+    frame = pd.DataFrame({
+        "digit": [str(d) for d in range(10)],
+        "probability": prediction.probabilities.astype(float),
+        "predicted": [d == prediction.digit for d in range(10)],
+    })
+    base = alt.Chart(frame).encode(
+        x=alt.X("digit:N", sort=None, title="digit",
+                axis=alt.Axis(labelAngle=0, labelFontSize=18, titleFontSize=14)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
+                axis=alt.Axis(format="%", labelFontSize=12, titleFontSize=14)),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.condition("datum.predicted", alt.value("#e4572e"), alt.value("#8fa8c8")),
+        tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".1%")],
+    )
+    labels = base.mark_text(dy=-8, fontSize=13).encode(text=alt.Text("probability:Q", format=".0%"))
+    return (bars + labels).properties(height=240)
+
+
+def prediction_ui(prediction: Prediction) -> None:
+    """The answer, large enough for the back of a classroom, and how sure the network is."""
+    st.markdown(
+        f"<div style='line-height:1.1'>"
+        f"<div style='font-size:1.3rem'>Predicted digit</div>"
+        f"<div style='font-size:8rem;font-weight:700;line-height:1'>{prediction.digit}</div>"
+        f"<div style='font-size:1.3rem'>{prediction.confidence:.1%} confident</div></div>",
+        unsafe_allow_html=True,
+    )
+    if prediction.confidence < LOW_CONFIDENCE:
+        st.warning(f"Not sure — only {prediction.confidence:.0%} confident: this may not look "
+                   "like a digit to the network. Try drawing it larger and clearer.")
+
+
+def network_input_ui(prepared: Preprocessed) -> None:
+    """The 28 x 28 picture the network was given, enlarged so each pixel shows."""
+    st.image(to_pil(prepared.image, ENLARGE), caption="What the network sees: 28 x 28 pixels")
+
+
+def steps_ui(prepared: Preprocessed) -> None:
+    """How the drawing became that picture, the way MNIST's digits were made."""
+    st.markdown("**From drawing to network input**")
+    columns = st.columns(len(STEP_CAPTIONS))
+    for column, (name, caption) in zip(columns, STEP_CAPTIONS.items()):
+        step = prepared.steps.get(name)
+        if step is not None:
+            column.image(fit_pil(step, 112), caption=caption)
+
+
+def results_ui(model, image: np.ndarray | None) -> Preprocessed | None:
+    """Predict `image` with `model` and show the answer; blank -> a hint. Returns the network input."""
+    if image is None:
+        st.info(HINT)
+        return None
+    try:
+        prediction, prepared = predict_drawing(model, image)
+    except BlankImageError:
+        st.info(HINT)
+        return None
+    except ImageError as exc:
+        st.error(f"{exc} Try another picture, or draw the digit instead.")
+        return None
+    except Exception as exc:  # a model that loads but cannot take a 28x28 image
+        st.error(f"This model could not make a prediction ({type(exc).__name__}: {exc}). "
+                 "Pick another model above.")
+        return None
+    answer, picture = st.columns([1, 1])
+    with answer:
+        prediction_ui(prediction)
+    with picture:
+        network_input_ui(prepared)
+    st.altair_chart(probability_chart(prediction), width="stretch")
+    return prepared
+
+
+def uploaded_image() -> np.ndarray | None:
+    """The uploaded picture as RGBA, or None (with an error shown) when there is none or it is unusable."""
+    upload = st.file_uploader(
+        f"A photo or scan of one digit (PNG or JPEG, up to {MAX_UPLOAD_MB} MB)",
+        type=["png", "jpg", "jpeg"], max_upload_size=MAX_UPLOAD_MB, key="draw_upload",
+    )
+    if upload is None:
+        return None
+    try:
+        return load_image_bytes(upload.getvalue(), max_bytes=MAX_UPLOAD_MB * 2**20)
+    except ImageError as exc:
+        st.error(f"{exc} Upload a PNG or JPEG of a single digit, up to {MAX_UPLOAD_MB} MB.")
+        return None
+
+
+@st.fragment
+def drawing_ui(model_name: str | None, source: str) -> None:
+    """Input on the left (canvas or upload), the network's answer on the right."""
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        if source == DRAW:
+            st.space(36)  # room for the canvas toolbar, which slides up above the canvas on hover
+            image = canvas.drawing_canvas(
+                stroke_width=st.session_state.get("stroke_width", 20),
+                key=f"draw_canvas_{st.session_state.canvas_generation}",
+            )
+            clear, width = st.columns([1, 2], vertical_alignment="bottom")
+            clear.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas, key="draw_clear")
+            width.slider("Pen width", 8, 40, 20, step=2, key="stroke_width")
+            st.caption("Undo and redo: hover over the canvas for its toolbar.")
+        else:
+            image = uploaded_image()
+        show_steps = st.toggle("Show the preprocessing steps", key="draw_show_steps")
+    with right:
+        if model_name is None:
+            return
+        try:
+            model = load_model(model_name)
+        except StoreError as exc:
+            show_store_error(exc)
+            return
+        if source == UPLOAD and image is None:
+            st.info("Upload a picture of one digit to see what the network makes of it.")
+            return
+        prepared = results_ui(model, image)
+    if show_steps and prepared is not None:
+        with left:
+            steps_ui(prepared)
+
+
+def main() -> None:
+    st.title("✍️ Draw a digit")
+    picker, choice = st.columns([5, 7], gap="large", vertical_alignment="bottom")
+    with picker:
+        model_name = model_picker("Model")
+    with choice:
+        source = st.segmented_control("Input", [DRAW, UPLOAD], default=DRAW, required=True,
+                                      key="draw_source", label_visibility="collapsed")
+    drawing_ui(model_name, source)
+
+
+main()

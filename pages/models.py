@@ -1,0 +1,196 @@
+"""Models: every saved model side by side, their learning curves, and what to do with each."""
+from __future__ import annotations
+
+from functools import partial
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.store import DEFAULT_MODEL, ModelInfo, StoreError
+from pages.common import active_model_name, model_store, set_active_model
+
+PENDING_DELETE = "models_pending_delete"
+NOTICE = "models_notice"
+
+
+def settings_text(meta: dict) -> str:
+    """The settings that tell runs apart, in one short line."""
+    config = meta.get("config") or {}
+    parts = []
+    if config.get("epochs") is not None:
+        parts.append(f"{config['epochs']} epochs")
+    if config.get("batch_size") is not None:
+        parts.append(f"batch {config['batch_size']}")
+    if config.get("optimizer"):
+        lr = config.get("learning_rate")
+        parts.append(f"{config['optimizer']} lr {lr:g}" if isinstance(lr, (int, float)) else config["optimizer"])
+    if config.get("limit"):
+        parts.append(f"{config['limit']:,} samples")
+    for flag, label in (("augment", "augmented"), ("early_stopping", "early stop"), ("reduce_lr", "LR decay")):
+        if config.get(flag):
+            parts.append(label)
+    if config.get("options"):
+        parts.append(", ".join(f"{k}={v}" for k, v in config["options"].items()))
+    if meta.get("stopped_early"):
+        parts.append("stopped by user")
+    return " · ".join(parts)
+
+
+def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
+    active = active_model_name()
+    rows = []
+    for info in infos:
+        meta = info.meta
+        rows.append({
+            "model": ("▶ " if info.name == active else "") + info.name,
+            "architecture": meta.get("arch", "?"),
+            "settings": settings_text(meta),
+            "test accuracy": info.test_accuracy,
+            "parameters": meta.get("parameters"),
+            "training time (s)": meta.get("train_seconds"),
+            "created": meta.get("created", ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def table_ui(infos: list[ModelInfo]) -> None:
+    st.dataframe(
+        models_table(infos),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "model": st.column_config.TextColumn("model", help="▶ marks the model the Draw page uses"),
+            "test accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+            "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+            "training time (s)": st.column_config.NumberColumn("training time (s)", format="%.1f"),
+        },
+    )
+
+
+def curves_frame(infos: list[ModelInfo]) -> tuple[pd.DataFrame, list[str]]:
+    """Validation accuracy per epoch, long format; and the models that have no such curve."""
+    rows, missing = [], []
+    for info in infos:
+        history = info.meta.get("history") or []
+        points = [(entry.get("epoch", i + 1), entry["val_accuracy"]) for i, entry in enumerate(history)
+                  if isinstance(entry, dict) and isinstance(entry.get("val_accuracy"), (int, float))]
+        if not points:
+            missing.append(info.name)
+        rows.extend({"model": info.name, "epoch": int(epoch), "validation accuracy": float(acc)}
+                    for epoch, acc in points)
+    return pd.DataFrame(rows, columns=["model", "epoch", "validation accuracy"]), missing
+
+
+def curves_ui(infos: list[ModelInfo]) -> None:
+    st.subheader("Learning curves")
+    frame, missing = curves_frame(infos)
+    if frame.empty:
+        st.info("No model has a validation curve yet: train one with a validation split on the Train page.")
+        return
+    chart = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelFontSize=13)),
+        tooltip=["model", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")],
+    ).properties(height=320)
+    st.altair_chart(chart, width="stretch")
+    st.caption("Validation accuracy after each epoch: higher is better; a curve that flattens has stopped learning."
+               + (f" No validation curve for: {', '.join(missing)}." if missing else ""))
+
+
+def use_model(name: str) -> None:
+    set_active_model(name)
+    st.session_state[NOTICE] = ("success", f"**{name}** is now used on the Draw page.")
+
+
+def ask_delete(name: str | None) -> None:
+    st.session_state[PENDING_DELETE] = name
+
+
+def delete_model(name: str) -> None:
+    """Delete after confirmation; the outcome is shown on the next run (callbacks cannot draw)."""
+    st.session_state[PENDING_DELETE] = None
+    try:
+        model_store().delete(name)
+    except StoreError as exc:
+        st.session_state[NOTICE] = ("error", f"{exc}")
+        return
+    if active_model_name() == name:
+        set_active_model(DEFAULT_MODEL)
+    st.session_state[NOTICE] = ("success", f"Deleted **{name}**.")
+
+
+def model_row_ui(info: ModelInfo) -> None:
+    """One model: what it is, and Use / Download / Delete."""
+    name = info.name
+    with st.container(border=True):
+        about, use, download, delete = st.columns([5, 2, 2, 2], vertical_alignment="center")
+        acc = info.test_accuracy
+        summary = f"**{name}** — {info.meta.get('arch', 'unknown architecture')}"
+        if acc is not None:
+            summary += f", {acc:.2%} on the test set"
+        about.markdown(summary + (" · *used for drawing*" if name == active_model_name() else ""))
+        use.button("Use for drawing", icon=":material/draw:", key=f"use_{name}", on_click=use_model, args=(name,),
+                   disabled=name == active_model_name(), width="stretch")
+        download.download_button(".keras", icon=":material/download:", data=partial(info.path.read_bytes),
+                                 file_name=f"{name}.keras", mime="application/octet-stream",
+                                 key=f"download_{name}", on_click="ignore", width="stretch")
+        if name != DEFAULT_MODEL:
+            delete_ui(name, delete)
+
+
+def delete_ui(name: str, column) -> None:
+    """Delete needs two clicks: the button, then 'Yes, delete'."""
+    if st.session_state.get(PENDING_DELETE) != name:
+        column.button("Delete", icon=":material/delete:", key=f"delete_{name}", on_click=ask_delete, args=(name,), width="stretch")
+        return
+    st.warning(f"Delete **{name}** for good? Its .keras file and metadata are removed; this cannot be undone.")
+    yes, no, _ = st.columns([2, 2, 5])
+    yes.button("Yes, delete", key=f"confirm_delete_{name}", type="primary",
+               on_click=delete_model, args=(name,), width="stretch")
+    no.button("Cancel", key=f"cancel_delete_{name}", on_click=ask_delete, args=(None,), width="stretch")
+
+
+def broken_row_ui(info: ModelInfo) -> None:
+    """A store entry that cannot be loaded (unreadable metadata, missing or damaged file): its error, and delete."""
+    with st.container(border=True):
+        about, delete = st.columns([9, 2], vertical_alignment="center")
+        about.error(f"**{info.name}**: {info.error}")
+        if info.name != DEFAULT_MODEL:
+            delete_ui(info.name, delete)
+
+
+def notice_ui() -> None:
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        kind, text = notice
+        (st.success if kind == "success" else st.error)(text)
+
+
+def main() -> None:
+    st.title("📦 Models")
+    st.caption(f"Every model saved in `{model_store().root}`. Pick one for the Draw page, "
+               "compare how they learned, download or delete them.")
+    notice_ui()
+    try:
+        infos = model_store().list()
+    except OSError as exc:
+        st.error(f"The model folder cannot be read ({exc}). Check that it exists and is readable.")
+        return
+    if not infos:
+        st.info("No saved models yet, not even the shipped default: train one on the Train page.")
+        return
+    healthy = [info for info in infos if not info.error]
+    broken = [info for info in infos if info.error]
+    if healthy:
+        table_ui(healthy)
+        curves_ui(healthy)
+    st.subheader("Manage")
+    for info in healthy:
+        model_row_ui(info)
+    for info in broken:
+        broken_row_ui(info)
+
+
+main()
