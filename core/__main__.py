@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--optimizer")
+    train.add_argument("--schedule", help="constant or one-cycle")
     train.add_argument("--limit", type=int, help="use at most this many training samples")
     train.add_argument("--validation-split", type=float)
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
@@ -64,7 +65,7 @@ def cmd_train(args) -> int:
 
     config = TrainConfig.for_preset(
         args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        optimizer=args.optimizer, limit=args.limit, validation_split=args.validation_split,
+        optimizer=args.optimizer, schedule=args.schedule, limit=args.limit, validation_split=args.validation_split,
         augment=args.augment, early_stopping=args.early_stopping, reduce_lr=args.reduce_lr,
         options=args.options, seed=args.seed, name=args.name)
     store = ModelStore()

@@ -9,6 +9,7 @@ from core import models
 from core.store import StoreError, validate_name
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("constant", "one-cycle")
 LIMITS = {"epochs": (1, 100), "batch_size": (1, 4096), "limit": (50, 60000)}
 
 
@@ -30,6 +31,7 @@ class TrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     optimizer: str = "adam"
+    schedule: str = "constant"
     validation_split: float = 0.1
     limit: int | None = None
     augment: bool = False
@@ -51,7 +53,7 @@ class TrainConfig:
         except models.ArchitectureError as exc:
             raise ConfigError([str(exc)]) from None
         defaults = {name: getattr(preset, name) for name in
-                    ("optimizer", "learning_rate", "batch_size", "epochs", "limit",
+                    ("optimizer", "schedule", "learning_rate", "batch_size", "epochs", "limit",
                      "augment", "early_stopping", "reduce_lr")}
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return cls(arch=arch, **{**defaults, **chosen})
@@ -84,6 +86,10 @@ class TrainConfig:
             problems.append(f"Learning rate must be above 0 and at most 10 (got {self.learning_rate!r}).")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"Optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r}).")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"Learning-rate schedule must be one of {', '.join(SCHEDULES)} (got {self.schedule!r}).")
+        elif self.schedule == "one-cycle" and self.reduce_lr:
+            problems.append("Reduce-LR-on-plateau cannot adjust a one-cycle schedule: turn one of them off.")
         if not isinstance(self.validation_split, (int, float)) or not 0 <= self.validation_split <= 0.5:
             problems.append(f"Validation split must be between 0 and 0.5 (got {self.validation_split!r}).")
         elif (self.early_stopping or self.reduce_lr) and self.validation_split == 0:

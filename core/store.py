@@ -53,6 +53,7 @@ def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a saved model is an ordinary file
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:

@@ -7,16 +7,13 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from core import data, models
-from core.augment import augmented_dataset
 from core.config import TrainConfig
 from core.evaluation import evaluate
+from core.recipe import plan_fit, standard_callbacks
 from core.store import ModelStore
 
 MAX_BATCH_POINTS = 400  # per-batch curve is thinned to at most this many points
@@ -96,7 +93,7 @@ class _ProgressCallback(keras.callbacks.Callback):
             job._batches_seen += 1
             if logs and (batch % self.stride == 0):
                 job._batch_curve.append((job._epoch + (batch + 1) / max(job._batches_per_epoch, 1),
-                                         float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan))))
+                                         float(logs.get("loss", "nan")), float(logs.get("accuracy", "nan"))))
                 if len(job._batch_curve) >= MAX_BATCH_POINTS:
                     del job._batch_curve[::2]
                     self.stride *= 2
@@ -116,14 +113,6 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 def _current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-
-
-def distribution_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over GPUs (or logical CPUs) when more than one is present, else the default."""
-    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    if len(devices) > 1:
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    return tf.distribute.get_strategy()
 
 
 class TrainingJob:
@@ -208,40 +197,13 @@ class TrainingJob:
             self._registry._release(self)
 
     def _train(self) -> JobResult:
-        cfg = self.config
-        preset = models.get_preset(cfg.arch)
-        keras.utils.set_random_seed(cfg.seed)
-        mnist = data.load_mnist()
-        split = data.split(mnist, cfg.validation_split, cfg.seed, cfg.limit)
+        plan = plan_fit(self.config)
         with self._lock:
-            self._batches_per_epoch = int(np.ceil(len(split.y_train) / cfg.batch_size))
-        strategy = distribution_strategy()
-        with strategy.scope():
-            model = models.build_model(cfg.arch, cfg.options)
-            model.compile(
-                optimizer=keras.optimizers.get({"class_name": cfg.optimizer,
-                                                "config": {"learning_rate": cfg.learning_rate}}),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=preset.logits),
-                metrics=["accuracy"])
-        has_val = len(split.y_val) > 0
-        fit_args: dict[str, Any] = dict(epochs=cfg.epochs, verbose=0, callbacks=self._callbacks(has_val),
-                                        validation_data=(split.x_val, split.y_val) if has_val else None)
-        if cfg.augment:
-            train_data = augmented_dataset(split.x_train, split.y_train, cfg.batch_size, cfg.seed)
-            model.fit(train_data, shuffle=False, **fit_args)  # the dataset shuffles itself
-        else:
-            model.fit(split.x_train, split.y_train, batch_size=cfg.batch_size, shuffle=True, **fit_args)
+            self._batches_per_epoch = plan.batches_per_epoch
+        callbacks = [_ProgressCallback(self), *standard_callbacks(self.config, plan.has_validation)]
+        plan.model.fit(callbacks=callbacks, **plan.fit_args)
         train_seconds = time.perf_counter() - self._started
-        return self._evaluate_and_save(models.with_softmax(model, preset.logits), train_seconds)
-
-    def _callbacks(self, has_val: bool) -> list[keras.callbacks.Callback]:
-        monitor = "val_loss" if has_val else "loss"
-        callbacks: list[keras.callbacks.Callback] = [_ProgressCallback(self)]
-        if self.config.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=3, restore_best_weights=True))
-        if self.config.reduce_lr:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5))
-        return callbacks
+        return self._evaluate_and_save(models.for_inference(plan.model, plan.preset.logits), train_seconds)
 
     def _evaluate_and_save(self, model, train_seconds: float) -> JobResult:
         x_test, y_test = data.mnist_test(data.load_mnist())

@@ -21,7 +21,7 @@ def test_classic_parameter_counts(arch):
 @pytest.mark.parametrize("arch", list(models.PRESETS))
 def test_every_preset_gives_probabilities(arch):
     preset = models.get_preset(arch)
-    model = models.with_softmax(models.build_model(arch), preset.logits)
+    model = models.for_inference(models.build_model(arch), preset.logits)
     x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
     probs = np.asarray(model(x, training=False))
     assert probs.shape == (3, 10)

@@ -129,7 +129,8 @@ def test_distributed_run_on_two_logical_cpus(tmp_path):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from core.config import TrainConfig
         from core.store import ModelStore
-        from core.training import JobRegistry, distribution_strategy
+        from core.recipe import distribution_strategy
+        from core.training import JobRegistry
         strategy = distribution_strategy()
         print("STRATEGY", type(strategy).__name__, strategy.num_replicas_in_sync)
         job = JobRegistry(1, ModelStore({str(tmp_path)!r})).submit(
@@ -142,3 +143,17 @@ def test_distributed_run_on_two_logical_cpus(tmp_path):
     lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.split()}
     assert lines.get("STRATEGY") == ["MirroredStrategy", "2"], out.stdout + out.stderr[-2000:]
     assert lines["RESULT"][0] == "finished" and float(lines["RESULT"][1]) > 0.6, out.stdout + out.stderr[-2000:]
+
+
+def test_one_cycle_schedule_rises_then_falls(store):
+    from core.recipe import learning_rate
+
+    cfg = TrainConfig.for_preset("mlp-128-64", epochs=5, limit=1000, schedule="one-cycle", learning_rate=0.01)
+    schedule = learning_rate(cfg, batches_per_epoch=10)  # 50 steps, 10 of warm-up
+    rates = [float(schedule(step)) for step in (0, 5, 10, 30, 50)]
+    assert rates[0] == pytest.approx(0.001) and rates[0] < rates[1] < rates[2] == pytest.approx(0.01)
+    assert rates[2] > rates[3] > rates[4] and rates[4] == pytest.approx(1e-4, rel=0.05)
+    job = JobRegistry(1, store).submit(cfg)
+    assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
+    per_epoch = [entry["learning_rate"] for entry in job.progress().epoch_log]
+    assert per_epoch == sorted(per_epoch, reverse=True) and per_epoch[-1] < 0.05 * per_epoch[0]

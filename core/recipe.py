@@ -1,0 +1,84 @@
+"""From a TrainConfig to a compiled model and the exact `fit` arguments.
+
+TrainingJob and the benchmarks share this, so "bare model.fit" and "fit through a
+job" train the very same thing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core import data, models
+from core.augment import augmented_dataset
+from core.config import TrainConfig
+
+WARMUP_SHARE = 0.2  # one-cycle: share of all steps spent warming up to the peak rate
+
+
+@dataclass
+class FitPlan:
+    """A compiled model and the keyword arguments for its `fit`, minus callbacks."""
+
+    model: keras.Model
+    preset: models.Preset
+    fit_args: dict[str, Any]
+    batches_per_epoch: int
+    has_validation: bool
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over GPUs (or logical CPUs) when more than one is present, else the default."""
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
+
+
+def learning_rate(config: TrainConfig, batches_per_epoch: int):
+    """A constant rate, or a one-cycle schedule: warm up to the peak, then cosine down to 1% of it."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    total = config.epochs * batches_per_epoch
+    warmup = max(1, int(total * WARMUP_SHARE))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, total - warmup), alpha=0.01,
+        warmup_target=config.learning_rate, warmup_steps=warmup)
+
+
+def plan_fit(config: TrainConfig) -> FitPlan:
+    """Seed everything, split the data, build and compile the model inside the distribution strategy."""
+    preset = models.get_preset(config.arch)
+    keras.utils.set_random_seed(config.seed)
+    split = data.split(data.load_mnist(), config.validation_split, config.seed, config.limit)
+    batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
+    with distribution_strategy().scope():
+        model = models.build_model(config.arch, config.options)
+        optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": {}})
+        optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch))
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=preset.logits),
+                      metrics=["accuracy"])
+    has_val = len(split.y_val) > 0
+    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0,
+                                    validation_data=(split.x_val, split.y_val) if has_val else None)
+    if config.augment:
+        fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed),
+                        shuffle=False)  # the dataset shuffles itself
+    else:
+        fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
+    return FitPlan(model, preset, fit_args, batches_per_epoch, has_val)
+
+
+def standard_callbacks(config: TrainConfig, has_validation: bool) -> list[keras.callbacks.Callback]:
+    """Early stopping and reduce-LR-on-plateau, as the config asks."""
+    monitor = "val_loss" if has_validation else "loss"
+    callbacks: list[keras.callbacks.Callback] = []
+    if config.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=3, restore_best_weights=True))
+    if config.reduce_lr:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5))
+    return callbacks
