@@ -1,0 +1,58 @@
+"""`python -m benchmarks [--quick] [--only N ...] [--out PATH]`: run the benchmarks, write docs/benchmarks.md."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks.common import REPORT_PATH, Report, Settings, machine  # noqa: E402
+
+TITLES = {
+    1: "1. Best accuracy: cnn-best",
+    2: "2. Fast to 99%: cnn-fast against Keras' example convnet",
+    3: "3. Every preset on its default settings",
+    4: "4. Prediction latency",
+    5: "5. Real drawings: the stroke-redrawn robustness set",
+    6: "6. Overhead of the app's machinery: TrainingJob against bare model.fit",
+    7: "7. Start-up and memory",
+}
+# Cheap sections first; 5 last so it can score the models trained in 1 and 2 as well.
+ORDER = (4, 7, 6, 2, 1, 3, 5)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run: every section, meaningless figures")
+    parser.add_argument("--only", type=int, nargs="+", choices=sorted(TITLES), help="run only these sections")
+    parser.add_argument("--out", type=Path, default=REPORT_PATH)
+    args = parser.parse_args(argv)
+
+    from benchmarks import inference, startup, training
+
+    run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
+           5: inference.robustness, 6: training.job_overhead, 7: startup.startup}
+    report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
+    for number in sorted(TITLES):
+        report.sections[TITLES[number]] = "_Not run._\n"
+    report.write()
+    for number in ORDER:
+        if args.only and number not in args.only:
+            continue
+        started = time.perf_counter()
+        print(f"== {TITLES[number]}", flush=True)
+        try:
+            run[number](report)
+        except Exception as exc:  # one failed section must not lose the others
+            report.add(TITLES[number], f"**Failed:** `{type(exc).__name__}: {exc}`")
+            print(f"   FAILED: {exc!r}", flush=True)
+        print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    report.write(finished=True)
+    print(f"wrote {report.path} in {(time.perf_counter() - report.started) / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

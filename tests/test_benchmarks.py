@@ -1,0 +1,42 @@
+"""The fast and best presets build and train, and the benchmark writes every section (no timings asserted)."""
+import numpy as np
+import pytest
+
+from benchmarks.__main__ import TITLES, main
+from core import models
+from core.config import TrainConfig
+from core.recipe import plan_fit
+
+
+@pytest.mark.parametrize("arch", ["cnn-fast", "cnn-best"])
+def test_preset_builds_and_one_training_step_changes_the_weights(arch):
+    config = TrainConfig.for_preset(arch, limit=256, epochs=1, batch_size=64)
+    plan = plan_fit(config)
+    assert plan.model.output_shape == (None, 10)
+    before = [w.copy() for w in plan.model.get_weights()]
+    x, y = np.random.default_rng(0).random((64, 28, 28, 1), np.float32), np.arange(64) % 10
+    logs = plan.model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert any(not np.allclose(a, b) for a, b in zip(before, plan.model.get_weights()))
+    probabilities = models.for_inference(plan.model, plan.preset.logits)(x[:2], training=False)
+    np.testing.assert_allclose(np.asarray(probabilities).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_fast_and_best_use_a_one_cycle_schedule():
+    for arch in ("cnn-fast", "cnn-best"):
+        config = TrainConfig.for_preset(arch)
+        assert config.schedule == "one-cycle" and not config.reduce_lr
+    assert TrainConfig.for_preset("cnn-best").augment and TrainConfig.for_preset("cnn-best").epochs <= 15
+
+
+def test_quick_benchmark_writes_every_section(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    assert main(["--quick", "--only", "4", "5", "6", "--out", str(out)]) == 0
+    text = out.read_text()
+    for title in TITLES.values():
+        assert f"## {title}" in text
+    assert "Failed" not in text
+    for number in (4, 5, 6):      # the sections that ran hold a table, the others say so
+        section = text.split(f"## {TITLES[number]}")[1].split("\n## ")[0]
+        assert "|---|" in section
+    assert "_Not run._" in text.split(f"## {TITLES[1]}")[1].split("\n## ")[0]
