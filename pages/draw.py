@@ -6,9 +6,9 @@ answers within a few hundred milliseconds of the stroke.
 """
 from __future__ import annotations
 
-import altair as alt
+import math
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
@@ -24,6 +24,7 @@ MAX_UPLOAD_MB = 5
 DRAW, UPLOAD = ":material/draw: Draw", ":material/upload: Upload an image"
 HINT = ("Draw a digit in the black box: one digit, as large as the box allows. "
         "The network's answer appears here as soon as you lift the pen.")
+BAR_COLOUR, BAR_HIGHLIGHT = "#8fa8c8", "#e4572e"
 STEP_CAPTIONS = {
     "ink": "1. Ink found",
     "cropped": "2. Cropped to the ink",
@@ -55,25 +56,33 @@ def fit_pil(image: np.ndarray, side: int) -> Image.Image:
     return pil.resize(size, Image.Resampling.NEAREST)
 
 
-def probability_chart(prediction: Prediction) -> alt.Chart:
-    """Ten bars, one per digit, the predicted one highlighted, each labelled with its percentage."""
-    frame = pd.DataFrame({
-        "digit": [str(d) for d in range(10)],
-        "probability": prediction.probabilities.astype(float),
-        "predicted": [d == prediction.digit for d in range(10)],
-    })
-    base = alt.Chart(frame).encode(
-        x=alt.X("digit:N", sort=None, title="digit",
-                axis=alt.Axis(labelAngle=0, labelFontSize=18, titleFontSize=14)),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
-                axis=alt.Axis(format="%", labelFontSize=12, titleFontSize=14)),
-    )
-    bars = base.mark_bar().encode(
-        color=alt.condition("datum.predicted", alt.value("#e4572e"), alt.value("#8fa8c8")),
-        tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".1%")],
-    )
-    labels = base.mark_text(dy=-8, fontSize=13).encode(text=alt.Text("probability:Q", format=".0%"))
-    return (bars + labels).properties(height=240)
+def percent(probability: float, decimals: int) -> str:
+    """Rounded down, so a network that is almost sure never reads as '100%' sure."""
+    scale = 10 ** decimals
+    return f"{math.floor(probability * 100 * scale + 1e-6) / scale:.{decimals}f}%"
+
+
+def probability_bars_html(prediction: Prediction, height_px: int = 170) -> str:
+    """Ten bars, one per digit, the predicted one highlighted, each labelled with its percentage.
+
+    Plain HTML rather than a Vega chart: the browser draws it at once, where a chart
+    re-embedded after every stroke held the whole answer back by about half a second.
+    """
+    columns = []
+    for digit, probability in enumerate(prediction.probabilities.astype(float)):
+        colour = BAR_HIGHLIGHT if digit == prediction.digit else BAR_COLOUR
+        bar = max(2, round(probability * height_px))
+        columns.append(
+            f"<div title='{digit}: {probability:.1%}' style='flex:1;display:flex;flex-direction:column;"
+            f"align-items:center;justify-content:flex-end'>"
+            f"<div style='font-size:0.95rem'>{percent(probability, 0)}</div>"
+            f"<div style='width:70%;height:{bar}px;background:{colour};border-radius:3px 3px 0 0'></div>"
+            f"<div style='font-size:1.5rem;font-weight:{700 if digit == prediction.digit else 400}'>{digit}</div>"
+            f"</div>"
+        )
+    return (f"<div aria-label='probability of each digit' style='display:flex;gap:4px;align-items:flex-end;"
+            f"height:{height_px + 70}px;border-bottom:1px solid #ccc'>{''.join(columns)}</div>"
+            f"<div style='font-size:0.9rem;color:#777;margin-top:4px'>How likely the network thinks each digit is</div>")
 
 
 def prediction_ui(prediction: Prediction) -> None:
@@ -82,11 +91,11 @@ def prediction_ui(prediction: Prediction) -> None:
         f"<div style='line-height:1.1'>"
         f"<div style='font-size:1.3rem'>Predicted digit</div>"
         f"<div style='font-size:8rem;font-weight:700;line-height:1'>{prediction.digit}</div>"
-        f"<div style='font-size:1.3rem'>{prediction.confidence:.1%} confident</div></div>",
+        f"<div style='font-size:1.3rem'>{percent(prediction.confidence, 1)} confident</div></div>",
         unsafe_allow_html=True,
     )
     if prediction.confidence < LOW_CONFIDENCE:
-        st.warning(f"Not sure — only {prediction.confidence:.0%} confident: this may not look "
+        st.warning(f"Not sure — only {percent(prediction.confidence, 0)} confident: this may not look "
                    "like a digit to the network. Try drawing it larger and clearer.")
 
 
@@ -127,7 +136,7 @@ def results_ui(model, image: np.ndarray | None) -> Preprocessed | None:
         prediction_ui(prediction)
     with picture:
         network_input_ui(prepared)
-    st.altair_chart(probability_chart(prediction), width="stretch")
+    st.markdown(probability_bars_html(prediction), unsafe_allow_html=True)
     return prepared
 
 

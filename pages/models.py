@@ -37,6 +37,14 @@ def settings_text(meta: dict) -> str:
     return " · ".join(parts)
 
 
+def duration_text(seconds) -> str:
+    """1012.8 -> '16 min 53 s'; unknown -> ''."""
+    if not isinstance(seconds, (int, float)):
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
 def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
     active = active_model_name()
     rows = []
@@ -48,7 +56,7 @@ def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
             "settings": settings_text(meta),
             "test accuracy": info.test_accuracy,
             "parameters": meta.get("parameters"),
-            "training time (s)": meta.get("train_seconds"),
+            "training time": duration_text(meta.get("train_seconds")),
             "created": meta.get("created", ""),
         })
     return pd.DataFrame(rows)
@@ -63,7 +71,6 @@ def table_ui(infos: list[ModelInfo]) -> None:
             "model": st.column_config.TextColumn("model", help="▶ marks the model the Draw page uses"),
             "test accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
             "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-            "training time (s)": st.column_config.NumberColumn("training time (s)", format="%.1f"),
         },
     )
 
@@ -89,8 +96,9 @@ def curves_ui(infos: list[ModelInfo]) -> None:
         st.info("No model has a validation curve yet: train one with a validation split on the Train page.")
         return
     chart = alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d", labelFontSize=14, titleFontSize=15)),
+        y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=".1%", labelFontSize=14, titleFontSize=15)),
         color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelFontSize=13)),
         tooltip=["model", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")],
     ).properties(height=320)
@@ -169,7 +177,7 @@ def notice_ui() -> None:
 
 
 def main() -> None:
-    st.title("📦 Models")
+    st.title(":material/inventory_2: Models")
     st.caption(f"Every model saved in `{model_store().root}`. Pick one for the Draw page, "
                "compare how they learned, download or delete them.")
     notice_ui()

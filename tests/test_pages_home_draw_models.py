@@ -125,6 +125,10 @@ def test_draw_vertical_bar_is_read_as_one(monkeypatch, temp_store):
     captions = [c for image in at.image for c in image.captions]
     assert "What the network sees: 28 x 28 pixels" in captions
     assert not any(i.value for i in at.info if "Draw a digit" in i.value)
+    bars = next(m.value for m in at.markdown if "probability of each digit" in m.value)
+    columns = bars.split("title='")[1:]
+    assert [c[0] for c in columns] == list("0123456789"), "one bar per digit"
+    assert [c[0] for c in columns if "#e4572e" in c] == ["1"], "only the predicted digit's bar is highlighted"
 
 
 def test_draw_blank_canvas_shows_hint_not_prediction(monkeypatch, temp_store):
