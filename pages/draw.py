@@ -140,25 +140,26 @@ def results_ui(model, image: np.ndarray | None) -> Preprocessed | None:
     return prepared
 
 
-def uploaded_image() -> np.ndarray | None:
-    """The uploaded picture as RGBA, or None (with an error shown) when there is none or it is unusable."""
+def uploaded_image() -> tuple[np.ndarray | None, bool]:
+    """(the uploaded picture as RGBA or None, whether a file was given); an unusable file shows an error."""
     upload = st.file_uploader(
         f"A photo or scan of one digit (PNG or JPEG, up to {MAX_UPLOAD_MB} MB)",
         type=["png", "jpg", "jpeg"], max_upload_size=MAX_UPLOAD_MB, key="draw_upload",
     )
     if upload is None:
-        return None
+        return None, False
     try:
-        return load_image_bytes(upload.getvalue(), max_bytes=MAX_UPLOAD_MB * 2**20)
+        return load_image_bytes(upload.getvalue(), max_bytes=MAX_UPLOAD_MB * 2**20), True
     except ImageError as exc:
         st.error(f"{exc} Upload a PNG or JPEG of a single digit, up to {MAX_UPLOAD_MB} MB.")
-        return None
+        return None, True
 
 
 @st.fragment
 def drawing_ui(model_name: str | None, source: str) -> None:
     """Input on the left (canvas or upload), the network's answer on the right."""
     left, right = st.columns([5, 7], gap="large")
+    uploaded = False
     with left:
         if source == DRAW:
             st.space(36)  # room for the canvas toolbar, which slides up above the canvas on hover
@@ -171,7 +172,7 @@ def drawing_ui(model_name: str | None, source: str) -> None:
             width.slider("Pen width", 8, 40, 20, step=2, key="stroke_width")
             st.caption("Undo and redo: hover over the canvas for its toolbar.")
         else:
-            image = uploaded_image()
+            image, uploaded = uploaded_image()
         show_steps = st.toggle("Show the preprocessing steps", key="draw_show_steps")
     with right:
         if model_name is None:
@@ -182,7 +183,8 @@ def drawing_ui(model_name: str | None, source: str) -> None:
             show_store_error(exc)
             return
         if source == UPLOAD and image is None:
-            st.info("Upload a picture of one digit to see what the network makes of it.")
+            if not uploaded:
+                st.info("Upload a picture of one digit to see what the network makes of it.")
             return
         prepared = results_ui(model, image)
     if show_steps and prepared is not None:
