@@ -6,11 +6,13 @@ printed and written to tests/artifacts/draw_latency.txt, never asserted).
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 import pytest
 
 from .helpers import (
     ARTIFACTS,
+    REPO_ROOT,
     canvas_box,
     click_toolbar,
     draw_stroke,
@@ -157,3 +159,15 @@ def test_direct_link_to_draw_on_fresh_server(page, streamlit_server):
     canvas_box(page)
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert "Home" in nav and "common" not in nav, nav
+
+
+def test_models_page_downloads_the_keras_file(page, app_url):
+    page.goto(f"{app_url}/models")
+    wait_for_app(page)
+    wait_for_main_text(page, "Manage")
+    with page.expect_download() as download_info:
+        page.locator(".st-key-download_default button").click()
+    download = download_info.value
+    assert download.suggested_filename == "default.keras"
+    data = Path(download.path()).read_bytes()
+    assert data == (REPO_ROOT / "models" / "default.keras").read_bytes()
