@@ -62,14 +62,29 @@ def _robust_accuracy(model, x, y, forms) -> dict[str, float]:
     return {"all": float(hits.mean()), **{form: float(hits[forms == form].mean()) for form in FORMS}}
 
 
+_stroke_sets: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def stroke_set(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The robustness set, preprocessed by the app's `canvas_to_mnist`: (x, labels, forms); made once per n."""
+    if n not in _stroke_sets:
+        mnist = data.load_mnist()
+        print(f"    generating {n} stroke drawings ...", flush=True)
+        canvases, labels, forms = robustness_set(mnist.x_test, mnist.y_test, n, seed=0)
+        x = np.stack([canvas_to_mnist(c).image for c in canvases])[..., None]
+        _stroke_sets[n] = (x, labels, np.asarray(forms))
+    return _stroke_sets[n]
+
+
+def stroke_accuracy(model, n: int) -> float:
+    return _robust_accuracy(model, *stroke_set(n))["all"]
+
+
 def robustness(report: Report) -> None:
     """Section 5: accuracy on MNIST test digits redrawn as mouse strokes, against plain MNIST test."""
     s = report.settings
     mnist = data.load_mnist()
-    print(f"[5] generating {s.robustness_n} stroke drawings ...", flush=True)
-    canvases, labels, forms = robustness_set(mnist.x_test, mnist.y_test, s.robustness_n, seed=0)
-    x = np.stack([canvas_to_mnist(c).image for c in canvases])[..., None]
-    forms = np.asarray(forms)
+    x, labels, forms = stroke_set(s.robustness_n)
     x_test, y_test = data.mnist_test(mnist)
     candidates = [("default (shipped)", ModelStore().load("default"))]
     for key in ("cnn-best", "cnn-fast"):
@@ -89,7 +104,8 @@ def robustness(report: Report) -> None:
         f"`core.strokes.robustness_set(x_test, y_test, n={s.robustness_n}, seed=0)`: MNIST test digits thinned to "
         "their skeleton and redrawn with a round brush (8-28 px) at random size (30-90% of the canvas), position, "
         "slant (±15°) and aspect on a 280x280 canvas, cycling through the three forms a user can produce; each goes "
-        "through the app's `canvas_to_mnist`. Regenerate it with the same call.", "",
+        "through the app's `canvas_to_mnist`. Regenerate it with the same call. Section 1 scores each cnn-best "
+        "run on this same set.", "",
         "| model | MNIST test | stroke set, all | " + " | ".join(FORMS) + " |",
         "|---|---|---|" + "---|" * len(FORMS), *rows, "",
         f"**Shipped default model: {pct(default_strokes)} on the stroke set, {pct(default_mnist)} on MNIST test** "
