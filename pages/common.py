@@ -109,22 +109,29 @@ def confusion_chart(matrix, selection: str | None = None, size: int = 420):
 
     matrix = np.asarray(matrix)
     n = matrix.shape[0]
-    frame = pd.DataFrame([(t, p, int(matrix[t, p])) for t in range(n) for p in range(n)],
-                         columns=["true", "predicted", "count"])
-    off_diagonal = matrix[~np.eye(n, dtype=bool)]
-    dark_above = max(1, int(off_diagonal.max(initial=0)) // 2)
-    diagonal = "datum.true == datum.predicted"
+    worst = max(1, int(matrix[~np.eye(n, dtype=bool)].max(initial=0)))
+
+    def fill(t: int, p: int, count: int) -> str:
+        # Mistakes only set the scale, so that 5 and 50 look different next to a diagonal of 1,000.
+        if t == p:
+            return "#cfe8cf"
+        if count == 0:
+            return "#ffffff"
+        low, high = np.array([254, 230, 206]), np.array([217, 72, 1])
+        r, g, b = (low + (high - low) * min(1.0, count / worst)).round().astype(int)
+        return f"#{r:02x}{g:02x}{b:02x}"
+
+    frame = pd.DataFrame([(t, p, int(matrix[t, p]), fill(t, p, int(matrix[t, p])),
+                           t != p and matrix[t, p] > worst * 0.6) for t in range(n) for p in range(n)],
+                         columns=["true", "predicted", "count", "fill", "dark"])
     base = alt.Chart(frame).encode(
         x=alt.X("predicted:O", title="predicted digit", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true:O", title="true digit"),
         tooltip=["true", "predicted", "count"],
     )
-    cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.condition(diagonal, alt.value("#cfe8cf"),
-                            alt.Color("count:Q", scale=alt.Scale(scheme="orangered"), legend=None)))
-    text = base.mark_text(fontSize=13).encode(
-        text="count:Q",
-        color=alt.condition(f"!({diagonal}) && datum.count > {dark_above}", alt.value("white"), alt.value("black")))
+    cells = base.mark_rect(stroke="#dddddd", strokeWidth=1).encode(color=alt.Color("fill:N", scale=None))
+    text = base.mark_text(fontSize=14).encode(
+        text="count:Q", color=alt.when(alt.datum.dark).then(alt.value("white")).otherwise(alt.value("black")))
     if selection:
         pick = alt.selection_point(name=selection, fields=["true", "predicted"], on="click")
         cells = cells.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))

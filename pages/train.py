@@ -17,7 +17,7 @@ from pages.train_controls import settings_ui
 
 JOB_KEY = "train_job_id"
 POLL_SECONDS = 1.0
-TRAIN_SERIES, VAL_SERIES = "training (per batch)", "validation (per epoch)"
+TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 
 def main() -> None:
@@ -94,9 +94,14 @@ def job_panel(job_id: str, was_active: bool) -> None:
         progress_ui(p)
     if p.state.done:
         outcome_ui(p)
-    if p.batch_curve or p.epoch_log:
+    elif p.batch_curve:
         figures_ui(p)
+    if p.batch_curve or p.epoch_log:
         curves_ui(p)
+    if p.result is not None:
+        with st.expander("Confusion matrix on the test set", expanded=True):
+            st.caption("Rows: the true digit. Columns: what the model said. Off the diagonal: mistakes.")
+            st.altair_chart(common.confusion_chart(p.result.confusion, size=360))
     others_ui(job.id)
 
 
@@ -110,10 +115,13 @@ def settings_line(cfg: TrainConfig) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """Short enough for a metric: '42 s', '3m 05s', '1h 02m'."""
     if seconds is None:
         return "…"
     seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds} s"
 
 
 def progress_ui(p: Progress) -> None:
@@ -134,11 +142,12 @@ def figures_ui(p: Progress) -> None:
     last = p.epoch_log[-1] if p.epoch_log else {}
     loss, acc = (p.batch_curve[-1][1], p.batch_curve[-1][2]) if p.batch_curve else (None, None)
     lr = p.learning_rate if p.learning_rate is not None else p.config.learning_rate
-    cells = [("Loss", loss, "{:.3f}"), ("Accuracy", acc, "{:.1%}"),
-             ("Val loss", last.get("val_loss"), "{:.3f}"), ("Val accuracy", last.get("val_accuracy"), "{:.1%}"),
-             ("Learning rate", lr, "{:g}"),
+    cells = [("Loss (batch)", loss, "{:.3f}"), ("Val loss", last.get("val_loss"), "{:.3f}"),
+             ("Learning rate", lr, "{:g}"), ("Accuracy (batch)", acc, "{:.1%}"),
+             ("Val accuracy", last.get("val_accuracy"), "{:.1%}"),
              ("Samples/s", p.samples_per_second, "{:,.0f}")]
-    for column, (label, value, fmt) in zip(st.columns(len(cells)), cells):
+    columns = st.columns(3) + st.columns(3)
+    for column, (label, value, fmt) in zip(columns, cells):
         column.metric(label, "–" if value is None else fmt.format(value))
 
 
@@ -153,7 +162,7 @@ def curves_ui(p: Progress) -> None:
     frame = pd.DataFrame(rows, columns=["epoch", "metric", "value", "series"])
     x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, p.epochs]),
               axis=alt.Axis(tickMinStep=1 if p.epochs > 1 else 0.25))
-    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=14),
+    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", labelFontSize=14),
                        scale=alt.Scale(domain=[TRAIN_SERIES, VAL_SERIES], range=["#1f77b4", "#ff7f0e"]))
     left, right = st.columns(2)
     for column, metric, y in ((left, "loss", alt.Y("value:Q", title="loss")),
@@ -163,9 +172,11 @@ def curves_ui(p: Progress) -> None:
         train = alt.Chart(data[data.series == TRAIN_SERIES]).mark_line().encode(x=x, y=y, color=colour)
         val = alt.Chart(data[data.series == VAL_SERIES]).mark_line(point=alt.OverlayMarkDef(size=80)).encode(
             x=x, y=y, color=colour)
-        chart = alt.layer(train, val).properties(title=metric.capitalize(), height=280).configure_axis(
+        chart = alt.layer(train, val).properties(title=metric.capitalize(), height=300).configure_axis(
             labelFontSize=13, titleFontSize=14).configure_title(fontSize=17)
         column.altair_chart(chart, width="stretch")
+    st.caption("Training: the average over the current epoch so far, as Keras reports it after each batch "
+               "(so it jumps when a new epoch starts). Validation: the held-out images, after each epoch.")
 
 
 def outcome_ui(p: Progress) -> None:
@@ -191,12 +202,9 @@ def outcome_ui(p: Progress) -> None:
     name_col.markdown(f"Saved as model **`{result.model_name}`**")
     if common.active_model_name() == result.model_name:
         button_col.success("✍️ In use on the Draw page")
-    elif button_col.button("✍️ Use for drawing", key=f"train_use_{p.job_id}", width="stretch"):
-        common.set_active_model(result.model_name)
-        button_col.success("✍️ In use on the Draw page")
-    with st.expander("Confusion matrix on the test set", expanded=True):
-        st.caption("Rows: the true digit. Columns: what the model said. Off the diagonal: mistakes.")
-        st.altair_chart(common.confusion_chart(result.confusion, size=360))
+    else:
+        button_col.button("✍️ Use for drawing", key=f"train_use_{p.job_id}", width="stretch",
+                          on_click=common.set_active_model, args=(result.model_name,))
 
 
 def slot_ui(was_busy: bool) -> None:

@@ -63,7 +63,7 @@ def architecture_ui() -> tuple[str, dict[str, Any]]:
     """Preset picker with its source line, the sliders of a custom architecture, and the parameter count."""
     names = list(PRESETS)
     arch = st.selectbox("Architecture", names, index=names.index(DEFAULT_ARCH), key="train_arch")
-    st.caption(f"📖 {PRESETS[arch].source}")
+    st.caption(PRESETS[arch].source)
     options: dict[str, Any] = {}
     if arch == "custom-mlp":
         options = mlp_options_ui(arch)
@@ -92,13 +92,14 @@ def training_ui(arch: str) -> dict[str, Any]:
                             help="Train on a random subset: fewer samples train faster and learn less.")
     validation_split = c2.slider("Validation share", 0.0, 0.5, 0.1, step=0.05, key=_key(arch, "val"),
                                  help="Held out from the training samples to check the model on unseen images.")
-    augment = c1.toggle("Augmentation", preset.augment, key=_key(arch, "augment"),
+    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key=_key(arch, "seed"),
+                           help="Same seed, same settings: the same run again.")
+    augment = st.toggle("Augmentation", preset.augment, key=_key(arch, "augment"),
                         help="Randomly shift, turn and zoom the training images.")
-    early_stopping = c2.toggle("Early stopping", preset.early_stopping, key=_key(arch, "early"),
+    early_stopping = st.toggle("Early stopping", preset.early_stopping, key=_key(arch, "early"),
                                help="Stop when the validation loss has not improved for 3 epochs.")
-    reduce_lr = c1.toggle("Reduce LR on plateau", preset.reduce_lr, key=_key(arch, "reduce_lr"),
+    reduce_lr = st.toggle("Reduce learning rate on plateau", preset.reduce_lr, key=_key(arch, "reduce_lr"),
                           help="Halve the learning rate when the validation loss stalls.")
-    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key=_key(arch, "seed"))
     name = st.text_input("Model name (optional)", key=_key(arch, "name"),
                          placeholder=f"automatic: {arch}-<date>-<time>").strip()
     return dict(epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,

@@ -1,0 +1,182 @@
+"""Train, Mistakes and Dataset in a real browser: a small run trained from the page, watched live,
+found again after a page switch and a reload, then its mistakes browsed. Screenshots go to tests/artifacts/.
+"""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+
+import numpy as np
+from PIL import Image
+
+import pytest
+
+from .helpers import (
+    REPO_ROOT,
+    expect_rerun,
+    main_text,
+    screenshot,
+    start_streamlit,
+    wait_for_app,
+    wait_for_main_text,
+)
+
+RUN_TIMEOUT_MS = 300_000    # a small run on two shared cores, with testing and saving
+FINISHED = r"Finished: \d+\.\d\d% of the 10,000 test images right"
+CHART = '[data-testid="stVegaLiteChart"]'
+DIAGONAL_RGB = (0xCF, 0xE8, 0xCF)  # right answers in common.confusion_chart
+
+
+def start_app(tmp_path_factory):
+    """app.py with a throwaway copy of the model store, so test runs never land in models/."""
+    store = tmp_path_factory.mktemp("store") / "models"
+    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
+    return start_streamlit("app.py", env={"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1"})
+
+
+@pytest.fixture(scope="module")
+def app_url(chromium_path, browser, tmp_path_factory):
+    """The app, first opened at its root: see test_deep_link_as_first_request_uses_the_router."""
+    with start_app(tmp_path_factory) as url:
+        page = browser.new_page()
+        page.goto(url)
+        wait_for_app(page)
+        page.close()
+        yield url
+
+
+def set_number(page, key: str, value: int) -> None:
+    field = page.locator(f".st-key-{key} input")
+    with expect_rerun(page):
+        field.fill(str(value))
+        field.press("Enter")
+
+
+def go_by_sidebar(page, title: str) -> None:
+    """Switch pages inside the same session (as a user does), unlike page.goto, which starts a new one."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+    wait_for_app(page)
+
+
+def tall_screenshot(page, name: str, height: int = 1700) -> None:
+    """Streamlit scrolls inside its own container, so a full-page shot needs a tall window."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    try:
+        page.wait_for_timeout(500)  # let the charts re-layout
+        screenshot(page, name, full_page=False)
+    finally:
+        page.set_viewport_size(size)
+
+
+def heat_map_cell(page, chart, true: int, predicted: int) -> tuple[float, float]:
+    """Viewport centre of a confusion-matrix cell, found from where its pale-green diagonal is drawn."""
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    shot = Image.open(io.BytesIO(chart.screenshot())).convert("RGB")
+    green = np.all(np.abs(np.asarray(shot, dtype=int) - DIAGONAL_RGB) <= 3, axis=-1)
+    rows, cols = np.flatnonzero(green.any(axis=1)), np.flatnonzero(green.any(axis=0))
+    assert rows.size and cols.size, "no diagonal cells found in the heat map"
+    scale = box["width"] / shot.width
+    cell_w, cell_h = (cols[-1] - cols[0] + 1) / 10, (rows[-1] - rows[0] + 1) / 10
+    return (box["x"] + (cols[0] + (predicted + 0.5) * cell_w) * scale,
+            box["y"] + (rows[0] + (true + 0.5) * cell_h) * scale)
+
+
+def test_train_watch_use_then_browse_mistakes(page, app_url):
+    page.goto(f"{app_url}/train")
+    wait_for_app(page)
+    wait_for_main_text(page, r"parameters to learn")
+    set_number(page, "train_cnn-basic_epochs", 2)
+    set_number(page, "train_cnn-basic_limit", 2000)
+
+    page.get_by_role("button", name="Start training").click()
+    # During training: progress bar and the live charts, both at once.
+    page.locator('[data-testid="stProgress"]').wait_for(timeout=RUN_TIMEOUT_MS)
+    page.locator(CHART).first.wait_for(timeout=RUN_TIMEOUT_MS)
+    job_id = re.search(r"[?&]job=(job-\d+-\d+)", page.url).group(1)
+    tall_screenshot(page, "train_during")
+
+    wait_for_main_text(page, FINISHED, timeout=RUN_TIMEOUT_MS)
+    text = main_text(page)
+    model = re.search(r"Saved as model\s+(cnn-basic-[\w.-]+)", text).group(1)
+    assert "Test accuracy" in text and "Confusion matrix" in text
+    assert page.locator(CHART).count() >= 3  # loss, accuracy, confusion matrix
+    assert page.locator('[data-testid="stProgress"]').count() == 0
+    with expect_rerun(page):
+        page.get_by_role("button", name="Use for drawing").click()
+    wait_for_main_text(page, r"In use on the Draw page")
+    assert page.get_by_role("button", name="Use for drawing").count() == 0
+    tall_screenshot(page, "train_after")
+
+    # Away and back in the same session: the run is found again, and put back in the URL.
+    go_by_sidebar(page, "Dataset")
+    go_by_sidebar(page, "Train")
+    wait_for_main_text(page, rf"Run {job_id}[\s\S]*{FINISHED}")
+    assert f"job={job_id}" in page.url
+
+    # The model just trained is the active one, so Mistakes opens on it.
+    go_by_sidebar(page, "Mistakes")
+    wait_for_main_text(page, r"\d+ mistakes match", timeout=RUN_TIMEOUT_MS)
+    picker = page.locator(".st-key-mistakes_model")
+    shown = picker.text_content() + " ".join(picker.locator("input").evaluate_all("els => els.map(e => e.value)"))
+    assert model in shown, picker.inner_html()
+    images = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
+    images.nth(23).wait_for()  # the images arrive just after the text
+    assert images.count() == 24
+    assert images.first.evaluate("img => img.naturalWidth") == 140  # 28 px at 5x, nearest-neighbour
+    captions = re.findall(r"true (\d) → predicted (\d) \(\d+%\)", main_text(page))
+    assert len(captions) == 24 and all(t != p for t, p in captions)
+    tall_screenshot(page, "mistakes", height=2200)
+
+    # A click on a heat-map cell filters the grid to that pair (AppTest cannot click charts).
+    t, p = map(int, re.search(r"Most common mistake\s+(\d) → (\d)", main_text(page)).groups())
+    cell_x, cell_y = heat_map_cell(page, page.locator(f".st-key-mistakes_matrix {CHART}"), t, p)
+    with expect_rerun(page):
+        page.mouse.click(cell_x, cell_y)
+    wait_for_main_text(page, r"\d+ mistakes match")
+    captions = re.findall(r"true (\d) → predicted (\d) \(\d+%\)", main_text(page))
+    assert captions and set(captions) == {(str(t), str(p))}, captions
+    images.nth(0).wait_for()
+    page.wait_for_timeout(1000)  # image sources update just after the captions
+    screenshot(page, "mistakes_cell_click", full_page=False)
+
+    page.get_by_role("button", name="Inspect").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator(CHART).wait_for()
+    assert re.search(r"true \d → predicted \d", dialog.inner_text())
+    page.wait_for_timeout(500)
+    screenshot(page, "mistakes_inspect", full_page=False)
+
+    # A reloaded tab (a new session with only the URL) re-attaches to the run.
+    page.goto(f"{app_url}/train?job={job_id}")
+    wait_for_app(page)
+    wait_for_main_text(page, rf"Run {job_id}[\s\S]*{FINISHED}")
+
+
+def test_dataset_page_shows_grid_and_counts(page, app_url):
+    page.goto(f"{app_url}/dataset")
+    wait_for_app(page)
+    text = wait_for_main_text(page, r"How many of each").string
+    assert "Ten training examples of every digit" in text
+    grid = page.locator('[data-testid="stImage"] img').first
+    grid.wait_for()
+    assert grid.evaluate("img => img.naturalHeight") == 10 * 84 + 11 * 4
+    page.locator(CHART).first.wait_for()
+    tall_screenshot(page, "dataset", height=1200)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "app bug: with the page scripts in a folder named pages/, Streamlit starts in its v1 multipage "
+    "mode; if a server's first request is a deep link (/train), pages/train.py runs without app.py, "
+    "st.navigation is never called and the whole server stays in v1 mode: every file in pages/ "
+    "(common, canvas, train_controls) is listed as a page and the wide layout is lost. "
+    "Fix: rename the folder (e.g. app_pages/)."))
+def test_deep_link_as_first_request_uses_the_router(page, chromium_path, tmp_path_factory):
+    with start_app(tmp_path_factory) as url:
+        page.goto(f"{url}/train")
+        wait_for_app(page)
+        wait_for_main_text(page, r"parameters to learn")
+        links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+        assert [link.strip() for link in links] == ["Home", "Draw", "Train", "Mistakes", "Dataset", "Models"]
