@@ -76,7 +76,7 @@ def main() -> None:
         st.altair_chart(counts_chart(counts), width="stretch")
         table = pd.concat([counts.astype({"digit": str}),
                            pd.DataFrame([{"digit": "all", "train": counts.train.sum(), "test": counts.test.sum()}])])
-        st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 2,
+        st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,
                      column_config={"train": st.column_config.NumberColumn(format="%d"),
                                     "test": st.column_config.NumberColumn(format="%d")})
         st.caption("Not perfectly balanced: there are more 1s (6,742) than 5s (5,421) in the training set.")
