@@ -14,6 +14,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_PATH = ROOT / "docs" / "benchmarks.md"
+NOTES_PATH = Path(__file__).resolve().parent / "notes.md"  # hand-written: what was tried, appended at the end
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ class Report:
                  f"- Date: {time.strftime('%Y-%m-%d %H:%M')}.", ""]
         for title, body in self.sections.items():
             lines += [f"## {title}", "", body]
+        if finished and NOTES_PATH.exists():
+            lines += [NOTES_PATH.read_text()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines))
