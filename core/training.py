@@ -91,6 +91,8 @@ class _ProgressCallback(keras.callbacks.Callback):
         with job._lock:
             job._batch = batch + 1
             job._batches_seen += 1
+            if job._batches_seen == 1:
+                job._first_batch_at = time.perf_counter()
             if logs and (batch % self.stride == 0):
                 job._batch_curve.append((job._epoch + (batch + 1) / max(job._batches_per_epoch, 1),
                                          float(logs.get("loss", "nan")), float(logs.get("accuracy", "nan"))))
@@ -132,7 +134,7 @@ class TrainingJob:
         self._batches_per_epoch = 0
         self._batch_curve: list[tuple[float, float, float]] = []
         self._epoch_log: list[dict[str, float]] = []
-        self._started = self._ended = 0.0
+        self._started = self._ended = self._first_batch_at = 0.0
         self.created = time.time()
         self._thread = threading.Thread(target=self._run, name=f"train-{job_id}", daemon=True)
 
@@ -160,7 +162,9 @@ class TrainingJob:
             end = time.perf_counter() if running else self._ended
             elapsed = max(0.0, end - self._started) if self._started else 0.0
             total = self.config.epochs * self._batches_per_epoch
-            rate = self._batches_seen / elapsed if elapsed > 0 and self._batches_seen else None
+            # speed from the first batch on: data preparation and tracing are not training speed
+            since_first = end - self._first_batch_at if self._first_batch_at else 0.0
+            rate = (self._batches_seen - 1) / since_first if since_first > 0 and self._batches_seen > 1 else None
             eta = (total - self._batches_seen) / rate if rate and running else None
             return Progress(
                 self.id, self._state, self.config, self._epoch, self.config.epochs, self._batch,
@@ -184,7 +188,7 @@ class TrainingJob:
             with self._lock:
                 self._started = time.perf_counter()
                 self._state = JobState.STOPPING if self._stop.is_set() else JobState.RUNNING
-            self._result = self._train()
+            self._result = None if self._stop.is_set() else self._train()
             self._set_state(JobState.STOPPED if self._stop.is_set() else JobState.FINISHED)
         except Exception as exc:  # a failed run reports why; the app keeps going
             with self._lock:
@@ -196,8 +200,11 @@ class TrainingJob:
                 self._ended = time.perf_counter()
             self._registry._release(self)
 
-    def _train(self) -> JobResult:
+    def _train(self) -> JobResult | None:
+        """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved)."""
         plan = plan_fit(self.config)
+        if self._stop.is_set():
+            return None
         with self._lock:
             self._batches_per_epoch = plan.batches_per_epoch
         callbacks = [_ProgressCallback(self), *standard_callbacks(self.config, plan.has_validation)]

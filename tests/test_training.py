@@ -8,6 +8,7 @@ import pytest
 
 from core import data
 from core.config import TrainConfig
+from core.store import DEFAULT_MODEL
 from core.training import MAX_BATCH_POINTS, JobRegistry, JobState
 
 
@@ -110,7 +111,7 @@ def test_failure_is_reported_not_raised(store, monkeypatch):
     job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
     assert job.wait(timeout=60)
     assert job.state == JobState.FAILED and "out of memory" in job.progress().error
-    assert store.list() == []
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
 
 
 def test_augmented_run_trains(store):
@@ -157,3 +158,22 @@ def test_one_cycle_schedule_rises_then_falls(store):
     assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
     per_epoch = [entry["learning_rate"] for entry in job.progress().epoch_log]
     assert per_epoch == sorted(per_epoch, reverse=True) and per_epoch[-1] < 0.05 * per_epoch[0]
+
+
+def test_stop_while_preparing_saves_nothing(store, monkeypatch):
+    import core.training as training
+
+    real_plan = training.plan_fit
+
+    def slow_plan(config):
+        time.sleep(1.0)
+        return real_plan(config)
+
+    monkeypatch.setattr(training, "plan_fit", slow_plan)
+    job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=500))
+    assert wait_until(lambda: job.state == JobState.RUNNING)
+    job.stop()
+    assert job.wait(timeout=60)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED and progress.result is None and progress.steps == 0
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
