@@ -227,12 +227,13 @@ def job_overhead(report: Report) -> None:
                 raise RuntimeError(progress.error)
             job_times.append(progress.result.train_seconds)
             print(f"    {job_times[-1]:.1f} s", flush=True)
-    overhead = median(job_times) / median(bare) - 1
-    rows = [f"| {i + 1} | {b:.1f} | {j:.1f} |" for i, (b, j) in enumerate(zip(bare, job_times))]
+    overhead = median([j / b for b, j in zip(bare, job_times)]) - 1
+    rows = [f"| {i + 1} | {b:.1f} | {j:.1f} | {100 * (j / b - 1):+.1f}% |" for i, (b, j) in enumerate(zip(bare, job_times))]
     report.add("6. Overhead of the app's machinery: TrainingJob against bare model.fit", "\n".join([
         f"Config: `{config.arch}` defaults ({config.epochs} epochs, batch {config.batch_size}, validation split "
         f"{config.validation_split}). Both time `plan_fit` (data split, build, compile) plus `fit`; the job adds its "
-        "background thread, per-batch progress callback (live curve, stop check) and per-epoch log. Runs alternate.", "",
-        "| run | bare fit s | TrainingJob s |", "|---|---|---|", *rows, "",
-        f"**Median: bare {median(bare):.1f} s, TrainingJob {median(job_times):.1f} s: overhead {100 * overhead:+.1f}%** "
-        f"(aim ≤ +5%: {'met' if overhead <= 0.05 else 'not met'})."]))
+        "background thread, per-batch progress callback (live curve, stop check) and per-epoch log. Runs alternate "
+        "in pairs; the headline is the median of the per-pair ratios, which cancels load that changes between pairs.",
+        "", "| pair | bare fit s | TrainingJob s | job / bare |", "|---|---|---|---|", *rows, "",
+        f"**Median per-pair overhead: {100 * overhead:+.1f}%** (medians: bare {median(bare):.1f} s, TrainingJob "
+        f"{median(job_times):.1f} s) (aim ≤ +5%: {'met' if overhead <= 0.05 else 'not met'})."]))
