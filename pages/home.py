@@ -4,7 +4,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core.store import StoreError
-from core.training import JobState
 from pages.common import active_model_name, model_store, registry
 
 POLL_SECONDS = 2.0
@@ -16,11 +15,8 @@ PAGES = [
     ("pages/dataset.py", "Dataset", ":material/grid_view:", "Browse the 70,000 handwritten MNIST digits it learns from."),
     ("pages/models.py", "Models", ":material/inventory_2:", "Compare saved models, choose one, download or delete it."),
 ]
-STATE_WORDS = {
-    JobState.QUEUED: "waiting to start",
-    JobState.RUNNING: "training",
-    JobState.STOPPING: "stopping",
-}
+# Keyed by JobState values: Home does not import core.training (and TensorFlow) itself.
+STATE_WORDS = {"queued": "waiting to start", "running": "training", "stopping": "stopping"}
 
 
 def active_model_ui() -> None:
@@ -52,8 +48,8 @@ def links_ui() -> None:
 def _job_line(progress) -> str:
     config = progress.config
     what = f"**{config.name or config.arch}** ({config.arch})"
-    state = STATE_WORDS.get(progress.state, progress.state.value)
-    if progress.state == JobState.QUEUED and progress.queue_position:
+    state = STATE_WORDS.get(progress.state.value, progress.state.value)
+    if progress.state.value == "queued" and progress.queue_position:
         return f"{what}: {state}, number {progress.queue_position} in the queue"
     eta = f", about {progress.eta:.0f} s left" if progress.eta else ""
     return f"{what}: {state}, epoch {min(progress.epoch + 1, progress.epochs)} of {progress.epochs}{eta}"
