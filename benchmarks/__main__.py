@@ -23,10 +23,22 @@ TITLES = {
 ORDER = (4, 5, 7, 6, 2, 1, 3)
 
 
+def _previous_sections(path: Path) -> dict[str, str]:
+    """Section bodies of an earlier report, by title, so `--only` re-runs some and keeps the rest."""
+    if not path.exists():
+        return {}
+    sections = {}
+    for chunk in path.read_text().split("\n## ")[1:]:
+        title, _, body = chunk.partition("\n")
+        if title in TITLES.values():
+            sections[title] = body.strip() + "\n"
+    return sections
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: every section, meaningless figures")
-    parser.add_argument("--only", type=int, nargs="+", choices=sorted(TITLES), help="run only these sections")
+    parser.add_argument("--only", type=int, nargs="+", choices=sorted(TITLES), help="re-run only these sections, keeping the others from the existing report")
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
@@ -35,8 +47,12 @@ def main(argv=None) -> int:
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
+    kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
-        report.sections[TITLES[number]] = "_Not run._\n"
+        report.sections[TITLES[number]] = kept.get(TITLES[number], "_Not run._\n")
+    if kept:
+        report.note = (f"sections {', '.join(map(str, sorted(args.only)))} re-run with `--only` at "
+                       f"{time.strftime('%Y-%m-%d %H:%M')}; the others are kept from the previous report")
     report.write()
     for number in ORDER:
         if args.only and number not in args.only:

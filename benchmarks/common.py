@@ -123,6 +123,7 @@ class Report:
     results: dict[str, Any] = field(default_factory=dict)   # figures other sections reuse
     started: float = field(default_factory=time.perf_counter)
     header: str = ""
+    note: str = ""           # e.g. which sections a partial re-run replaced
 
     def add(self, title: str, body: str) -> None:
         self.sections[title] = body.strip() + "\n"
@@ -139,7 +140,7 @@ class Report:
                  "on this same machine.", "",
                  f"- Mode: {mode}; {status}.",
                  f"- Machine: {self.header}.",
-                 f"- Date: {time.strftime('%Y-%m-%d %H:%M')}.", ""]
+                 f"- Date: {time.strftime('%Y-%m-%d %H:%M')}.", *([f"- Note: {self.note}."] if self.note else []), ""]
         for title, body in self.sections.items():
             lines += [f"## {title}", "", body]
         if finished and NOTES_PATH.exists():
