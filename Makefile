@@ -17,7 +17,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal --runner.postScriptGC false
 
 # Debian's Chromium for the browser tests (no browser download is possible here).
 chromium:

@@ -4,12 +4,17 @@ Shared read-only things live in st.cache_resource; per-user choices in st.sessio
 """
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from core import data
 from core.evaluation import Evaluation, evaluate
 from core.store import DEFAULT_MODEL, ModelInfo, ModelStore, StoreError
-from core.training import JobRegistry, default_registry
+
+if TYPE_CHECKING:
+    from core.training import JobRegistry, TrainingJob
 
 ACTIVE_MODEL_KEY = "active_model"
 
@@ -24,8 +29,17 @@ def mnist() -> data.Mnist:
     return data.load_mnist()
 
 
-def registry() -> JobRegistry:
+def registry() -> "JobRegistry":
+    """The process-wide job registry (imported on first use: it brings TensorFlow with it)."""
+    from core.training import default_registry
+
     return default_registry()
+
+
+def active_jobs() -> list["TrainingJob"]:
+    """Runs queued or training. Before the training module is loaded no run can exist, so a
+    page that only asks (Home) does not wait for TensorFlow to import."""
+    return registry().active() if "core.training" in sys.modules else []
 
 
 def _version(name: str) -> float:
@@ -56,11 +70,11 @@ def evaluation(name: str) -> Evaluation:
 
 
 def usable_models() -> list[ModelInfo]:
-    """Store entries that can be loaded; broken ones are reported once, not offered."""
+    """Store entries that can be loaded; broken ones are left out (the Models page lists them)."""
     infos = model_store().list()
-    for info in infos:
-        if info.error:
-            st.warning(f"Skipping model **{info.name}**: {info.error}")
+    broken = sum(1 for info in infos if info.error)
+    if broken:
+        st.caption(f"{broken} saved model{'s' if broken > 1 else ''} could not be read: see the Models page.")
     return [info for info in infos if not info.error]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.store import StoreError
-from pages.common import active_model_name, model_store, registry
+from pages.common import active_jobs, active_model_name, model_store
 
 POLL_SECONDS = 2.0
 POLLING = "home_polling"
@@ -57,7 +57,7 @@ def _job_line(progress) -> str:
 
 def training_status_ui() -> None:
     """Active training runs with their progress; polls while any is running."""
-    jobs = registry().active()
+    jobs = active_jobs()
     if not jobs:
         st.caption("No training run in progress.")
         if st.session_state.get(POLLING):
@@ -80,7 +80,7 @@ def main() -> None:
     active_model_ui()
     links_ui()
     st.subheader("Training")
-    polling = bool(registry().active())
+    polling = bool(active_jobs())
     st.session_state[POLLING] = polling
     st.fragment(run_every=POLL_SECONDS if polling else None)(training_status_ui)()
 

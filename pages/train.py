@@ -32,7 +32,7 @@ def main() -> None:
         if job is None:
             st.info("Choose a network and its settings, then press **Start training**. "
                     "Small sample limits and one epoch train in seconds.")
-            busy = bool(common.registry().active())
+            busy = bool(common.active_jobs())
             st.fragment(run_every=POLL_SECONDS * 2 if busy else None)(slot_ui)(busy)
         else:
             active = not job.state.done
