@@ -77,12 +77,24 @@ class StopRequested(Exception):
 
 
 class _ProgressCallback(keras.callbacks.Callback):
-    """Feeds the job's live figures; never blocks training for long (a lock around list appends)."""
+    """Feeds the job's live figures; never blocks training for long (a lock around list appends).
+
+    Keras reports the running mean since the epoch began; each curve point is instead the mean
+    over the batches since the previous point, so the curve does not jump at epoch boundaries.
+    """
 
     def __init__(self, job: "TrainingJob"):
         super().__init__()
         self.job = job
         self.stride = 1
+        self.window_start = (0, 0.0, 0.0)  # (batches, loss sum, accuracy sum) at the previous point
+
+    def _window_mean(self, batch: int, logs) -> tuple[float, float]:
+        done = batch + 1
+        loss_sum, acc_sum = done * float(logs.get("loss", "nan")), done * float(logs.get("accuracy", "nan"))
+        start, start_loss, start_acc = self.window_start
+        self.window_start = (done, loss_sum, acc_sum)
+        return (loss_sum - start_loss) / (done - start), (acc_sum - start_acc) / (done - start)
 
     def on_train_batch_end(self, batch, logs=None):
         job = self.job
@@ -93,14 +105,15 @@ class _ProgressCallback(keras.callbacks.Callback):
             job._batches_seen += 1
             if job._batches_seen == 1:
                 job._first_batch_at = time.perf_counter()
-            if logs and (batch % self.stride == 0):
-                job._batch_curve.append((job._epoch + (batch + 1) / max(job._batches_per_epoch, 1),
-                                         float(logs.get("loss", "nan")), float(logs.get("accuracy", "nan"))))
+            if logs and (batch + 1) % self.stride == 0:
+                loss, accuracy = self._window_mean(batch, logs)
+                job._batch_curve.append((job._epoch + (batch + 1) / max(job._batches_per_epoch, 1), loss, accuracy))
                 if len(job._batch_curve) >= MAX_BATCH_POINTS:
                     del job._batch_curve[::2]
                     self.stride *= 2
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.window_start = (0, 0.0, 0.0)
         with self.job._lock:
             self.job._epoch, self.job._batch = epoch, 0
 

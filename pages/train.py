@@ -175,8 +175,8 @@ def curves_ui(p: Progress) -> None:
         chart = alt.layer(train, val).properties(title=metric.capitalize(), height=300).configure_axis(
             labelFontSize=13, titleFontSize=14).configure_title(fontSize=17)
         column.altair_chart(chart, width="stretch")
-    st.caption("Training: the average over the current epoch so far, as Keras reports it after each batch "
-               "(so it jumps when a new epoch starts). Validation: the held-out images, after each epoch.")
+    st.caption("Training: the batches just trained (each point averages the few batches since the previous one). "
+               "Validation: the held-out images, after each epoch.")
 
 
 def outcome_ui(p: Progress) -> None:

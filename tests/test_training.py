@@ -4,6 +4,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from core import data
@@ -177,3 +178,17 @@ def test_stop_while_preparing_saves_nothing(store, monkeypatch):
     progress = job.progress()
     assert progress.state == JobState.STOPPED and progress.result is None and progress.steps == 0
     assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
+
+
+def test_batch_curve_points_are_batch_means_not_running_means(store):
+    cfg = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=1000, batch_size=100, validation_split=0.0)
+    job = JobRegistry(1, store).submit(cfg)
+    assert job.wait(timeout=120) and job.state == JobState.FINISHED
+    progress = job.progress()
+    assert len(progress.batch_curve) == 20
+    for epoch in (0, 1):  # Keras' epoch loss is the mean of its 10 equal batches: the oracle
+        points = progress.batch_curve[epoch * 10:(epoch + 1) * 10]
+        assert np.mean([p[1] for p in points]) == pytest.approx(progress.epoch_log[epoch]["loss"], rel=1e-4)
+        assert np.mean([p[2] for p in points]) == pytest.approx(progress.epoch_log[epoch]["accuracy"], rel=1e-4)
+    first_epoch_losses = [p[1] for p in progress.batch_curve[:10]]
+    assert first_epoch_losses[-1] < first_epoch_losses[0]
