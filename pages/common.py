@@ -70,11 +70,18 @@ def evaluation(name: str) -> Evaluation:
 
 
 def usable_models() -> list[ModelInfo]:
-    """Store entries that can be loaded; broken ones are left out (the Models page lists them)."""
+    """Store entries that can be loaded; broken ones are left out (the Models page lists them).
+
+    If the active model is one of the broken ones, say so once, here, instead of failing later.
+    """
     infos = model_store().list()
-    broken = sum(1 for info in infos if info.error)
-    if broken:
-        st.caption(f"{broken} saved model{'s' if broken > 1 else ''} could not be read: see the Models page.")
+    broken = {info.name: info.error for info in infos if info.error}
+    active = active_model_name()
+    if active in broken:
+        st.warning(f"The model **{active}** cannot be used: {broken[active]} Showing another model instead.")
+    elif broken:
+        st.caption(f"{len(broken)} saved model{'s' if len(broken) > 1 else ''} could not be read: "
+                   "see the Models page.")
     return [info for info in infos if not info.error]
 
 

@@ -110,7 +110,7 @@ def settings_line(cfg: TrainConfig) -> str:
     extras = [name for name, on in (("augmentation", cfg.augment), ("early stopping", cfg.early_stopping),
                                     ("reduce LR", cfg.reduce_lr)) if on]
     return " · ".join([f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}", samples,
-                       f"batch {cfg.batch_size}", f"{cfg.optimizer} lr {cfg.learning_rate:g}",
+                       f"batch {cfg.batch_size}", f"{cfg.optimizer} lr {cfg.learning_rate:g}" + (f" ({cfg.schedule})" if cfg.schedule != "constant" else ""),
                        f"validation {cfg.validation_split:.0%}", *extras, f"seed {cfg.seed}"])
 
 

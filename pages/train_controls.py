@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import LIMITS, OPTIMIZERS
+from core.config import LIMITS, OPTIMIZERS, SCHEDULES
 from core.models import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError, parameter_count
 
 DEFAULT_ARCH = "cnn-basic"
@@ -87,12 +87,15 @@ def training_ui(arch: str) -> dict[str, Any]:
                              key=_key(arch, "optimizer"))
     learning_rate = c2.number_input("Learning rate", 0.0, 10.0, float(preset.learning_rate), step=0.0001,
                                     format="%g", key=_key(arch, "lr"))
-    limit = c1.number_input("Training samples (0 = all)", 0, LIMITS["limit"][1], preset.limit or 0, step=500,
+    schedule = c1.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(preset.schedule),
+                            key=_key(arch, "schedule"),
+                            help="one-cycle: warm up to the learning rate, then ease down to 1% of it.")
+    limit = c2.number_input("Training samples (0 = all)", 0, LIMITS["limit"][1], preset.limit or 0, step=500,
                             key=_key(arch, "limit"),
                             help="Train on a random subset: fewer samples train faster and learn less.")
-    validation_split = c2.slider("Validation share", 0.0, 0.5, 0.1, step=0.05, key=_key(arch, "val"),
+    validation_split = c1.slider("Validation share", 0.0, 0.5, 0.1, step=0.05, key=_key(arch, "val"),
                                  help="Held out from the training samples to check the model on unseen images.")
-    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key=_key(arch, "seed"),
+    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key=_key(arch, "seed"),
                            help="Same seed, same settings: the same run again.")
     augment = st.toggle("Augmentation", preset.augment, key=_key(arch, "augment"),
                         help="Randomly shift, turn and zoom the training images.")
@@ -102,7 +105,7 @@ def training_ui(arch: str) -> dict[str, Any]:
                           help="Halve the learning rate when the validation loss stalls.")
     name = st.text_input("Model name (optional)", key=_key(arch, "name"),
                          placeholder=f"automatic: {arch}-<date>-<time>").strip()
-    return dict(epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
+    return dict(epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer, schedule=schedule,
                 learning_rate=float(learning_rate), limit=int(limit) or None,
                 validation_split=round(float(validation_split), 2), augment=augment,
                 early_stopping=early_stopping, reduce_lr=reduce_lr, seed=int(seed), name=name or None)
