@@ -4,12 +4,12 @@ import streamlit as st
 st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/draw.py", title="Draw", icon="✍️"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/mistakes.py", title="Mistakes", icon="🔍"),
-    st.Page("pages/dataset.py", title="Dataset", icon="🗂️"),
-    st.Page("pages/models.py", title="Models", icon="📦"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/mistakes.py", title="Mistakes", icon=":material/search:"),
+    st.Page("pages/dataset.py", title="Dataset", icon=":material/grid_view:"),
+    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
 ]
 
 st.navigation(PAGES).run()

@@ -60,7 +60,7 @@ def counts_chart(counts: pd.DataFrame) -> alt.Chart:
 
 
 def main() -> None:
-    st.title("🗂️ The MNIST dataset")
+    st.title(":material/grid_view: The MNIST dataset")
     st.caption("70,000 handwritten digits, each 28×28 grey pixels with its label: "
                "60,000 to learn from and 10,000 kept apart to test on.")
     samples, counts_col = st.columns([3, 2], gap="large")

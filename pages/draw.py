@@ -193,7 +193,7 @@ def drawing_ui(model_name: str | None, source: str) -> None:
 
 
 def main() -> None:
-    st.title("✍️ Draw a digit")
+    st.title(":material/draw: Draw a digit")
     picker, choice = st.columns([5, 7], gap="large", vertical_alignment="bottom")
     with picker:
         model_name = model_picker("Model")

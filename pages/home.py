@@ -71,7 +71,7 @@ def training_status_ui() -> None:
 
 
 def main() -> None:
-    st.title("✍️ Digit Studio")
+    st.title(":material/draw: Digit Studio")
     st.markdown(
         "Digit Studio shows how a neural network learns to read handwritten digits from the MNIST dataset. "
         "Draw a digit and see what the network sees and how sure it is, train your own networks and "

@@ -21,7 +21,7 @@ MOST_CONFIDENT, LEAST_CONFIDENT = "Most confident first", "Least confident first
 
 
 def main() -> None:
-    st.title("🔍 Mistakes")
+    st.title(":material/search: Mistakes")
     st.caption("The test images the model gets wrong. Pick a cell of the confusion matrix, "
                "or the digits below, to see one kind of mistake.")
     name = common.model_picker(key="mistakes_model")

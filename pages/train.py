@@ -21,7 +21,7 @@ TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 
 def main() -> None:
-    st.title("🏋️ Train a network")
+    st.title(":material/model_training: Train a network")
     settings, panel = st.columns([1, 2], gap="large")
     with settings:
         arch, options, training = settings_ui()
