@@ -132,7 +132,7 @@ class Report:
     def write(self, finished: bool = False) -> None:
         elapsed = time.perf_counter() - self.started
         mode = "quick smoke run (`python -m benchmarks --quick`): figures are NOT meaningful" \
-            if self.settings.quick else "full run (`make bench`)"
+            if self.settings.quick else ("partial re-run (`--only`)" if self.note else "full run (`make bench`)")
         status = f"finished in {elapsed / 60:.1f} min" if finished else f"in progress ({elapsed / 60:.1f} min so far)"
         lines = ["# Benchmarks", "",
                  "Written by `make bench` (`python -m benchmarks`); do not edit by hand. Timing figures are "
