@@ -27,6 +27,7 @@ class FitPlan:
     preset: models.Preset
     fit_args: dict[str, Any]
     batches_per_epoch: int
+    train_samples: int
     has_validation: bool
 
 
@@ -70,7 +71,7 @@ def plan_fit(config: TrainConfig) -> FitPlan:
                         shuffle=False)  # the dataset shuffles itself
     else:
         fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
-    return FitPlan(model, preset, fit_args, batches_per_epoch, has_val)
+    return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val)
 
 
 def standard_callbacks(config: TrainConfig, has_validation: bool) -> list[keras.callbacks.Callback]:

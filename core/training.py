@@ -79,18 +79,20 @@ class StopRequested(Exception):
 class _ProgressCallback(keras.callbacks.Callback):
     """Feeds the job's live figures; never blocks training for long (a lock around list appends).
 
-    Keras reports the running mean since the epoch began; each curve point is instead the mean
-    over the batches since the previous point, so the curve does not jump at epoch boundaries.
+    Keras reports the running mean over the samples since the epoch began; each curve point is
+    instead the mean over the samples since the previous point, so the curve does not jump at
+    epoch boundaries (nor at a short last batch).
     """
 
-    def __init__(self, job: "TrainingJob"):
+    def __init__(self, job: "TrainingJob", samples_per_epoch: int):
         super().__init__()
         self.job = job
+        self.samples_per_epoch = samples_per_epoch
         self.stride = 1
-        self.window_start = (0, 0.0, 0.0)  # (batches, loss sum, accuracy sum) at the previous point
+        self.window_start = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) at the previous point
 
     def _window_mean(self, batch: int, logs) -> tuple[float, float]:
-        done = batch + 1
+        done = min((batch + 1) * self.job.config.batch_size, self.samples_per_epoch)
         loss_sum, acc_sum = done * float(logs.get("loss", "nan")), done * float(logs.get("accuracy", "nan"))
         start, start_loss, start_acc = self.window_start
         self.window_start = (done, loss_sum, acc_sum)
@@ -220,7 +222,7 @@ class TrainingJob:
             return None
         with self._lock:
             self._batches_per_epoch = plan.batches_per_epoch
-        callbacks = [_ProgressCallback(self), *standard_callbacks(self.config, plan.has_validation)]
+        callbacks = [_ProgressCallback(self, plan.train_samples), *standard_callbacks(self.config, plan.has_validation)]
         plan.model.fit(callbacks=callbacks, **plan.fit_args)
         train_seconds = time.perf_counter() - self._started
         return self._evaluate_and_save(models.for_inference(plan.model, plan.preset.logits), train_seconds)
