@@ -82,8 +82,8 @@ def test_draw_shows_hint_then_reads_a_one_then_clears(page, app_url):
 
     draw_stroke(page, vertical())
     wait_for_main_text(page, PREDICTED_ONE)
-    text = main_text(page)
-    assert "What the network sees: 28 x 28 pixels" in text
+    # the 28x28 image is its own element and may land a moment after the digit: wait, don't race
+    wait_for_main_text(page, r"What the network sees: 28 x 28 pixels")
     image = page.locator('[data-testid="stImage"] img').first
     image.wait_for(state="visible")  # the PNG arrives after the text; until then the img has no size
     box = image.bounding_box()
