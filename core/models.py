@@ -121,14 +121,17 @@ def cnn_fast() -> keras.Model:
 
 
 def cnn_best() -> keras.Model:
-    """Digit Studio's own: one BN conv per resolution (28, 14, 7) with channels doubling, so few MACs at 28x28."""
+    """Digit Studio's own: convs at 28, 14 and twice at 7 pixels with channels doubling. The first conv is
+    normalised after pooling, as in cnn-fast, so no batch norm runs on 28x28 maps."""
     return keras.Sequential([
         keras.Input(INPUT_SHAPE),
-        *_conv_bn(32),                             # 28x28x32
-        layers.MaxPooling2D(),                     # 14x14x32
+        layers.Conv2D(32, 3, padding="same", activation="relu"),   # 28x28x32
+        layers.MaxPooling2D(),                                      # 14x14x32
+        layers.BatchNormalization(momentum=BN_MOMENTUM),
         *_conv_bn(64),
-        layers.MaxPooling2D(),                     # 7x7x64
-        *_conv_bn(128),                            # 7x7x128
+        layers.MaxPooling2D(),                                      # 7x7x64
+        *_conv_bn(128),
+        *_conv_bn(128),                                             # 7x7x128
         layers.Flatten(),
         layers.Dropout(0.4),
         layers.Dense(NUM_CLASSES, activation="softmax"),
@@ -178,15 +181,17 @@ def custom_mlp(hidden: tuple[int, ...] = (128,), activation: str = "relu", dropo
 
 def custom_cnn(blocks: int = 2, filters: int = 32, kernel_size: int = 3, batch_norm: bool = True,
                dropout: float = 0.25, dense_units: int = 128) -> keras.Model:
-    """Configurable CNN for the sliders: conv blocks (filters double per block), BN on/off, dropout, dense head."""
+    """Configurable CNN for the sliders: conv blocks (filters double per block), BN on/off, dropout, dense head.
+
+    Batch norm comes after pooling, as in cnn-fast: on a quarter of the pixels it costs a quarter as much.
+    """
     check_cnn(blocks, filters, kernel_size, batch_norm, dropout, dense_units)
     stack: list[Any] = [keras.Input(INPUT_SHAPE)]
     for block in range(int(blocks)):
-        stack.append(layers.Conv2D(int(filters) * 2 ** block, int(kernel_size), padding="same",
-                                   activation=None if batch_norm else "relu"))
-        if batch_norm:
-            stack += [layers.BatchNormalization(momentum=BN_MOMENTUM), layers.Activation("relu")]
+        stack.append(layers.Conv2D(int(filters) * 2 ** block, int(kernel_size), padding="same", activation="relu"))
         stack.append(layers.MaxPooling2D())       # 28 -> 14 -> 7 -> 3
+        if batch_norm:
+            stack.append(layers.BatchNormalization(momentum=BN_MOMENTUM))
         if dropout:
             stack.append(layers.Dropout(dropout))
     stack.append(layers.Flatten())
@@ -235,7 +240,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("cnn-fast", cnn_fast, "Digit Studio's fast one: Keras' example + BN, one-cycle (99% in 2 epochs)",
            schedule="one-cycle", learning_rate=5e-3, epochs=2),
     Preset("cnn-best", cnn_best, "Digit Studio's own BN convnet, augmentation, one-cycle (aim 99.6%)",
-           schedule="one-cycle", learning_rate=3e-3, epochs=12, augment=True),
+           schedule="one-cycle", learning_rate=3e-3, epochs=9, augment=True),
     Preset("custom-mlp", custom_mlp, "Your own MLP, built with the sliders", check=check_mlp,
            default_options={"hidden": (128,), "activation": "relu", "dropout": 0.0}),
     Preset("custom-cnn", custom_cnn, "Your own CNN, built with the sliders", check=check_cnn,
