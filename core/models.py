@@ -240,7 +240,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("cnn-fast", cnn_fast, "Digit Studio's fast one: Keras' example + BN, one-cycle (99% in 2 epochs)",
            schedule="one-cycle", learning_rate=5e-3, epochs=2),
     Preset("cnn-best", cnn_best, "Digit Studio's own BN convnet, augmentation, one-cycle (aim 99.6%)",
-           schedule="one-cycle", learning_rate=3e-3, epochs=9, augment=True),
+           schedule="one-cycle", learning_rate=3e-3, epochs=8, augment=True),
     Preset("custom-mlp", custom_mlp, "Your own MLP, built with the sliders", check=check_mlp,
            default_options={"hidden": (128,), "activation": "relu", "dropout": 0.0}),
     Preset("custom-cnn", custom_cnn, "Your own CNN, built with the sliders", check=check_cnn,
