@@ -9,6 +9,7 @@ this module repeats those steps and keeps the intermediate images for display.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ NOISE_FLOOR = 0.2  # ink below this fraction of the strongest ink is paper noise
 SPECK_FRACTION = 0.02  # ink blobs smaller than this fraction of the largest are dust
 INK_LEVEL = 0.2  # a pixel this far from the background counts as ink
 MIN_INK_PIXELS = 8  # fewer ink pixels than this is "nothing drawn"
+MIN_MARK_FRACTION = 0.08  # ink spanning less than this share of the picture both ways is a dot, not a digit
 MAX_UPLOAD_SIDE = 4096
 ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -28,6 +30,21 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 class BlankImageError(ValueError):
     """No ink found: nothing to predict."""
+
+
+class TooSmallError(BlankImageError):
+    """Ink found, but far too small to be a digit (a dot, a tick): nothing worth predicting.
+
+    A BlankImageError, so a caller that only knows "nothing to predict" still refuses it;
+    `mark` and `picture` are (height, width) in pixels, for a message that names them.
+    """
+
+    def __init__(self, mark: tuple[int, int], picture: tuple[int, int]):
+        self.mark, self.picture = mark, picture
+        super().__init__(
+            f"The mark is too small to read as a digit: {mark[1]} x {mark[0]} pixels in a "
+            f"{picture[1]} x {picture[0]} picture. Draw it larger, or crop the picture closer to the digit."
+        )
 
 
 class ImageError(ValueError):
@@ -150,7 +167,9 @@ def _paste_centred(scaled: np.ndarray, size: int = MNIST_SIZE) -> np.ndarray:
 def canvas_to_mnist(image) -> Preprocessed:
     """Drawing or photo -> MNIST-style 28x28 input plus the intermediate steps.
 
-    Raises BlankImageError when (almost) no ink.
+    Raises BlankImageError when (almost) no ink, and TooSmallError when the ink spans
+    less than MIN_MARK_FRACTION of the picture in both directions: scaled up to 20 px,
+    a dot would become a confident "0".
     """
     ink = to_ink(image)
     if np.count_nonzero(ink >= INK_LEVEL) < MIN_INK_PIXELS:
@@ -158,6 +177,9 @@ def canvas_to_mnist(image) -> Preprocessed:
     ink = _drop_specks(ink / ink.max())
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
+    mark = (int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1))
+    if mark[0] < MIN_MARK_FRACTION * ink.shape[0] and mark[1] < MIN_MARK_FRACTION * ink.shape[1]:
+        raise TooSmallError(mark, ink.shape)
     cropped = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     scaled = _fit_box(cropped)
     centred = _paste_centred(scaled)
@@ -174,28 +196,91 @@ def _integer_mode_to_rgba(img: Image.Image) -> Image.Image:
     return Image.fromarray(scaled.astype(np.uint8)).convert("RGBA")
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG, GIF, BMP, WEBP or JPEG header without decoding; None if unknown.
+
+    A few hundred kilobytes of PNG can claim 20000 x 20000 pixels: the size is checked
+    before anything is decompressed, and named in the refusal.
+    """
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM":
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            kind = data[12:16]
+            if kind == b"VP8X":
+                return (int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1)
+            if kind == b"VP8L":
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if kind == b"VP8 ":
+                width, height = struct.unpack("<HH", data[26:30])
+                return width & 0x3FFF, height & 0x3FFF
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The frame size from a JPEG's first start-of-frame marker."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        at += 2 + length
+    return None
+
+
+def _check_size(width: int, height: int) -> None:
+    if max(width, height) > MAX_UPLOAD_SIDE or min(width, height) < 1:
+        raise ImageError(
+            f"The image is {width}x{height} pixels; it must be at most {MAX_UPLOAD_SIDE} pixels per side."
+        )
+
+
 def load_image_bytes(data: bytes, max_bytes: int = 5 * 2**20) -> np.ndarray:
     """Decode an uploaded PNG/JPEG into an RGBA uint8 array.
 
     Raises ImageError with a clear message for too-large files, non-images, or
-    absurd dimensions. Phone photos are turned upright from their EXIF tag.
+    absurd dimensions (read from the header first, so a decompression bomb is
+    refused for its size before it is opened). Phone photos are turned upright
+    from their EXIF tag.
     """
     if not data:
         raise ImageError("The file is empty.")
     if len(data) > max_bytes:
         raise ImageError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB.")
+    size = header_size(data)
+    if size is not None:
+        _check_size(*size)
     try:
         img = Image.open(io.BytesIO(data))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # a header this module does not parse
+        raise ImageError(f"The image is too large to open safely ({exc}); "
+                         f"it must be at most {MAX_UPLOAD_SIDE} pixels per side.") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError("This file is not an image we can read (use PNG or JPEG).") from exc
     with img:
         if img.format not in ACCEPTED_FORMATS:
             raise ImageError(f"Unsupported image format {img.format}: use PNG or JPEG.")
-        width, height = img.size
-        if max(width, height) > MAX_UPLOAD_SIDE or min(width, height) < 1:
-            raise ImageError(
-                f"The image is {width}x{height} pixels; it must be at most {MAX_UPLOAD_SIDE} pixels per side."
-            )
+        _check_size(*img.size)
         try:
             img.load()
             img = ImageOps.exif_transpose(img)

@@ -9,10 +9,13 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from core.preprocess import (
+    MAX_UPLOAD_SIDE,
     BlankImageError,
     ImageError,
     Preprocessed,
+    TooSmallError,
     canvas_to_mnist,
+    header_size,
     load_image_bytes,
     to_ink,
 )
@@ -227,9 +230,44 @@ def test_stray_pixels_are_blank():
     with pytest.raises(BlankImageError):
         canvas_to_mnist(specks)
 
-    dot = np.zeros((CANVAS, CANVAS), np.uint8)
-    dot[100:104, 100:104] = 255  # a deliberate dot is enough ink to predict on
-    assert canvas_to_mnist(dot).image.max() == pytest.approx(1.0)
+
+
+# --- marks too small to be a digit ------------------------------------------------
+
+
+def pen_dot(diameter: int, centre=(140, 140)) -> np.ndarray:
+    """One click of the pen on the canvas: a white disc on opaque black."""
+    mask = Image.new("L", (CANVAS, CANVAS), 0)
+    y, x = centre
+    ImageDraw.Draw(mask).ellipse([x - diameter / 2, y - diameter / 2, x + diameter / 2, y + diameter / 2], fill=255)
+    return white_on_black(np.asarray(mask))
+
+
+@pytest.mark.parametrize("mark", [
+    pen_dot(4),                                   # a tiny dot
+    pen_dot(20),                                  # one click with the default 20 px pen
+    white_on_black(draw_digit("7", 100, 100, 14, 3)),  # a whole digit, 14 px on a 280 px canvas
+    dark_on_white_paper(draw_digit("1", 100, 100, 18, 4)),
+], ids=["dot-4px", "pen-click-20px", "seven-14px", "one-18px-on-paper"])
+def test_a_mark_far_too_small_to_be_a_digit_is_refused(mark):
+    with pytest.raises(TooSmallError, match="too small to read as a digit") as refused:
+        canvas_to_mnist(mark)
+    assert isinstance(refused.value, BlankImageError), "callers that refuse blanks refuse it too"
+    height, width = refused.value.mark
+    assert max(height, width) < 0.08 * CANVAS and refused.value.picture == (CANVAS, CANVAS)
+    assert f"{width} x {height} pixels in a 280 x 280 picture" in str(refused.value)
+
+
+def test_small_but_real_digits_and_thin_strokes_are_still_read():
+    # just above the limit (8% of 280 = 22.4 px) in one direction is enough: a "1" is thin, not small
+    assert canvas_to_mnist(white_on_black(draw_digit("7", 100, 100, 24, 4))).image.max() == pytest.approx(1.0)
+    assert canvas_to_mnist(white_on_black(draw_digit("1", 100, 60, 120, 3))).image.max() == pytest.approx(1.0)
+    wide_dash = np.zeros((CANVAS, CANVAS), np.uint8)
+    wide_dash[138:142, 60:220] = 255
+    assert canvas_to_mnist(wide_dash).image.max() == pytest.approx(1.0)
+    # an MNIST digit at its own size is a whole picture, not a dot
+    with np.load(MNIST_PATH) as data:
+        assert canvas_to_mnist(data["x_test"][0]).image.max() == pytest.approx(1.0)
 
 
 def test_paper_noise_and_dust_do_not_move_the_digit():
@@ -295,3 +333,54 @@ def test_load_image_bytes_rejects_bad_input():
         load_image_bytes(encode(np.zeros((2, 6000), np.uint8), "PNG"))
     with pytest.raises(ImageError):
         load_image_bytes(png[: len(png) // 2])  # truncated
+
+
+def huge_png(width: int, height: int) -> bytes:
+    """A real, valid grey PNG of width x height white pixels: a few hundred kilobytes for 20000 x 20000."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = (b"\x00" + b"\xff" * width) * 100
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(rows) for _ in range(height // 100)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+def test_a_20000_pixel_png_is_refused_for_its_size_before_decoding():
+    png = huge_png(20000, 20000)
+    assert len(png) < 5 * 2**20, "small enough to pass the upload limit: only its pixel size gives it away"
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(png))  # what PIL alone says of it
+    with pytest.raises(ImageError, match=f"20000x20000 pixels; it must be at most {MAX_UPLOAD_SIDE} pixels per side"):
+        load_image_bytes(png)
+
+
+@pytest.mark.parametrize("fmt, options", [
+    ("PNG", {}), ("JPEG", {}), ("JPEG", {"progressive": True}), ("GIF", {}), ("BMP", {}),
+    ("WEBP", {}), ("WEBP", {"lossless": True}),
+])
+def test_header_size_matches_what_pil_reads(fmt, options):
+    buffer = io.BytesIO()
+    Image.new("RGB", (123, 45), (250, 250, 250)).save(buffer, format=fmt, **options)
+    assert header_size(buffer.getvalue()) == (123, 45)
+    assert header_size(b"not an image at all") is None
+
+
+def test_decompression_bomb_in_an_unparsed_header_is_refused_for_its_size(monkeypatch):
+    buffer = io.BytesIO()
+    Image.new("L", (100, 100)).save(buffer, format="TIFF")  # a header header_size does not read
+    assert header_size(buffer.getvalue()) is None
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageError, match="too large to open safely"):
+        load_image_bytes(buffer.getvalue())
+
+
+def test_a_blank_upload_decodes_and_is_then_blank_not_too_small():
+    paper = load_image_bytes(encode(np.full((600, 800, 3), 240, np.uint8), "JPEG"))
+    with pytest.raises(BlankImageError) as blank:
+        canvas_to_mnist(paper)
+    assert not isinstance(blank.value, TooSmallError)
