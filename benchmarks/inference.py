@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from benchmarks.common import Report, fmt, median, pct, percentile
-from core import data
+from core import datasets
 from core.evaluation import evaluate
 from core.predict import predict_digit, predict_drawing
 from core.preprocess import canvas_to_mnist
@@ -22,7 +22,7 @@ def latency(report: Report) -> None:
     """Section 4: canvas image -> probabilities for one image, the app's path against model.predict."""
     s = report.settings
     model = ModelStore().load("default")
-    mnist = data.load_mnist()
+    mnist = datasets.load("mnist")
     canvases, _, _ = robustness_set(mnist.x_test, mnist.y_test, 30, seed=1)
     x = canvas_to_mnist(canvases[0]).image.reshape(1, 28, 28, 1)
     ways = {
@@ -68,7 +68,7 @@ _stroke_sets: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 def stroke_set(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The robustness set, preprocessed by the app's `canvas_to_mnist`: (x, labels, forms); made once per n."""
     if n not in _stroke_sets:
-        mnist = data.load_mnist()
+        mnist = datasets.load("mnist")
         print(f"    generating {n} stroke drawings ...", flush=True)
         canvases, labels, forms = robustness_set(mnist.x_test, mnist.y_test, n, seed=0)
         x = np.stack([canvas_to_mnist(c).image for c in canvases])[..., None]
@@ -83,9 +83,9 @@ def stroke_accuracy(model, n: int) -> float:
 def robustness(report: Report) -> None:
     """Section 5: accuracy on MNIST test digits redrawn as mouse strokes, against plain MNIST test."""
     s = report.settings
-    mnist = data.load_mnist()
+    mnist = datasets.load("mnist")
     x, labels, forms = stroke_set(s.robustness_n)
-    x_test, y_test = data.mnist_test(mnist)
+    x_test, y_test = mnist.test_arrays()
     candidates = [("default (shipped)", ModelStore().load("default"))]
     for key in ("cnn-best", "cnn-fast"):
         for i, run in enumerate(report.results.get(key, [])):

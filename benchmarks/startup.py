@@ -28,11 +28,11 @@ import json, os, resource, sys, time
 t0 = time.perf_counter()
 import numpy as np, keras
 t_import = time.perf_counter() - t0
-from core import data
+from core import datasets
 from core.predict import predict_digit
 from core.store import ModelStore
 t1 = time.perf_counter()
-mnist = data.load_mnist(); split = data.split(mnist); x_test, y_test = data.mnist_test(mnist)
+mnist = datasets.load("mnist"); split = datasets.split(mnist); x_test, y_test = mnist.test_arrays()
 t_data = time.perf_counter() - t1
 t2 = time.perf_counter()
 first = ModelStore().load("default"); predict_digit(first, x_test[0])

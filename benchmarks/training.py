@@ -12,12 +12,12 @@ from keras import layers
 
 from benchmarks.common import EpochClock, Report, fmt, median, pct
 from benchmarks.inference import stroke_accuracy
-from core import data, models
+from core import datasets, models
 from core.config import TrainConfig
 from core.evaluation import evaluate
 from core.recipe import plan_fit, standard_callbacks
 from core.store import ModelStore
-from core.training import JobRegistry
+from core.jobs import JobRegistry
 
 # What each preset's source reports (test accuracy); a preset far below it is a bug.
 SOURCE_ACCURACY = {"linear": 0.92, "mlp-512": 0.978, "mlp-128-64": 0.97, "tiny-20px": 0.91, "cnn-basic": 0.99,
@@ -48,8 +48,8 @@ class Run:
         return median(self.clock.epoch_seconds)
 
 
-def _test_set():
-    return data.mnist_test(data.load_mnist())
+def _test_set(dataset: str = "mnist"):
+    return datasets.load(dataset).test_arrays()
 
 
 def _capped(config: TrainConfig, max_epochs: int | None) -> TrainConfig:
@@ -58,7 +58,7 @@ def _capped(config: TrainConfig, max_epochs: int | None) -> TrainConfig:
 
 def measured_fit(config: TrainConfig, target: float | None = None, per_epoch_test: bool = False) -> Run:
     """Train exactly as a TrainingJob would (core.recipe), timing each epoch."""
-    test = _test_set()
+    test = _test_set(config.dataset)
     plan = plan_fit(config)
     clock = EpochClock(test if (per_epoch_test or target) else None, target)
     start = time.perf_counter()
@@ -87,7 +87,7 @@ def keras_example() -> keras.Model:
 def keras_example_fit(seed: int, limit: int | None, epochs: int, target: float | None) -> Run:
     """The Keras example's own recipe (Adam, batch 128) on the same in-memory float32 training data."""
     keras.utils.set_random_seed(seed)
-    split = data.split(data.load_mnist(), 0.0, seed, limit)
+    split = datasets.split(datasets.load("mnist"), 0.0, seed, limit)
     model = keras_example()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     clock = EpochClock(_test_set(), target)
@@ -121,11 +121,11 @@ def best_accuracy(report: Report) -> None:
     report.results["cnn-best"] = runs
     accs = [r.test_accuracy for r in runs]
     verdict = "met" if median(accs) >= BEST_TARGET else f"NOT met: {100 * (BEST_TARGET - median(accs)):.2f} points short"
-    preset = models.get_preset("cnn-best")
+    preset, cfg = models.get_preset("cnn-best"), TrainConfig.for_preset("cnn-best")
     report.add("1. Best accuracy: cnn-best", "\n".join([
         f"`cnn-best` ({preset.source}) on its default settings: {runs[0].config.epochs} epochs, batch "
-        f"{preset.batch_size}, {preset.optimizer} with a {preset.schedule} learning-rate schedule peaking at "
-        f"{preset.learning_rate:g}, augmentation {'on' if preset.augment else 'off'}, "
+        f"{cfg.batch_size}, {cfg.optimizer} with a {cfg.schedule} learning-rate schedule peaking at "
+        f"{cfg.learning_rate:g}, augmentation {'on' if cfg.augment else 'off'}, "
         f"{runs[0].train_samples:,} training images; test accuracy on the 10,000 MNIST test images.", "",
         "| seed | epochs | s/epoch (median) | training wall s | test accuracy | stroke set (section 5) |",
         "|---|---|---|---|---|---|", *rows, "",
@@ -162,13 +162,13 @@ def fast_to_99(report: Report) -> None:
     else:
         summary = (f"**Median time to 99%: cnn-fast {fmt(mine, suffix=' s')}, Keras example "
                    f"{fmt(keras_time, suffix=' s')}** (a dash: not every run reached 99%, so no ratio).")
-    preset = models.get_preset("cnn-fast")
+    preset, cfg = models.get_preset("cnn-fast"), TrainConfig.for_preset("cnn-fast")
     report.add("2. Fast to 99%: cnn-fast against Keras' example convnet", "\n".join([
         f"Both train on the same {ours[0].train_samples:,} in-memory float32 training images; after every epoch "
         "the 10,000 test images are evaluated off the clock and training stops at ≥ 99%. Time is training "
         "wall time from the start of `fit` (tracing included, evaluation excluded). cnn-fast: "
-        f"{preset.source}; batch {preset.batch_size}, {preset.optimizer}, {preset.schedule} schedule peaking at "
-        f"{preset.learning_rate:g}, {preset.epochs} epochs planned. Keras example: Conv2D 32 - MaxPool - Conv2D 64 - "
+        f"{preset.source}; batch {cfg.batch_size}, {cfg.optimizer}, {cfg.schedule} schedule peaking at "
+        f"{cfg.learning_rate:g}, {cfg.epochs} epochs planned. Keras example: Conv2D 32 - MaxPool - Conv2D 64 - "
         f"MaxPool - Flatten - Dropout 0.5 - Dense 10 softmax, Adam 1e-3, batch 128, up to "
         f"{s.max_epochs or KERAS_EXAMPLE_EPOCHS} epochs. Runs alternate so both see the same machine load.", "",
         "| run | cnn-fast time to 99% | its final test acc | Keras example time to 99% | its final test acc |",
@@ -178,32 +178,40 @@ def fast_to_99(report: Report) -> None:
 
 
 def every_preset(report: Report) -> None:
-    """Section 3: one run of each preset on its default settings (cnn-best reuses section 1's seed 0)."""
+    """Section 3: one run of each preset on its default settings, on MNIST and on Fashion-MNIST
+    (cnn-best's MNIST run reuses section 1's seed 0)."""
     s = report.settings
     rows = []
     for name, preset in models.PRESETS.items():
         reused = name == "cnn-best" and report.results.get("cnn-best")
+        default = TrainConfig.for_preset(name)
+        config = _capped(TrainConfig.for_preset(name, limit=min(filter(None, (s.limit, default.limit)), default=None)),
+                         s.max_epochs)
         if reused:
             run = report.results["cnn-best"][0]
         else:
-            config = _capped(TrainConfig.for_preset(name, limit=min(filter(None, (s.limit, preset.limit)), default=None)),
-                             s.max_epochs)
             print(f"[3] {name}: {config.epochs} epochs ...", flush=True)
             run = measured_fit(config)
+        print(f"[3] {name} on fashion-mnist: {config.epochs} epochs ...", flush=True)
+        fashion = measured_fit(config.replace(dataset="fashion-mnist"))
         reference = SOURCE_ACCURACY.get(name)
         gap = run.test_accuracy - reference if reference else None
         verdict = "—" if gap is None else ("ok" if gap >= -0.005 else f"**{100 * gap:+.2f} points**")
         rows.append(f"| `{name}` | {preset.source} | {run.model.count_params():,} | {run.epochs} | "
                     f"{fmt(run.seconds_per_epoch)} | {fmt(run.train_samples / run.seconds_per_epoch, 0)} | "
-                    f"{pct(run.test_accuracy)} | {pct(reference, 1)} | {verdict}{' (section 1, seed 0)' if reused else ''} |")
-        print(f"    {pct(run.test_accuracy)}, {run.seconds_per_epoch:.1f} s/epoch", flush=True)
+                    f"{pct(run.test_accuracy)} | {pct(reference, 1)} | {verdict}{' (section 1, seed 0)' if reused else ''} | "
+                    f"{pct(fashion.test_accuracy)} |")
+        print(f"    {pct(run.test_accuracy)}, {run.seconds_per_epoch:.1f} s/epoch; "
+              f"fashion {pct(fashion.test_accuracy)}", flush=True)
     report.add("3. Every preset on its default settings", "\n".join([
         "One run per preset with `TrainConfig.for_preset(name)` (the app's and CLI's defaults: validation split 0.1, "
         "seed 0), trained through `core.recipe` exactly as the Train page does. Seconds per epoch count training "
         "batches only (median over epochs); samples/s = training images / that. Verdict: ok within 0.5 points of the "
-        "source's figure (custom presets: the figure their classic counterparts reach).", "",
-        "| preset | source | parameters | epochs | s/epoch | samples/s | test accuracy | source figure | verdict |",
-        "|---|---|---|---|---|---|---|---|---|", *rows]))
+        "source's figure (custom presets: the figure their classic counterparts reach). The last column trains the "
+        "same settings on Fashion-MNIST (`--dataset fashion-mnist`) and tests on its 10,000 test images.", "",
+        "| preset | source | parameters | epochs | s/epoch | samples/s | test accuracy | source figure | verdict | "
+        "Fashion-MNIST test accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|", *rows]))
 
 
 def job_overhead(report: Report) -> None:

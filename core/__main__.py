@@ -1,4 +1,4 @@
-"""Command line: `python -m core archs | train | evaluate | predict | models`.
+"""Command line: `python -m core archs | train | evaluate | predict | models | export`.
 
 The same functions the pages call; bad arguments print one line and exit 2.
 """
@@ -19,25 +19,37 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _json_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r}") from None
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig setting, from the settings table (core/config.py SETTINGS)."""
+    from core.config import SETTINGS
+
+    for name, setting in SETTINGS.items():
+        flag = "--" + (setting.flag or name.replace("_", "-"))
+        text = setting.help or setting.label
+        if setting.kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif setting.choices:
+            parser.add_argument(flag, dest=name, help=f"{text} ({', '.join(setting.choices)})")
+        else:
+            parser.add_argument(flag, dest=name, type=setting.kind, help=text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Digit Studio: train and use MNIST digit networks.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("archs", help="list architectures with parameter counts and default settings")
     train = sub.add_parser("train", help="train a model and save it to the store")
     train.add_argument("--arch", required=True)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--optimizer")
-    train.add_argument("--schedule", help="constant or one-cycle")
-    train.add_argument("--limit", type=int, help="use at most this many training samples")
-    train.add_argument("--validation-split", type=float)
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    train.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None)
-    train.add_argument("--reduce-lr", action=argparse.BooleanOptionalAction, default=None)
-    train.add_argument("--options", type=json.loads, help='JSON options for custom-mlp/custom-cnn, e.g. \'{"hidden": [256, 128]}\'')
-    train.add_argument("--seed", type=int)
-    train.add_argument("--name")
+    _add_setting_flags(train)
+    train.add_argument("--options", type=_json_value,
+                       help='JSON options for custom-mlp/custom-cnn, e.g. \'{"hidden": [256, 128]}\'')
     evaluate = sub.add_parser("evaluate", help="test-set accuracy, per-class figures and confusion matrix")
     evaluate.add_argument("--model", default="default")
     evaluate.add_argument("--json", action="store_true")
@@ -45,45 +57,76 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", default="default")
     predict.add_argument("images", nargs="+")
     sub.add_parser("models", help="list saved models")
+    from core.export import FORMATS  # no TensorFlow import
+
+    export = sub.add_parser("export", help="export a saved model as keras, litert, onnx or saved-model")
+    export.add_argument("name", help="a saved model's name, e.g. default")
+    export.add_argument("--format", required=True, choices=list(FORMATS))
+    export.add_argument("--out", required=True, help="file to write (a new folder for saved-model)")
     return parser
 
 
 def cmd_archs(args) -> int:
-    from core.models import PRESETS, parameter_count
+    from core.config import TrainConfig
+    from core.presets import PRESETS
 
     print(f"{'architecture':<12} {'params':>9}  {'optimizer':<8} {'lr':>7} {'batch':>5} {'epochs':>6}  source")
     for preset in PRESETS.values():
-        print(f"{preset.name:<12} {parameter_count(preset.name):>9,}  {preset.optimizer:<8} "
-              f"{preset.learning_rate:>7g} {preset.batch_size:>5} {preset.epochs:>6}  {preset.source}")
+        c = TrainConfig.for_preset(preset.name)
+        print(f"{preset.name:<12} {preset.parameters:>9,}  {c.optimizer:<8} "
+              f"{c.learning_rate:>7g} {c.batch_size:>5} {c.epochs:>6}  {preset.source}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from core.config import TrainConfig
+    from core.config import SETTINGS, TrainConfig
     from core.store import ModelStore
-    from core.training import JobRegistry, JobState
 
-    config = TrainConfig.for_preset(
-        args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        optimizer=args.optimizer, schedule=args.schedule, limit=args.limit, validation_split=args.validation_split,
-        augment=args.augment, early_stopping=args.early_stopping, reduce_lr=args.reduce_lr,
-        options=args.options, seed=args.seed, name=args.name)
+    config = TrainConfig.for_preset(args.arch, options=args.options,
+                                    **{name: getattr(args, name) for name in SETTINGS})
     store = ModelStore()
+    store.list()  # a store path that is a file or unreadable is reported before training starts
     if config.name and store.exists(config.name):
         raise UsageError(f"a model named {config.name!r} already exists in {store.root}")
+    from core.jobs import JobRegistry, JobState
+
     job = JobRegistry(1, store).submit(config)
     printed = 0
-    while not job.wait(timeout=0.5):
-        printed = _print_epochs(job.progress(), printed)
+    try:
+        while not job.wait(timeout=0.5):
+            printed = _print_epochs(job.progress(), printed)
+    except KeyboardInterrupt:
+        return _interrupted(job)
     progress = job.progress()
     _print_epochs(progress, printed)
     if progress.state == JobState.FAILED:
         print(f"training failed: {progress.error}", file=sys.stderr)
         return 1
     result = progress.result
+    if result is None:
+        print("stopped before the first batch; nothing saved")
+        return 0
     print(f"saved {result.model_name} to {store.root}: test accuracy {result.test_accuracy:.4f}, "
           f"{result.train_seconds:.1f} s")
     return 0
+
+
+def _interrupted(job) -> int:
+    """Ctrl-C: stop after the current batch and save what was learned; a second Ctrl-C gives up at once."""
+    job.stop()
+    progress = None
+    try:
+        job.wait(timeout=120)
+        progress = job.progress()
+    except KeyboardInterrupt:
+        pass
+    result = progress.result if progress else None
+    if result is None:
+        why = f" ({progress.error})" if progress and progress.error else ""
+        print(f"stopped; nothing saved{why}", file=sys.stderr)
+    else:
+        print(f"stopped; saved {result.model_name} (test accuracy {result.test_accuracy:.4f})", file=sys.stderr)
+    return 130
 
 
 def _print_epochs(progress, printed: int) -> int:
@@ -104,22 +147,26 @@ def _load(name: str):
 
 
 def cmd_evaluate(args) -> int:
-    from core.data import load_mnist, mnist_test
+    from core import datasets
     from core.evaluation import evaluate
+    from core.store import ModelStore
 
     model = _load(args.model)
-    result = evaluate(model, *mnist_test(load_mnist()))
+    dataset = datasets.load(ModelStore().read_meta(args.model).dataset)
+    result = evaluate(model, *dataset.test_arrays())
     if args.json:
-        print(json.dumps({"model": args.model, **result.summary()}))
+        print(json.dumps({"model": args.model, "dataset": dataset.spec.name, **result.summary()}))
         return 0
     print(f"model {args.model}: test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
-    print("digit  precision  recall")
-    for digit, (p, r) in enumerate(zip(result.precision, result.recall)):
-        print(f"{digit:>5}  {p:>9.4f}  {r:>6.4f}")
-    print("confusion (rows: true, columns: predicted)")
-    print("     " + "".join(f"{d:>6}" for d in range(10)))
-    for digit, row in enumerate(result.confusion):
-        print(f"{digit:>5}" + "".join(f"{n:>6}" for n in row))
+    names = dataset.spec.class_names
+    width = max(5, *map(len, names))
+    print(f"{'class':<{width}}  precision  recall")
+    for label, p, r in zip(names, result.precision, result.recall):
+        print(f"{label:<{width}}  {p:>9.4f}  {r:>6.4f}")
+    print(f"confusion on {dataset.spec.title} (rows: true class, columns: predicted, in class order)")
+    print(" " * width + "".join(f"{d:>6}" for d in range(len(names))))
+    for label, row in zip(names, result.confusion):
+        print(f"{label:<{width}}" + "".join(f"{n:>6}" for n in row))
     return 0
 
 
@@ -151,27 +198,64 @@ def cmd_models(args) -> int:
         if info.error:
             print(f"  {info.name:<28} UNREADABLE: {info.error}")
             continue
-        acc = f"{info.test_accuracy:.4f}" if info.test_accuracy is not None else "-"
         meta = info.meta
-        print(f"  {info.name:<28} {meta.get('arch', '?'):<11} test acc {acc:<7} "
-              f"{meta.get('parameters', 0):>9,} params  {meta.get('train_seconds', 0):>7.1f} s  "
-              f"{meta.get('created', '')}")
+        acc = f"{meta.test_accuracy:.4f}" if meta.test_accuracy is not None else "-"
+        seconds = f"{meta.train_seconds:>7.1f} s" if meta.train_seconds is not None else "      - s"
+        params = f"{meta.parameters:>9,}" if meta.parameters is not None else "        -"
+        print(f"  {info.name:<28} {meta.arch:<11} {meta.dataset:<13} test acc {acc:<7} "
+              f"{params} params  {seconds}  {meta.created}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import time
+
+    from core.export import FORMATS, ExportError, check_destination, export_model, native_stderr_silenced
+
+    try:
+        check_destination(args.format, args.out)  # before loading anything: a bad path costs nothing
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    start = time.perf_counter()
+    with native_stderr_silenced():  # TensorFlow's and the converters' C++ log lines
+        model = _load(args.name)
+        try:
+            out = export_model(model, args.format, args.out)
+        except ExportError as exc:
+            failure = str(exc)
+        else:
+            failure = None
+    if failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) if out.is_dir() else out.stat().st_size
+    print(f"exported {args.name} as {FORMATS[args.format].label} to {out} "
+          f"({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s)")
     return 0
 
 
 COMMANDS = {"archs": cmd_archs, "train": cmd_train, "evaluate": cmd_evaluate,
-            "predict": cmd_predict, "models": cmd_models}
+            "predict": cmd_predict, "models": cmd_models, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
     from core.config import ConfigError
+    from core.datasets import DatasetError
+    from core.quiet import filter_native_logs
+    from core.store import StoreError
 
+    restore = filter_native_logs()
     try:
         args = _parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, StoreError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

@@ -5,9 +5,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_CLASSES = 10
-
-
 @dataclass(frozen=True)
 class Mistake:
     """One misclassified test sample."""
@@ -24,7 +21,7 @@ class Evaluation:
     """Everything the Mistakes page and `evaluate` command show, from one pass over the test set."""
 
     labels: np.ndarray          # (N,) int
-    probabilities: np.ndarray   # (N, 10) float32
+    probabilities: np.ndarray   # (N, classes) float32
 
     @property
     def predictions(self) -> np.ndarray:
@@ -43,7 +40,8 @@ class Evaluation:
     @property
     def confusion(self) -> np.ndarray:
         """confusion[true, predicted] = count."""
-        matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+        n = self.probabilities.shape[1]
+        matrix = np.zeros((n, n), dtype=np.int64)
         np.add.at(matrix, (self.labels, self.predictions), 1)
         return matrix
 

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core import data, models
+from core import datasets, models
 from core.augment import augmented_dataset
 from core.config import TrainConfig
 
@@ -54,10 +54,11 @@ def plan_fit(config: TrainConfig) -> FitPlan:
     """Seed everything, split the data, build and compile the model inside the distribution strategy."""
     preset = models.get_preset(config.arch)
     keras.utils.set_random_seed(config.seed)
-    split = data.split(data.load_mnist(), config.validation_split, config.seed, config.limit)
+    dataset = datasets.load(config.dataset)
+    split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
     batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
     with distribution_strategy().scope():
-        model = models.build_model(config.arch, config.options)
+        model = models.build_model(config.arch, config.options, dataset.spec.input_shape, dataset.spec.num_classes)
         optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": {}})
         optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch))
         model.compile(optimizer=optimizer,

@@ -1,17 +1,22 @@
 """Saved models: `<name>.keras` plus `<name>.json` metadata, written atomically.
 
-A model is listed only once its metadata exists, and the metadata is written last,
-so a crash mid-save never leaves a half-written model listed.
+A model is listed once its metadata exists, and the metadata is written last, so a crash
+mid-save never leaves a half-written model listed as healthy: a model file without metadata
+is listed as broken (so it can be deleted), and temporary files of killed saves are swept.
+Metadata is typed (ModelMeta): a wrong type anywhere makes that one entry unreadable, with the reason.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import tempfile
 import threading
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +39,129 @@ def validate_name(name: str) -> str:
     return name
 
 
+class MetaError(ValueError):
+    """A metadata file holds a value of the wrong type; the message names the field."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _field(data: dict, key: str, check, expected: str, default: Any = None) -> Any:
+    """data[key] if present and accepted by `check`, `default` if absent; otherwise a MetaError."""
+    if key not in data:
+        return default
+    value = data[key]
+    if not check(value):
+        raise MetaError(f"'{key}' should be {expected}, not {json.dumps(value)[:60]}")
+    return value
+
+
+@dataclass(frozen=True)
+class TestMetrics:
+    """A model's figures on its dataset's test set."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    accuracy: float
+    loss: float | None = None
+    precision: tuple[float, ...] = ()
+    recall: tuple[float, ...] = ()
+    confusion: tuple[tuple[int, ...], ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Any) -> "TestMetrics":
+        if not isinstance(data, dict):
+            raise MetaError(f"'test_metrics' should be an object, not {json.dumps(data)[:60]}")
+        accuracy = _field(data, "accuracy", lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1")
+        if accuracy is None:
+            raise MetaError("'test_metrics' has no 'accuracy'")
+        numbers = lambda v: isinstance(v, list) and all(_number(x) for x in v)  # noqa: E731
+        matrix = lambda v: isinstance(v, list) and all(  # noqa: E731
+            isinstance(row, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in row) for row in v)
+        return cls(float(accuracy),
+                   _field(data, "loss", lambda v: v is None or _number(v), "a number"),
+                   tuple(_field(data, "precision", numbers, "a list of numbers", [])),
+                   tuple(_field(data, "recall", numbers, "a list of numbers", [])),
+                   tuple(tuple(row) for row in _field(data, "confusion", matrix, "a matrix of counts", [])))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "loss": self.loss, "precision": list(self.precision),
+                "recall": list(self.recall), "confusion": [list(row) for row in self.confusion]}
+
+
+def _history_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and all(isinstance(k, str) and _number(v) for k, v in entry.items())
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Everything stored about a saved model besides its weights; written in one place (ModelStore.save)."""
+
+    arch: str
+    dataset: str = "mnist"
+    config: dict[str, Any] = field(default_factory=dict)       # TrainConfig.to_dict() of the run
+    history: tuple[dict[str, float], ...] = ()                 # one entry per epoch: loss, accuracy, val_...
+    test_metrics: TestMetrics | None = None
+    parameters: int | None = None
+    created: str = ""
+    created_unix: float = 0.0
+    train_seconds: float | None = None
+    stopped_early: bool = False
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)        # any other stored keys, kept as they are
+
+    FIELDS = ("arch", "dataset", "config", "history", "test_metrics", "parameters", "created", "created_unix",
+              "train_seconds", "stopped_early", "note")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.test_metrics.accuracy if self.test_metrics else None
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ModelMeta":
+        """Typed metadata from a parsed JSON file; old files lack fields (defaults), bad values raise MetaError."""
+        if not isinstance(data, dict):
+            raise MetaError("the file is not a JSON object")
+        text = lambda v: isinstance(v, str)  # noqa: E731
+        metrics = _field(data, "test_metrics", lambda v: True, "")
+        return cls(
+            arch=_field(data, "arch", text, "text", "unknown"),
+            dataset=_field(data, "dataset", text, "text", "mnist"),
+            config=_field(data, "config", lambda v: isinstance(v, dict), "an object", {}),
+            history=tuple(_field(data, "history", lambda v: isinstance(v, list) and all(map(_history_entry, v)),
+                                 "a list of per-epoch numbers", [])),
+            test_metrics=None if metrics is None else TestMetrics.from_json(metrics),
+            parameters=_field(data, "parameters", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                              "a whole number"),
+            created=_field(data, "created", text, "text", ""),
+            created_unix=float(_field(data, "created_unix", _number, "a number", 0.0)),
+            train_seconds=_field(data, "train_seconds", lambda v: v is None or (_number(v) and v >= 0),
+                                 "a number of seconds"),
+            stopped_early=_field(data, "stopped_early", lambda v: isinstance(v, bool), "true or false", False),
+            note=_field(data, "note", lambda v: v is None or isinstance(v, str), "text"),
+            extra={k: v for k, v in data.items() if k not in cls.FIELDS and k != "name"},
+        )
+
+    def to_json(self, name: str) -> dict[str, Any]:
+        data = {key: getattr(self, key) for key in self.FIELDS}
+        data["history"] = list(self.history)
+        data["test_metrics"] = self.test_metrics.to_json() if self.test_metrics else None
+        return {**self.extra, **data, "name": name}
+
+
 @dataclass
 class ModelInfo:
     """One listed model: its metadata, or the error that stops it from loading."""
 
     name: str
     path: Path
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: ModelMeta | None = None
     error: str | None = None
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.meta.get("test_metrics", {}).get("accuracy")
+        return self.meta.test_accuracy if self.meta else None
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -62,11 +178,44 @@ def _atomic_write(path: Path, write) -> None:
 
 
 class ModelStore:
-    """A folder of saved models (default `models/`, or $DIGIT_STUDIO_MODELS); the shipped default is always found."""
+    """A folder of saved models (default `models/`, or $DIGIT_STUDIO_MODELS); the shipped default is always found.
+
+    Choosing a name and saving happen under a lock that holds across threads and processes
+    (an flock on `.lock` in the folder), so two runs finishing at once never overwrite each other.
+    """
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root or os.environ.get(STORE_ENV) or SHIPPED_DIR)
-        self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def locked(self, wait: bool = True):
+        """Hold the store's lock (threads and processes); yields False if `wait` is False and it is taken."""
+        if not self._thread_lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            self._ensure_root()
+            with open(self.root / ".lock", "a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _ensure_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"The model store {self.root} is a file, not a folder: set {STORE_ENV} to a folder.")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"The model store {self.root} cannot be created ({exc.strerror}).") from None
 
     def _dir_for(self, name: str) -> Path:
         if name == DEFAULT_MODEL and not (self.root / f"{name}.json").exists():
@@ -79,27 +228,34 @@ class ModelStore:
         return folder / f"{name}.keras", folder / f"{name}.json"
 
     def exists(self, name: str) -> bool:
-        return self.paths(name)[1].exists()
+        model_path, meta_path = self.paths(name)
+        return meta_path.exists() or model_path.exists()
 
-    def read_meta(self, name: str) -> dict[str, Any]:
+    def read_meta(self, name: str) -> ModelMeta:
+        """The typed metadata of `name`; StoreError saying why if it or its model file is unusable."""
         model_path, meta_path = self.paths(name)
         if not meta_path.exists():
+            if model_path.exists():
+                raise StoreError(f"{model_path.name} has no metadata (a save that was interrupted?); delete it.")
             raise StoreError(f"No model named {name!r} in {self.root}.")
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"The metadata of {name!r} ({meta_path.name}) is unreadable: {exc}") from exc
-        if not isinstance(meta, dict):
-            raise StoreError(f"The metadata of {name!r} ({meta_path.name}) is not a JSON object.")
+            meta = ModelMeta.from_json(json.loads(meta_path.read_text()))
+        except (OSError, ValueError) as exc:  # MetaError and JSON errors are ValueErrors
+            raise StoreError(f"The metadata of {name!r} ({meta_path.name}) is unreadable: {exc}.") from exc
         if not model_path.exists():
             raise StoreError(f"{name!r} has metadata but its model file {model_path.name} is missing.")
-        if not zipfile.is_zipfile(model_path):  # a .keras file is a zip archive; cheap to check
-            raise StoreError(f"{model_path.name} is not a valid .keras file (damaged or truncated).")
+        problem = _model_file_problem(model_path)
+        if problem:
+            raise StoreError(f"{model_path.name} {problem}")
         return meta
 
     def list(self) -> list[ModelInfo]:
-        """Every listed model, newest first, the default first of all; broken ones carry an error."""
-        names = {p.stem for p in self.root.glob("*.json") if not p.name.startswith(".")}
+        """Every model, newest first, the default first of all; broken ones (and stray files) carry an error."""
+        self.sweep()
+        if self.root.is_file():
+            raise StoreError(f"The model store {self.root} is a file, not a folder: set {STORE_ENV} to a folder.")
+        files = list(self.root.glob("*.json")) + list(self.root.glob("*.keras")) if self.root.is_dir() else []
+        names = {p.stem for p in files if not p.name.startswith(".")}
         if (SHIPPED_DIR / f"{DEFAULT_MODEL}.json").exists():
             names.add(DEFAULT_MODEL)
         infos = []
@@ -109,28 +265,52 @@ class ModelStore:
                 infos.append(ModelInfo(name, self.paths(name)[0], self.read_meta(name)))
             except StoreError as exc:
                 infos.append(ModelInfo(name, self.root / f"{name}.keras", error=str(exc)))
-        infos.sort(key=lambda i: (i.name != DEFAULT_MODEL, -_created(i)))
+        infos.sort(key=lambda i: (i.name != DEFAULT_MODEL, -(i.meta.created_unix if i.meta else 0.0), i.name))
         return infos
 
-    def unique_name(self, base: str) -> str:
-        """`base`, or `base-2`, `base-3`... whichever is free."""
-        validate_name(base)
+    def sweep(self) -> list[str]:
+        """Remove the temporary files of saves that were killed (only when no save is running)."""
+        if not self.root.is_dir():
+            return []
+        removed = []
+        with self.locked(wait=False) as got_it:
+            if not got_it:
+                return []
+            for path in self.root.glob(".*.*"):
+                if path.name != ".lock" and path.suffix in (".keras", ".json") and path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed.append(path.name)
+        return removed
+
+    def _free_name(self, base: str) -> str:
         name, n = base, 1
         while self.exists(name):
             n += 1
             name = f"{base}-{n}"
         return name
 
-    def save(self, name: str, model, meta: dict[str, Any]) -> Path:
-        """Save model then metadata, each atomically; returns the .keras path."""
+    def unique_name(self, base: str) -> str:
+        """`base`, or `base-2`, `base-3`... whichever is free now (save_new reserves it for good)."""
+        validate_name(base)
+        return self._free_name(base)
+
+    def save(self, name: str, model, meta: ModelMeta, *, new: bool = False) -> str:
+        """Save model then metadata, each atomically, under the store lock; returns the name used.
+
+        With `new`, `name` is a base: the first free of `name`, `name-2`, ... is chosen and
+        written under the same lock, so concurrent savers never pick the same name.
+        """
         validate_name(name)
-        self.root.mkdir(parents=True, exist_ok=True)
-        model_path, meta_path = self.root / f"{name}.keras", self.root / f"{name}.json"
-        with self._lock:
+        if not isinstance(meta, ModelMeta):
+            raise TypeError("meta must be a ModelMeta")
+        with self.locked():
+            if new:
+                name = self._free_name(name)
+            model_path, meta_path = self.root / f"{name}.keras", self.root / f"{name}.json"
             _atomic_write(model_path, lambda tmp: model.save(tmp))
-            text = json.dumps({**meta, "name": name}, indent=2, default=_jsonable)
+            text = json.dumps(meta.to_json(name), indent=2, default=_jsonable)
             _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
-        return model_path
+        return name
 
     def load(self, name: str):
         """Load a model with safe_mode=True; any failure becomes a StoreError naming the file."""
@@ -144,18 +324,45 @@ class ModelStore:
             raise StoreError(f"Model {name!r} ({model_path.name}) could not be loaded: {exc}") from exc
 
     def delete(self, name: str) -> None:
-        """Remove a saved model; the shipped default cannot be deleted."""
+        """Remove a saved model, or a broken entry listed under any file name; not the shipped default."""
         if name == DEFAULT_MODEL:
             raise StoreError("The shipped default model cannot be deleted.")
-        model_path, meta_path = self.paths(name)
+        if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+            raise StoreError(f"No model named {name!r} in {self.root}.")
+        model_path, meta_path = self.root / f"{name}.keras", self.root / f"{name}.json"
         if not meta_path.exists() and not model_path.exists():
             raise StoreError(f"No model named {name!r} in {self.root}.")
-        meta_path.unlink(missing_ok=True)  # unlist first, then remove the weights
-        model_path.unlink(missing_ok=True)
+        with self.locked():
+            meta_path.unlink(missing_ok=True)  # unlist first, then remove the weights
+            model_path.unlink(missing_ok=True)
 
 
-def _created(info: ModelInfo) -> float:
-    return float(info.meta.get("created_unix", 0.0))
+@lru_cache(maxsize=256)
+def _checked_model_file(path: str, mtime: float, size: int) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                return "is a zip file but not a Keras model (it has no config.json)."
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, OSError):
+        return "is not a valid .keras file (damaged or truncated)."
+    except ValueError:
+        return "is not a valid .keras file: its config.json is damaged."
+    if not isinstance(config, dict) or "class_name" not in config:
+        return "is not a valid .keras file: its config.json describes no model."
+    if '"__lambda__"' in json.dumps(config):
+        return "holds Python code (a Lambda layer) that safe mode refuses to load."
+    return None
+
+
+def _model_file_problem(path: Path) -> str | None:
+    """Why a .keras file cannot be a loadable model, without importing Keras; None if it looks sound."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "is missing."
+    return _checked_model_file(str(path), stat.st_mtime, stat.st_size)
 
 
 def _jsonable(value):

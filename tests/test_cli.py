@@ -83,6 +83,17 @@ def test_predict_one_json_line_per_image_and_exit_status(capsys, tmp_path):
     (["evaluate", "--model", "ghost"], "No model named"),
     (["frobnicate"], "invalid choice"),
     (["train"], "required"),
+    (["train", "--arch", "custom-mlp", "--options", "[1]"], "must be a JSON object"),
+    (["train", "--arch", "custom-mlp", "--options", "5"], "must be a JSON object"),
+    (["train", "--arch", "custom-mlp", "--options", '{"hidden": null}'], "hidden must be a list"),
+    (["train", "--arch", "custom-mlp", "--options", "{not json"], "not valid JSON"),
+    (["train", "--arch", "custom-cnn", "--options", '{"blocks": 1.5}'], "Blocks must be a whole number"),
+    (["train", "--arch", "custom-cnn", "--options", '{"batch_norm": "no"}'], "batch_norm must be true or false"),
+    (["train", "--arch", "linear", "--seed", "4294967296"], "Seed must be a whole number"),
+    (["train", "--arch", "linear", "--epochs", "1e9"], "invalid int value"),
+    (["train", "--arch", "linear", "--dataset", "emnist"], "Dataset must be one of"),
+    (["train", "--arch", "linear", "--dataset", "mnist", "--limit", "10"], "Training-sample limit"),
+    (["evaluate", "--model", "../etc/passwd"], "Invalid model name"),
 ])
 def test_bad_arguments_one_line_exit_2_nothing_written(capsys, cli_store, argv, fragment):
     status, out, err = run(capsys, *argv)
@@ -96,3 +107,54 @@ def test_real_process_exit_status():
     done = subprocess.run([sys.executable, "-m", "core", "train", "--arch", "linear", "--epochs", "0"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Epochs" in done.stderr.splitlines()[-1]
+
+
+def test_store_path_that_is_a_file_is_one_line_exit_2(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "not-a-folder"
+    path.write_text("x")
+    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(path))
+    for argv in (["train", "--arch", "linear", "--epochs", "1", "--limit", "100"], ["models"]):
+        status, out, err = run(capsys, *argv)
+        assert status == 2 and len(err.strip().splitlines()) == 1 and "is a file" in err, err
+
+
+def test_train_on_fashion_mnist_names_its_classes(capsys, cli_store):
+    status, out, _ = run(capsys, "train", "--arch", "linear", "--dataset", "fashion-mnist", "--epochs", "1",
+                         "--limit", "2000", "--name", "clothes")
+    assert status == 0, out
+    assert json.loads((cli_store / "clothes.json").read_text())["dataset"] == "fashion-mnist"
+    status, out, _ = run(capsys, "evaluate", "--model", "clothes")
+    assert status == 0 and "Ankle boot" in out and "Fashion-MNIST" in out
+    status, out, _ = run(capsys, "models")
+    assert "fashion-mnist" in out.split("clothes")[1].splitlines()[0]
+
+
+def test_archs_and_models_answer_without_tensorflow_and_no_native_log_lines():
+    code = ("import sys; from core.__main__ import main; main(sys.argv[1:]); "
+            "print('TF-LOADED' if 'tensorflow' in sys.modules else 'TF-ABSENT')")
+    for command in ("archs", "models"):
+        out = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0 and out.stdout.strip().endswith("TF-ABSENT"), out.stdout + out.stderr
+    done = subprocess.run([sys.executable, "-m", "core", "evaluate", "--model", "default"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "test accuracy" in done.stdout
+    assert done.stderr.strip() == "", "TensorFlow's log lines reach the terminal: " + done.stderr[:500]
+
+
+def test_ctrl_c_during_train_prints_one_line_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path / "store")}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--arch", "mlp-128-64", "--epochs", "50",
+                             "--limit", "20000", "--name", "interrupted"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # the first epoch line: training is under way
+    assert first.startswith("epoch 1/50"), first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, first + out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stopped; saved interrupted"), first + out + err
+    assert "Traceback" not in err and (tmp_path / "store" / "interrupted.keras").exists()

@@ -40,3 +40,56 @@ def test_all_problems_are_reported_at_once():
     with pytest.raises(ConfigError) as info:
         TrainConfig(epochs=0, batch_size=0, learning_rate=0)
     assert len(info.value.problems) == 3
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"arch": "custom-mlp", "options": [1]}, "must be a JSON object"),
+    ({"arch": "custom-mlp", "options": 5}, "must be a JSON object"),
+    ({"arch": "custom-mlp", "options": {"hidden": None}}, "hidden must be a list"),
+    ({"arch": "custom-mlp", "options": {"hidden": [64.5]}}, "Units per layer must be a whole number"),
+    ({"arch": "custom-mlp", "options": {"hidden": ["64"]}}, "Units per layer"),
+    ({"arch": "custom-cnn", "options": {"blocks": 1.5}}, "Blocks must be a whole number"),
+    ({"arch": "custom-cnn", "options": {"batch_norm": "no"}}, "batch_norm must be true or false"),
+    ({"arch": "custom-cnn", "options": {"dropout": "lots"}}, "Dropout must be a number"),
+    ({"seed": 4294967296}, "Seed must be a whole number from 0 to 2147483647"),
+    ({"seed": -1}, "Seed"),
+    ({"epochs": 1e100}, "Epochs"),
+    ({"epochs": "5"}, "Epochs"),
+    ({"augment": "yes"}, "Augmentation must be true or false"),
+    ({"dataset": "emnist"}, "Dataset must be one of mnist, fashion-mnist"),
+    ({"dataset": None}, "Dataset"),
+    ({"learning_rate": float("nan")}, "Learning rate"),
+    ({"learning_rate": float("inf")}, "Learning rate"),
+    ({"name": 7}, "Model name must be text"),
+])
+def test_bad_values_of_every_kind_are_refused(changes, fragment):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(**changes)
+    assert fragment in str(info.value)
+
+
+def test_settings_table_drives_validation_and_summary():
+    from core.config import SETTINGS
+
+    assert set(SETTINGS) == {f.name for f in dataclasses.fields(TrainConfig)} - {"arch", "options"}
+    line = TrainConfig.for_preset("cnn-fast", dataset="fashion-mnist", limit=5000, seed=3).summary()
+    assert line == "fashion-mnist · 2 epochs · 5,000 samples · batch 128 · adam lr 0.005 (one-cycle) · validation 10% · seed 3"
+
+
+def test_from_dict_round_trip_and_refusals():
+    cfg = TrainConfig.for_preset("custom-mlp", options={"hidden": [32]}, epochs=2)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="Unknown setting"):
+        TrainConfig.from_dict({**cfg.to_dict(), "turbo": True})
+    with pytest.raises(ConfigError, match="mapping"):
+        TrainConfig.from_dict(["epochs", 2])
+
+
+def test_importing_config_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys; import core.config, core.jobs, core.store, core.datasets; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False", out.stderr

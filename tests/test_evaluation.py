@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core import data
+from core import datasets
 from core.evaluation import Evaluation, evaluate
 
 
@@ -43,10 +43,10 @@ def test_mistakes_filter_and_sort():
 def test_full_test_set_evaluation_of_a_trained_model(small_trained_model):
     store, name = small_trained_model
     model = store.load(name)
-    x, y = data.mnist_test(data.load_mnist())
+    x, y = datasets.load("mnist").test_arrays()
     ev = evaluate(model, x, y)
     assert ev.probabilities.shape == (10000, 10) and ev.confusion.sum() == 10000
-    assert ev.accuracy == pytest.approx(store.read_meta(name)["test_metrics"]["accuracy"])
+    assert ev.accuracy == pytest.approx(store.read_meta(name).test_accuracy)
     assert ev.accuracy > 0.8
     sample = ev.mistakes()[0]
     assert sample.predicted != sample.true and sample.predicted == int(np.argmax(sample.probabilities))

@@ -41,10 +41,21 @@ def test_custom_models_follow_their_options():
 @pytest.mark.parametrize("arch, options, message", [
     ("nope", None, "Unknown architecture"),
     ("cnn-basic", {"filters": 3}, "takes no options"),
-    ("custom-cnn", {"blocks": 9}, "Blocks must be between"),
+    ("custom-cnn", {"blocks": 9}, "Blocks must be a whole number from 1 to 3"),
     ("custom-mlp", {"activation": "wiggle"}, "Activation must be one of"),
     ("custom-mlp", {"width": 3}, "no option"),
 ])
 def test_impossible_architectures_are_refused(arch, options, message):
     with pytest.raises(models.ArchitectureError, match=message):
         models.build_model(arch, options)
+
+
+@pytest.mark.parametrize("arch", list(models.PRESETS))
+def test_preset_table_parameter_counts_match_the_built_models(arch):
+    """`python -m core archs` answers from the table without TensorFlow; Keras is the oracle here."""
+    assert models.get_preset(arch).parameters == models.parameter_count(arch)
+
+
+def test_builders_take_the_input_shape_and_class_count():
+    model = models.build_model("cnn-basic", input_shape=(32, 32, 1), num_classes=4)
+    assert model.input_shape == (None, 32, 32, 1) and model.output_shape == (None, 4)

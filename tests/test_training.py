@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from core import data
+from core import datasets
 from core.config import TrainConfig
 from core.store import DEFAULT_MODEL
-from core.training import MAX_BATCH_POINTS, JobRegistry, JobState
+from core.jobs import MAX_BATCH_POINTS, JobRegistry, JobState
 
 
 def wait_until(condition, timeout=120.0):
@@ -33,8 +33,9 @@ def test_small_run_learns_reports_and_saves(store):
     assert progress.batch_curve and progress.batch_curve[-1][0] == pytest.approx(2.0)
     assert progress.samples_per_second > 0 and progress.elapsed > 0
     meta = store.read_meta("tiny")
-    assert meta["test_metrics"]["accuracy"] == pytest.approx(progress.result.test_accuracy)
-    assert len(meta["history"]) == 2 and meta["parameters"] == 225034
+    assert meta.test_accuracy == pytest.approx(progress.result.test_accuracy)
+    assert [e["epoch"] for e in meta.history] == [1, 2] and meta.parameters == 225034
+    assert meta.dataset == "mnist" and meta.config["epochs"] == 2
 
 
 def test_stop_ends_within_one_batch_and_keeps_the_model(store):
@@ -48,7 +49,7 @@ def test_stop_ends_within_one_batch_and_keeps_the_model(store):
     assert progress.state == JobState.STOPPED
     assert progress.steps <= at_stop + 1, "trained on for more than one batch after stop()"
     assert len(progress.epoch_log) == 1, "the interrupted epoch is closed, no further epoch starts"
-    assert progress.result is not None and store.read_meta("stopped")["stopped_early"] is True
+    assert progress.result is not None and store.read_meta("stopped").stopped_early is True
     assert progress.result.test_accuracy > 0.5
 
 
@@ -108,7 +109,7 @@ def test_failure_is_reported_not_raised(store, monkeypatch):
     def broken_split(*args, **kwargs):
         raise MemoryError("simulated: out of memory")
 
-    monkeypatch.setattr(data, "split", broken_split)
+    monkeypatch.setattr(datasets, "split", broken_split)
     job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
     assert job.wait(timeout=60)
     assert job.state == JobState.FAILED and "out of memory" in job.progress().error
@@ -125,14 +126,14 @@ def test_augmented_run_trains(store):
 
 def test_distributed_run_on_two_logical_cpus(tmp_path):
     script = textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(data.DATA_PATH.parent.parent)!r})
+        import sys; sys.path.insert(0, {str(datasets.DATA_DIR.parent)!r})
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from core.config import TrainConfig
         from core.store import ModelStore
         from core.recipe import distribution_strategy
-        from core.training import JobRegistry
+        from core.jobs import JobRegistry
         strategy = distribution_strategy()
         print("STRATEGY", type(strategy).__name__, strategy.num_replicas_in_sync)
         job = JobRegistry(1, ModelStore({str(tmp_path)!r})).submit(

@@ -3,47 +3,47 @@ import hashlib
 import numpy as np
 import pytest
 
-from core import data
+from core import datasets
 
 
 def test_bundled_mnist_shapes_counts_and_checksum():
-    mnist = data.load_mnist()
+    mnist = datasets.load("mnist")
     assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_train.dtype == np.uint8
     assert mnist.x_test.shape == (10000, 28, 28) and mnist.y_test.dtype == np.uint8
     # label counts published with the dataset (../shared/datasets/README.md)
     assert np.bincount(mnist.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    assert hashlib.sha256(data.DATA_PATH.read_bytes()).hexdigest() == data.MNIST_SHA256
-    assert data.load_mnist() is mnist, "loaded once per process"
+    assert hashlib.sha256(datasets.MNIST.path.read_bytes()).hexdigest() == datasets.MNIST.sha256
+    assert datasets.load("mnist") is mnist, "loaded once per process"
 
 
 def test_split_is_seeded_limited_and_normalised():
-    mnist = data.load_mnist()
-    a = data.split(mnist, validation_split=0.2, seed=3, limit=1000)
-    b = data.split(mnist, validation_split=0.2, seed=3, limit=1000)
-    c = data.split(mnist, validation_split=0.2, seed=4, limit=1000)
+    mnist = datasets.load("mnist")
+    a = datasets.split(mnist, validation_split=0.2, seed=3, limit=1000)
+    b = datasets.split(mnist, validation_split=0.2, seed=3, limit=1000)
+    c = datasets.split(mnist, validation_split=0.2, seed=4, limit=1000)
     assert a.x_train.shape == (800, 28, 28, 1) and a.x_val.shape == (200, 28, 28, 1)
     assert a.x_train.dtype == np.float32 and 0.0 <= a.x_train.min() and a.x_train.max() == pytest.approx(1.0)
     np.testing.assert_array_equal(a.y_train, b.y_train)
     assert not np.array_equal(a.y_train, c.y_train)
-    full = data.split(mnist, 0.1, 0)
+    full = datasets.split(mnist, 0.1, 0)
     assert len(full.y_train) + len(full.y_val) == 60000
 
 
 def test_corrupt_file_gives_one_clear_message(tmp_path, monkeypatch):
     bad = tmp_path / "mnist.npz"
     bad.write_bytes(b"not a zip file at all")
-    monkeypatch.setattr(data, "DATA_PATH", bad)
-    with pytest.raises(data.DatasetError, match="corrupt.*git checkout"):
-        data.load_mnist(bad)
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path)
+    with pytest.raises(datasets.DatasetError, match="corrupt.*git checkout"):
+        datasets.load("mnist")
 
 
 def test_wrong_shapes_are_reported(tmp_path):
     path = tmp_path / "small.npz"
     np.savez(path, x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.zeros(5, np.uint8),
              x_test=np.zeros((5, 28, 28), np.uint8), y_test=np.zeros(5, np.uint8))
-    with pytest.raises(data.DatasetError, match="x_train"):
-        data.load_mnist(path)
+    with pytest.raises(datasets.DatasetError, match="x_train"):
+        datasets.load("mnist", path)
 
 
 def test_missing_bundled_file_falls_back_to_keras_download(tmp_path, monkeypatch):
@@ -59,5 +59,21 @@ def test_missing_bundled_file_falls_back_to_keras_download(tmp_path, monkeypatch
 
     monkeypatch.setattr(data, "DATA_PATH", tmp_path / "absent.npz")
     monkeypatch.setattr(keras.datasets.mnist, "load_data", load_data)
-    mnist = data.load_mnist()
+    mnist = datasets.load("mnist")
     assert calls == [1] and mnist.y_test[0] == 1
+
+
+def test_fashion_mnist_ships_with_its_classes_and_checksum():
+    fashion = datasets.load("fashion-mnist")
+    assert fashion.x_train.shape == (60000, 28, 28) and fashion.x_test.shape == (10000, 28, 28)
+    assert np.bincount(fashion.y_train).tolist() == [6000] * 10 and np.bincount(fashion.y_test).tolist() == [1000] * 10
+    assert fashion.spec.class_names[0] == "T-shirt/top" and fashion.spec.class_names[9] == "Ankle boot"
+    assert hashlib.sha256(fashion.spec.path.read_bytes()).hexdigest() == fashion.spec.sha256
+    assert not fashion.spec.is_digits and datasets.MNIST.is_digits
+    assert not np.array_equal(fashion.x_test[:10], datasets.load("mnist").x_test[:10])
+
+
+@pytest.mark.parametrize("name", ["emnist", None, 3, ["mnist"]])
+def test_unknown_dataset_is_refused_by_name(name):
+    with pytest.raises(datasets.DatasetError, match="Unknown dataset"):
+        datasets.load(name)

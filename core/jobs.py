@@ -1,0 +1,293 @@
+"""Training jobs as plain data: states, progress snapshots, results, the progress recorder, the queue.
+
+TensorFlow-free and picklable: whatever trains a run (a thread today, a worker process or a
+Ray task tomorrow) feeds a ProgressRecorder with plain numbers, and pages read Progress.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable
+
+from core.config import TrainConfig
+
+if TYPE_CHECKING:
+    from core.store import ModelStore
+
+MAX_BATCH_POINTS = 400  # the per-batch curve is thinned to at most this many points
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (JobState.STOPPED, JobState.FINISHED, JobState.FAILED)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a finished (or stopped) run produced."""
+
+    model_name: str
+    test_accuracy: float
+    test_loss: float
+    confusion: list[list[int]]
+    train_seconds: float
+    epochs_run: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress:
+    """A consistent snapshot of a job, cheap to take while training runs."""
+
+    job_id: str
+    state: JobState
+    config: TrainConfig
+    epoch: int = 0                   # epochs completed
+    batch: int = 0                   # batches completed in the current epoch
+    batches_per_epoch: int = 0
+    steps: int = 0                   # batches trained in all, across epochs
+    batch_curve: list[tuple[float, float, float]] = field(default_factory=list)  # (epoch, loss, accuracy)
+    epoch_log: list[dict[str, float]] = field(default_factory=list)              # one dict per completed epoch
+    learning_rate: float | None = None
+    elapsed: float = 0.0
+    samples_per_second: float | None = None
+    eta: float | None = None
+    queue_position: int | None = None
+    error: str | None = None
+    result: JobResult | None = None
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    @property
+    def fraction_done(self) -> float:
+        total = self.epochs * max(self.batches_per_epoch, 1)
+        return min(1.0, (self.epoch * self.batches_per_epoch + self.batch) / total) if total else 0.0
+
+
+class StopRequested(Exception):
+    """Raised when a queued job is stopped before it starts."""
+
+
+class ProgressRecorder:
+    """Every live figure of one run, behind its own lock; the trainer writes plain numbers, readers take snapshots.
+
+    Keras reports the running mean over the samples since the epoch began; each curve point is
+    instead the mean over the samples since the previous point, so the curve does not jump at
+    epoch boundaries (nor at a short last batch).
+    """
+
+    def __init__(self, job_id: str, config: TrainConfig):
+        self.job_id, self.config = job_id, config
+        self._lock = threading.Lock()
+        self._state = JobState.QUEUED
+        self._error: str | None = None
+        self._result: JobResult | None = None
+        self._epoch = self._batch = self._steps = self._batches_per_epoch = self._samples_per_epoch = 0
+        self._curve: list[tuple[float, float, float]] = []
+        self._epoch_log: list[dict[str, float]] = []
+        self._stride = 1
+        self._window = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) at the previous curve point
+        self._started = self._ended = self._first_batch_at = 0.0
+
+    @property
+    def state(self) -> JobState:
+        return self._state
+
+    def set_state(self, state: JobState) -> None:
+        with self._lock:
+            self._state = state
+
+    def request_stop(self) -> None:
+        with self._lock:
+            if self._state == JobState.RUNNING:
+                self._state = JobState.STOPPING
+
+    def started(self, stopping: bool = False) -> None:
+        with self._lock:
+            self._started = time.perf_counter()
+            self._state = JobState.STOPPING if stopping else JobState.RUNNING
+
+    def planned(self, batches_per_epoch: int, samples_per_epoch: int) -> None:
+        with self._lock:
+            self._batches_per_epoch, self._samples_per_epoch = batches_per_epoch, samples_per_epoch
+
+    def epoch_began(self, epoch: int) -> None:
+        with self._lock:
+            self._epoch, self._batch, self._window = epoch, 0, (0, 0.0, 0.0)
+
+    def batch_ended(self, batch: int, loss: float, accuracy: float) -> None:
+        """Batch `batch` (0-based in its epoch) ended; loss and accuracy are Keras' running epoch means."""
+        with self._lock:
+            self._batch = batch + 1
+            self._steps += 1
+            if self._steps == 1:
+                self._first_batch_at = time.perf_counter()
+            if (batch + 1) % self._stride:
+                return
+            done = min((batch + 1) * self.config.batch_size, self._samples_per_epoch or (batch + 1))
+            start, start_loss, start_acc = self._window
+            loss_sum, acc_sum = done * loss, done * accuracy
+            self._window = (done, loss_sum, acc_sum)
+            if done <= start:
+                return
+            x = self._epoch + (batch + 1) / max(self._batches_per_epoch, 1)
+            self._curve.append((x, (loss_sum - start_loss) / (done - start), (acc_sum - start_acc) / (done - start)))
+            if len(self._curve) >= MAX_BATCH_POINTS:
+                del self._curve[::2]
+                self._stride *= 2
+
+    def epoch_ended(self, epoch: int, logs: dict[str, float], learning_rate: float) -> None:
+        entry = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}, "learning_rate": float(learning_rate),
+                 "elapsed": time.perf_counter() - self._started}
+        with self._lock:
+            self._epoch, self._batch = epoch + 1, 0
+            self._epoch_log.append(entry)
+
+    def history(self) -> list[dict[str, float]]:
+        with self._lock:
+            return list(self._epoch_log)
+
+    def finished(self, result: JobResult | None, stopped: bool) -> None:
+        with self._lock:
+            self._result = result
+            self._state = JobState.STOPPED if stopped else JobState.FINISHED
+            self._ended = time.perf_counter()
+
+    def failed(self, error: str) -> None:
+        with self._lock:
+            self._error, self._state = error, JobState.FAILED
+            self._ended = time.perf_counter()
+
+    def snapshot(self, queue_position: int | None = None) -> Progress:
+        with self._lock:
+            running = self._state in (JobState.RUNNING, JobState.STOPPING)
+            end = time.perf_counter() if running else self._ended
+            elapsed = max(0.0, end - self._started) if self._started else 0.0
+            total = self.config.epochs * self._batches_per_epoch
+            # speed from the first batch on: data preparation and tracing are not training speed
+            since_first = end - self._first_batch_at if self._first_batch_at else 0.0
+            rate = (self._steps - 1) / since_first if since_first > 0 and self._steps > 1 else None
+            return Progress(
+                job_id=self.job_id, state=self._state, config=self.config, epoch=self._epoch, batch=self._batch,
+                batches_per_epoch=self._batches_per_epoch, steps=self._steps, batch_curve=list(self._curve),
+                epoch_log=list(self._epoch_log),
+                learning_rate=self._epoch_log[-1]["learning_rate"] if self._epoch_log else None,
+                elapsed=elapsed, samples_per_second=rate * self.config.batch_size if rate else None,
+                eta=(total - self._steps) / rate if rate and running else None,
+                queue_position=queue_position, error=self._error, result=self._result)
+
+
+class JobRegistry:
+    """All jobs of this process, findable by id; at most `max_running` train at once, the rest wait in order.
+
+    A job is anything with `id`, `state`, `stop()`, `wait()`, `progress()` and `start()`;
+    `job_factory(job_id, config, store, registry)` makes one (the thread-based TrainingJob by default).
+    """
+
+    def __init__(self, max_running: int = 1, store: "ModelStore | None" = None,
+                 job_factory: Callable[..., Any] | None = None):
+        if not isinstance(max_running, int) or max_running < 1:
+            raise ValueError("max_running must be a whole number, at least 1")
+        self.max_running = max_running
+        self.store = store
+        self._job_factory = job_factory
+        self._jobs: dict[str, Any] = {}
+        self._waiting: list[str] = []
+        self._running: set[str] = set()
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+
+    def submit(self, config: TrainConfig, store: "ModelStore | None" = None):
+        """Queue a run; it starts as soon as a slot is free."""
+        from core.store import ModelStore
+
+        factory = self._job_factory
+        if factory is None:
+            from core.training import TrainingJob as factory
+        with self._cond:
+            job_id = f"job-{next(self._ids)}-{int(time.time() * 1000) % 100000:05d}"
+            job = factory(job_id, config, store or self.store or ModelStore(), self)
+            self._jobs[job_id] = job
+            self._waiting.append(job_id)
+        job.start()
+        return job
+
+    def get(self, job_id: Any):
+        with self._cond:
+            return self._jobs.get(job_id) if isinstance(job_id, str) else None
+
+    def jobs(self) -> list:
+        with self._cond:
+            return list(self._jobs.values())
+
+    def active(self) -> list:
+        """Jobs queued or training, oldest first."""
+        return [j for j in self.jobs() if not j.state.done]
+
+    def queue(self) -> list[str]:
+        """Ids of the jobs waiting for a slot, next to start first."""
+        with self._cond:
+            return list(self._waiting)
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job to start, None when not waiting."""
+        with self._cond:
+            return self._waiting.index(job_id) + 1 if job_id in self._waiting else None
+
+    def wait_for_slot(self, job_id: str, stop_requested: Callable[[], bool]) -> None:
+        """Block until `job_id` is first in line and a slot is free; StopRequested if it is stopped meanwhile."""
+        with self._cond:
+            while not (self._waiting[0] == job_id and len(self._running) < self.max_running):
+                if stop_requested():
+                    self._waiting.remove(job_id)
+                    self._cond.notify_all()
+                    raise StopRequested
+                self._cond.wait()
+            self._waiting.pop(0)
+            self._running.add(job_id)
+            self._cond.notify_all()
+
+    def release(self, job_id: str) -> None:
+        """A job's slot is free again."""
+        with self._cond:
+            self._running.discard(job_id)
+            self._cond.notify_all()
+
+    def notify(self) -> None:
+        """Wake the waiting jobs (one of them may have been asked to stop)."""
+        with self._cond:
+            self._cond.notify_all()
+
+
+_registry: JobRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def max_jobs_from_env() -> int:
+    """$DIGIT_STUDIO_MAX_JOBS, default 1; a bad value falls back to 1 rather than stopping the app."""
+    try:
+        return max(1, int(os.environ.get("DIGIT_STUDIO_MAX_JOBS", "1")))
+    except ValueError:
+        return 1
+
+
+def default_registry() -> JobRegistry:
+    """The process-wide registry (so a reloaded page finds its job)."""
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            _registry = JobRegistry(max_running=max_jobs_from_env())
+        return _registry
