@@ -18,9 +18,10 @@ TITLES = {
     5: "5. Real drawings: the stroke-redrawn robustness set",
     6: "6. Overhead of the app's machinery: TrainingJob against bare model.fit",
     7: "7. Start-up and memory",
+    8: "8. Inside the network: activations and saliency",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 7, 6, 2, 1, 3)
+ORDER = (4, 5, 7, 8, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -42,10 +43,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import inference, startup, training
+    from benchmarks import explain, inference, startup, training
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
-           5: inference.robustness, 6: training.job_overhead, 7: startup.startup}
+           5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
+           8: explain.inside_latency}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
