@@ -1,15 +1,45 @@
-"""Digit Studio: a thin router over the pages in pages/."""
+"""Digit Studio: a thin router. PAGES is the one page table: st.navigation runs it, Home lists it.
+
+Importing this module (as Home does) only defines the table; the router runs when
+Streamlit executes this file as the main script.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import streamlit as st
 
-st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide")
 
-PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/mistakes.py", title="Mistakes", icon=":material/search:"),
-    st.Page("pages/dataset.py", title="Dataset", icon=":material/grid_view:"),
-    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
-]
+@dataclass(frozen=True)
+class PageEntry:
+    """One page: its script, its title and icon in the navigation, and a line for Home's list."""
 
-st.navigation(PAGES).run()
+    path: str
+    title: str
+    icon: str
+    blurb: str = ""
+    default: bool = False
+
+
+PAGES = (
+    PageEntry("pages/home.py", "Home", ":material/home:", default=True),
+    PageEntry("pages/draw.py", "Draw", ":material/draw:",
+              "Draw a digit and watch the network read it, stroke by stroke."),
+    PageEntry("pages/train.py", "Train", ":material/model_training:",
+              "Pick an architecture and settings, then watch it learn live."),
+    PageEntry("pages/mistakes.py", "Mistakes", ":material/search:",
+              "The test digits a model gets wrong, and what it confuses."),
+    PageEntry("pages/dataset.py", "Dataset", ":material/grid_view:",
+              "Browse the 70,000 handwritten MNIST digits it learns from."),
+    PageEntry("pages/models.py", "Models", ":material/inventory_2:",
+              "Compare saved models, choose one, download or delete it."),
+)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide")
+    st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]).run()
+
+
+if __name__ == "__main__":
+    main()

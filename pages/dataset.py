@@ -1,13 +1,13 @@
 """Dataset page: what MNIST looks like (ten examples of every digit) and how many of each there are."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from pages import common
+from pages import charts, resources
+from pages.images import enlarge
 
 PER_DIGIT = 10
 SCALE = 3          # each 28x28 digit becomes 84x84 screen pixels
@@ -18,7 +18,7 @@ LABEL_WIDTH = 70   # left margin for the row labels
 @st.cache_data(show_spinner=False, max_entries=32)
 def sample_grid(seed: int, per_digit: int = PER_DIGIT) -> np.ndarray:
     """One composite image: a row per digit 0-9, `per_digit` random training examples each, labelled on the left."""
-    mnist = common.mnist()
+    mnist = resources.dataset()
     rng = np.random.default_rng(seed)
     tile = 28 * SCALE
     height = 10 * tile + 11 * GAP
@@ -29,7 +29,7 @@ def sample_grid(seed: int, per_digit: int = PER_DIGIT) -> np.ndarray:
         y = GAP + digit * (tile + GAP)
         for column, index in enumerate(picks):
             x = LABEL_WIDTH + GAP + column * (tile + GAP)
-            canvas[y:y + tile, x:x + tile] = np.kron(mnist.x_train[index], np.ones((SCALE, SCALE), np.uint8))
+            canvas[y:y + tile, x:x + tile] = enlarge(mnist.x_train[index], SCALE)
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=int(tile * 0.7))
@@ -40,23 +40,24 @@ def sample_grid(seed: int, per_digit: int = PER_DIGIT) -> np.ndarray:
 
 
 def class_counts() -> pd.DataFrame:
-    mnist = common.mnist()
+    mnist = resources.dataset()
     return pd.DataFrame({"digit": range(10),
                          "train": np.bincount(mnist.y_train, minlength=10),
                          "test": np.bincount(mnist.y_test, minlength=10)})
 
 
-def counts_chart(counts: pd.DataFrame) -> alt.Chart:
+def counts_chart(counts: pd.DataFrame):
+    import altair as alt
+
     long = counts.melt("digit", var_name="set", value_name="images")
-    return alt.Chart(long).mark_bar().encode(
+    return charts.style(alt.Chart(long).mark_bar().encode(
         x=alt.X("digit:O", title="digit", axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("set:N", sort=["train", "test"]),
         y=alt.Y("images:Q", title="images"),
-        color=alt.Color("set:N", title=None, sort=["train", "test"],
-                        legend=alt.Legend(orient="bottom", labelFontSize=14)),
+        color=alt.Color("set:N", title=None, sort=["train", "test"], legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=["train", "test"], range=[charts.BLUE, charts.ORANGE])),
         tooltip=["digit", "set", "images"],
-    ).properties(title="Images per digit", height=360).configure_axis(
-        labelFontSize=14, titleFontSize=15).configure_title(fontSize=17)
+    ).properties(title="Images per digit", height=360))
 
 
 def main() -> None:
@@ -82,4 +83,5 @@ def main() -> None:
         st.caption("Not perfectly balanced: there are more 1s (6,742) than 5s (5,421) in the training set.")
 
 
-main()
+if __name__ == "__main__":
+    main()

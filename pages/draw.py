@@ -10,13 +10,13 @@ import math
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from core.predict import Prediction, predict_drawing
-from core.preprocess import BlankImageError, ImageError, Preprocessed, load_image_bytes
+from core.preprocess import BlankImageError, ImageError, Preprocessed, TooSmallError, load_image_bytes
 from core.store import StoreError
-from pages import canvas
-from pages.common import load_model, model_picker, show_store_error
+from pages import canvas, charts, resources, session
+from pages.formatting import plain
+from pages.images import fit_pil, to_pil
 
 LOW_CONFIDENCE = 0.60
 ENLARGE = 7  # 28 px -> 196 px, nearest neighbour: every input pixel stays visible
@@ -24,7 +24,16 @@ MAX_UPLOAD_MB = 5
 DRAW, UPLOAD = ":material/draw: Draw", ":material/upload: Upload an image"
 HINT = ("Draw a digit in the black box: one digit, as large as the box allows. "
         "The network's answer appears here as soon as you lift the pen.")
-BAR_COLOUR, BAR_HIGHLIGHT = "#8fa8c8", "#e4572e"
+UPLOAD_HINT = "Upload a picture of one digit to see what the network makes of it."
+# What to do next, by what went wrong and where the picture came from.
+TOO_SMALL_HINTS = {
+    DRAW: "That mark is too small to be a digit. Draw the digit larger, so it fills most of the black box.",
+    UPLOAD: "The digit is too small in this picture to read. Crop the photo close around the digit, "
+            "so it fills most of the picture.",
+}
+BLANK_UPLOAD_HINT = ("The picture looks empty: no digit found. Upload a photo of one dark digit on light paper, "
+                     "or of one light digit on a dark background, filling most of the picture.")
+BAR_COLOUR, BAR_HIGHLIGHT = charts.NEUTRAL, charts.HIGHLIGHT
 STEP_CAPTIONS = {
     "ink": "1. Ink found",
     "cropped": "2. Cropped to the ink",
@@ -32,28 +41,12 @@ STEP_CAPTIONS = {
     "centred": "4. Centred in 28 x 28",
 }
 
-st.session_state.setdefault("canvas_generation", 0)
+CANVAS_GENERATION = "canvas_generation"
 
 
 def clear_canvas() -> None:
     """A new widget key mounts a fresh, empty canvas (and forgets the old drawing)."""
-    st.session_state.canvas_generation += 1
-
-
-def to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
-    """A float [0, 1] gray image -> 8-bit PIL image, enlarged `scale` times with visible pixels."""
-    pil = Image.fromarray(np.clip(image * 255, 0, 255).astype(np.uint8), mode="L")
-    if scale > 1:
-        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
-    return pil
-
-
-def fit_pil(image: np.ndarray, side: int) -> Image.Image:
-    """A float [0, 1] gray image of any size, scaled (nearest) so its longer side is `side` px."""
-    pil = to_pil(image)
-    factor = side / max(pil.width, pil.height)
-    size = (max(1, round(pil.width * factor)), max(1, round(pil.height * factor)))
-    return pil.resize(size, Image.Resampling.NEAREST)
+    st.session_state[CANVAS_GENERATION] = st.session_state.get(CANVAS_GENERATION, 0) + 1
 
 
 def percent(probability: float, decimals: int) -> str:
@@ -114,21 +107,30 @@ def steps_ui(prepared: Preprocessed) -> None:
             column.image(fit_pil(step, 112), caption=caption)
 
 
-def results_ui(model, image: np.ndarray | None) -> Preprocessed | None:
-    """Predict `image` with `model` and show the answer; blank -> a hint. Returns the network input."""
+def results_ui(model, image: np.ndarray | None, source: str = DRAW) -> Preprocessed | None:
+    """Predict `image` with `model` and show the answer; nothing to read -> a hint for `source`.
+    Returns the network input."""
     if image is None:
         st.info(HINT)
         return None
     try:
         prediction, prepared = predict_drawing(model, image)
+    except TooSmallError as exc:  # a dot would be scaled up into a confident "0"
+        st.warning(TOO_SMALL_HINTS[source])
+        (height, width), (side_h, side_w) = exc.mark, exc.picture
+        st.caption(f"The ink spans {width} x {height} pixels of a {side_w} x {side_h} picture.")
+        return None
     except BlankImageError:
-        st.info(HINT)
+        if source == UPLOAD:
+            st.warning(BLANK_UPLOAD_HINT)
+        else:
+            st.info(HINT)
         return None
     except ImageError as exc:
-        st.error(f"{exc} Try another picture, or draw the digit instead.")
+        st.error(f"{plain(exc)} Try another picture, or draw the digit instead.")
         return None
     except Exception as exc:  # a model that loads but cannot take a 28x28 image
-        st.error(f"This model could not make a prediction ({type(exc).__name__}: {exc}). "
+        st.error(f"This model could not make a prediction ({type(exc).__name__}: {plain(exc)}). "
                  "Pick another model above.")
         return None
     answer, picture = st.columns([1, 1])
@@ -151,7 +153,7 @@ def uploaded_image() -> tuple[np.ndarray | None, bool]:
     try:
         return load_image_bytes(upload.getvalue(), max_bytes=MAX_UPLOAD_MB * 2**20), True
     except ImageError as exc:
-        st.error(f"{exc} Upload a PNG or JPEG of a single digit, up to {MAX_UPLOAD_MB} MB.")
+        st.error(f"{plain(exc)} Upload a PNG or JPEG of a single digit, up to {MAX_UPLOAD_MB} MB.")
         return None, True
 
 
@@ -165,7 +167,7 @@ def drawing_ui(model_name: str | None, source: str) -> None:
             st.space(36)  # room for the canvas toolbar, which slides up above the canvas on hover
             image = canvas.drawing_canvas(
                 stroke_width=st.session_state.get("stroke_width", 20),
-                key=f"draw_canvas_{st.session_state.canvas_generation}",
+                key=f"draw_canvas_{st.session_state.get(CANVAS_GENERATION, 0)}",
             )
             clear, width = st.columns([1, 2], vertical_alignment="bottom")
             clear.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas, key="draw_clear")
@@ -178,15 +180,15 @@ def drawing_ui(model_name: str | None, source: str) -> None:
         if model_name is None:
             return
         try:
-            model = load_model(model_name)
+            model = resources.load_model(model_name)
         except StoreError as exc:
-            show_store_error(exc)
+            session.show_store_error(exc)
             return
         if source == UPLOAD and image is None:
             if not uploaded:
-                st.info("Upload a picture of one digit to see what the network makes of it.")
+                st.info(UPLOAD_HINT)
             return
-        prepared = results_ui(model, image)
+        prepared = results_ui(model, image, source)
     if show_steps and prepared is not None:
         with left:
             steps_ui(prepared)
@@ -196,11 +198,12 @@ def main() -> None:
     st.title(":material/draw: Draw a digit")
     picker, choice = st.columns([5, 7], gap="large", vertical_alignment="bottom")
     with picker:
-        model_name = model_picker("Model")
+        model_name = session.model_picker("Model")
     with choice:
         source = st.segmented_control("Input", [DRAW, UPLOAD], default=DRAW, required=True,
                                       key="draw_source", label_visibility="collapsed")
     drawing_ui(model_name, source)
 
 
-main()
+if __name__ == "__main__":
+    main()

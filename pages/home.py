@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import PAGES
 from core.store import StoreError
-from pages.common import active_jobs, active_model_name, model_store
+from pages import metadata, resources
+from pages.formatting import plain
+from pages.session import active_model_name
 
 POLL_SECONDS = 2.0
 POLLING = "home_polling"
-PAGES = [
-    ("pages/draw.py", "Draw", ":material/draw:", "Draw a digit and watch the network read it, stroke by stroke."),
-    ("pages/train.py", "Train", ":material/model_training:", "Pick an architecture and settings, then watch it learn live."),
-    ("pages/mistakes.py", "Mistakes", ":material/search:", "The test digits a model gets wrong, and what it confuses."),
-    ("pages/dataset.py", "Dataset", ":material/grid_view:", "Browse the 70,000 handwritten MNIST digits it learns from."),
-    ("pages/models.py", "Models", ":material/inventory_2:", "Compare saved models, choose one, download or delete it."),
-]
 # Keyed by JobState values: Home does not import core.training (and TensorFlow) itself.
 STATE_WORDS = {"queued": "waiting to start", "running": "training", "stopping": "stopping"}
 
@@ -24,25 +20,26 @@ def active_model_ui() -> None:
     name = active_model_name()
     st.subheader("Model in use")
     try:
-        meta = model_store().read_meta(name)
+        meta = resources.model_store().read_meta(name)
     except StoreError as exc:
-        st.warning(f"{exc} Choose another model on the Models page, or train one on the Train page.")
+        st.warning(f"{plain(exc)} Choose another model on the Models page, or train one on the Train page.")
         return
-    accuracy = (meta.get("test_metrics") or {}).get("accuracy")
+    accuracy = metadata.test_accuracy(meta)
     name_col, arch_col, acc_col = st.columns(3)
     name_col.metric("Name", name)
-    arch_col.metric("Architecture", meta.get("arch", "?"))
-    acc_col.metric("Test accuracy", f"{accuracy:.2%}" if isinstance(accuracy, (int, float)) else "not measured",
+    arch_col.metric("Architecture", metadata.arch(meta))
+    acc_col.metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "not measured",
                    help="Share of the 10,000 MNIST test digits it reads correctly.")
 
 
 def links_ui() -> None:
+    """A link to every page but this one, from app.py's page table."""
     st.subheader("Where to go")
-    columns = st.columns(len(PAGES))
-    for column, (path, title, icon, blurb) in zip(columns, PAGES):
+    pages = [page for page in PAGES if not page.default]
+    for column, page in zip(st.columns(len(pages)), pages):
         with column:
-            st.page_link(path, label=f"**{title}**", icon=icon)
-            st.caption(blurb)
+            st.page_link(page.path, label=f"**{page.title}**", icon=page.icon)
+            st.caption(page.blurb)
 
 
 def _job_line(progress) -> str:
@@ -57,7 +54,7 @@ def _job_line(progress) -> str:
 
 def training_status_ui() -> None:
     """Active training runs with their progress; polls while any is running."""
-    jobs = active_jobs()
+    jobs = resources.active_jobs()
     if not jobs:
         st.caption("No training run in progress.")
         if st.session_state.get(POLLING):
@@ -80,9 +77,10 @@ def main() -> None:
     active_model_ui()
     links_ui()
     st.subheader("Training")
-    polling = bool(active_jobs())
+    polling = bool(resources.active_jobs())
     st.session_state[POLLING] = polling
     st.fragment(run_every=POLL_SECONDS if polling else None)(training_status_ui)()
 
 
-main()
+if __name__ == "__main__":
+    main()

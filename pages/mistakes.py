@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.evaluation import Evaluation, Mistake
 from core.store import StoreError
-from pages import common
+from pages import charts, resources, session
+from pages.formatting import plain
+from pages.images import enlarge
 
 PAGE_SIZE = 24
 COLUMNS = 6
@@ -24,29 +26,31 @@ def main() -> None:
     st.title(":material/search: Mistakes")
     st.caption("The test images the model gets wrong. Pick a cell of the confusion matrix, "
                "or the digits below, to see one kind of mistake.")
-    name = common.model_picker(key="mistakes_model")
+    name = session.model_picker(key="mistakes_model")
     if name is None:
         return
     if st.session_state.get("mistakes_shown_model") != name:  # a new model: start at its first page
         st.session_state["mistakes_shown_model"] = name
         reset_page()
     try:
-        ev = common.evaluation(name)
+        ev = resources.evaluation(name)
     except StoreError as exc:
-        common.show_store_error(exc)
+        session.show_store_error(exc)
         return
     except Exception as exc:  # a model that loads but cannot read 28x28 digits, for instance
-        st.error(f"Model **{name}** could not be tested: {type(exc).__name__}: {exc}")
+        st.error(f"Model **{plain(name)}** could not be tested: {type(exc).__name__}: {plain(exc)}")
         return
     summary_ui(ev)
     matrix_col, filter_col = st.columns([3, 2], gap="large")
     with matrix_col:
-        st.altair_chart(common.confusion_chart(ev.confusion, selection="cell", size=400),
+        st.altair_chart(charts.confusion_chart(ev.confusion, selection="cell", size=400),
                         key="mistakes_matrix", on_select=choose_cell, selection_mode="cell")
+        charts.png_download(partial(charts.confusion_png, ev.confusion, title=f"{name}: test set"),
+                            f"{name}-confusion.png", key="mistakes_confusion_png")
     with filter_col:
         true, predicted, most_confident_first = filters_ui()
     mistakes = ev.mistakes(true, predicted, most_confident_first)
-    grid_ui(mistakes)
+    grid_ui(mistakes, resources.dataset(resources.dataset_of(name)).x_test)
 
 
 def summary_ui(ev: Evaluation) -> None:
@@ -86,16 +90,11 @@ def filters_ui() -> tuple[int | None, int | None, bool]:
     return (None if true == ANY else true, None if predicted == ANY else predicted, order == MOST_CONFIDENT)
 
 
-def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
-    """Nearest-neighbour upscaling, so pixels stay crisp squares instead of browser blur."""
-    return np.kron(image, np.ones((scale, scale), dtype=image.dtype))
-
-
 def caption(m: Mistake) -> str:
     return f"true {m.true} → predicted {m.predicted} ({m.confidence:.0%})"
 
 
-def grid_ui(mistakes: list[Mistake]) -> None:
+def grid_ui(mistakes: list[Mistake], images: np.ndarray) -> None:
     """One page of misclassified images, each with an Inspect button."""
     if not mistakes:
         st.success("No mistakes of this kind on the test set.")
@@ -109,7 +108,6 @@ def grid_ui(mistakes: list[Mistake]) -> None:
     shown = mistakes[first:first + PAGE_SIZE]
     top[1].markdown(f"**{len(mistakes):,} mistakes** match · page {page} of {pages} · "
                     f"showing {first + 1}–{first + len(shown)}")
-    images = common.mnist().x_test
     inspected = None
     for row in range(0, len(shown), COLUMNS):
         for column, m in zip(st.columns(COLUMNS), shown[row:row + COLUMNS]):
@@ -131,19 +129,21 @@ def inspect_dialog(m: Mistake, image: np.ndarray) -> None:
     right.altair_chart(probability_chart(m), width="stretch")
 
 
-def probability_chart(m: Mistake) -> alt.Chart:
-    """The ten output probabilities; the true digit green, the model's answer red."""
+def probability_chart(m: Mistake):
+    """The ten output probabilities; the true digit blue, the model's answer orange-red."""
+    import altair as alt
+
     kind = ["true digit" if d == m.true else "predicted" if d == m.predicted else "other" for d in range(10)]
     frame = pd.DataFrame({"digit": range(10), "probability": np.asarray(m.probabilities, float), "kind": kind})
     base = alt.Chart(frame).encode(x=alt.X("digit:O", title="digit", axis=alt.Axis(labelAngle=0)),
                                    y=alt.Y("probability:Q", title="probability", axis=alt.Axis(format="%"),
                                            scale=alt.Scale(domain=[0, 1])))
     bars = base.mark_bar().encode(color=alt.Color(
-        "kind:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=14),
-        scale=alt.Scale(domain=["true digit", "predicted", "other"], range=["#2ca02c", "#d62728", "#9e9e9e"])))
-    labels = base.mark_text(dy=-10, fontSize=13).encode(text=alt.Text("probability:Q", format=".0%"))
-    return (bars + labels).properties(title="What the model thought", height=340).configure_axis(
-        labelFontSize=14, titleFontSize=15).configure_title(fontSize=17)
+        "kind:N", title=None, legend=alt.Legend(orient="bottom"),
+        scale=alt.Scale(domain=["true digit", "predicted", "other"], range=[charts.BLUE, charts.HIGHLIGHT, charts.GREY])))
+    labels = base.mark_text(dy=-10, fontSize=charts.TEXT_SIZE).encode(text=alt.Text("probability:Q", format=".0%"))
+    return charts.style((bars + labels).properties(title="What the model thought", height=340))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -3,46 +3,22 @@ from __future__ import annotations
 
 from functools import partial
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
-from pages.common import active_model_name, model_store, set_active_model
+from pages import charts, metadata, resources
+from pages.formatting import duration, plain, settings_line
+from pages.session import active_model_name, set_active_model
 
 PENDING_DELETE = "models_pending_delete"
 NOTICE = "models_notice"
 
 
-def settings_text(meta: dict) -> str:
-    """The settings that tell runs apart, in one short line."""
-    config = meta.get("config") or {}
-    parts = []
-    if config.get("epochs") is not None:
-        parts.append(f"{config['epochs']} epochs")
-    if config.get("batch_size") is not None:
-        parts.append(f"batch {config['batch_size']}")
-    if config.get("optimizer"):
-        lr = config.get("learning_rate")
-        parts.append(f"{config['optimizer']} lr {lr:g}" if isinstance(lr, (int, float)) else config["optimizer"])
-    if config.get("limit"):
-        parts.append(f"{config['limit']:,} samples")
-    for flag, label in (("augment", "augmented"), ("early_stopping", "early stop"), ("reduce_lr", "LR decay")):
-        if config.get(flag):
-            parts.append(label)
-    if config.get("options"):
-        parts.append(", ".join(f"{k}={v}" for k, v in config["options"].items()))
-    if meta.get("stopped_early"):
-        parts.append("stopped by user")
-    return " · ".join(parts)
-
-
-def duration_text(seconds) -> str:
-    """1012.8 -> '16 min 53 s'; unknown -> ''."""
-    if not isinstance(seconds, (int, float)):
-        return ""
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+def run_settings(meta) -> str:
+    """The settings that tell runs apart, in one short line (the formatter every page uses)."""
+    line = settings_line(metadata.config(meta))
+    return line + (" · stopped by user" if metadata.stopped_early(meta) else "")
 
 
 def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
@@ -50,14 +26,15 @@ def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
     rows = []
     for info in infos:
         meta = info.meta
+        seconds = metadata.train_seconds(meta)
         rows.append({
             "model": ("▶ " if info.name == active else "") + info.name,
-            "architecture": meta.get("arch", "?"),
-            "settings": settings_text(meta),
-            "test accuracy": info.test_accuracy,
-            "parameters": meta.get("parameters"),
-            "training time": duration_text(meta.get("train_seconds")),
-            "created": meta.get("created", ""),
+            "architecture": metadata.arch(meta),
+            "settings": run_settings(meta),
+            "test accuracy": metadata.test_accuracy(meta),
+            "parameters": metadata.parameters(meta),
+            "training time": duration(seconds) if seconds is not None else "",
+            "created": metadata.created(meta),
         })
     return pd.DataFrame(rows)
 
@@ -76,17 +53,17 @@ def table_ui(infos: list[ModelInfo]) -> None:
 
 
 def curves_frame(infos: list[ModelInfo]) -> tuple[pd.DataFrame, list[str]]:
-    """Validation accuracy per epoch, long format; and the models that have no such curve."""
+    """Validation accuracy per epoch, long format (charts.LEARNING_COLUMNS); and the models without such a curve."""
     rows, missing = [], []
     for info in infos:
-        history = info.meta.get("history") or []
-        points = [(entry.get("epoch", i + 1), entry["val_accuracy"]) for i, entry in enumerate(history)
-                  if isinstance(entry, dict) and isinstance(entry.get("val_accuracy"), (int, float))]
+        points = [(entry.get("epoch", i + 1), entry["val_accuracy"])
+                  for i, entry in enumerate(metadata.history(info.meta))
+                  if isinstance(entry.get("val_accuracy"), (int, float))]
         if not points:
             missing.append(info.name)
         rows.extend({"model": info.name, "epoch": int(epoch), "validation accuracy": float(acc)}
                     for epoch, acc in points)
-    return pd.DataFrame(rows, columns=["model", "epoch", "validation accuracy"]), missing
+    return pd.DataFrame(rows, columns=charts.LEARNING_COLUMNS), missing
 
 
 def curves_ui(infos: list[ModelInfo]) -> None:
@@ -95,21 +72,18 @@ def curves_ui(infos: list[ModelInfo]) -> None:
     if frame.empty:
         st.info("No model has a validation curve yet: train one with a validation split on the Train page.")
         return
-    chart = alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d", labelFontSize=14, titleFontSize=15)),
-        y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False),
-                axis=alt.Axis(format=".1%", labelFontSize=14, titleFontSize=15)),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelFontSize=13)),
-        tooltip=["model", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")],
-    ).properties(height=320)
-    st.altair_chart(chart, width="stretch")
-    st.caption("Validation accuracy after each epoch: higher is better; a curve that flattens has stopped learning."
-               + (f" No validation curve for: {', '.join(missing)}." if missing else ""))
+    st.altair_chart(charts.learning_curves_chart(frame), width="stretch")
+    caption, button = st.columns([3, 1], vertical_alignment="center")
+    caption.caption("Validation accuracy after each epoch: higher is better; a curve that flattens has stopped "
+                    "learning." + (f" No validation curve for: {plain(', '.join(missing))}." if missing else ""))
+    with button:
+        charts.png_download(partial(charts.learning_curves_png, frame), "learning-curves.png",
+                            key="models_curves_png")
 
 
 def use_model(name: str) -> None:
     set_active_model(name)
-    st.session_state[NOTICE] = ("success", f"**{name}** is now used on the Draw page.")
+    st.session_state[NOTICE] = ("success", f"**{plain(name)}** is now used on the Draw page.")
 
 
 def ask_delete(name: str | None) -> None:
@@ -120,13 +94,15 @@ def delete_model(name: str) -> None:
     """Delete after confirmation; the outcome is shown on the next run (callbacks cannot draw)."""
     st.session_state[PENDING_DELETE] = None
     try:
-        model_store().delete(name)
+        resources.model_store().delete(name)
     except StoreError as exc:
-        st.session_state[NOTICE] = ("error", f"{exc}")
+        st.session_state[NOTICE] = ("error", plain(exc))
         return
+    finally:
+        resources.forget_model(name)  # a deleted model's memory is freed with its cache entries
     if active_model_name() == name:
         set_active_model(DEFAULT_MODEL)
-    st.session_state[NOTICE] = ("success", f"Deleted **{name}**.")
+    st.session_state[NOTICE] = ("success", f"Deleted **{plain(name)}**.")
 
 
 def model_row_ui(info: ModelInfo) -> None:
@@ -134,8 +110,8 @@ def model_row_ui(info: ModelInfo) -> None:
     name = info.name
     with st.container(border=True):
         about, use, download, delete = st.columns([5, 2, 2, 2], vertical_alignment="center")
-        acc = info.test_accuracy
-        summary = f"**{name}** — {info.meta.get('arch', 'unknown architecture')}"
+        acc = metadata.test_accuracy(info.meta)
+        summary = f"**{plain(name)}** — {plain(metadata.arch(info.meta))}"
         if acc is not None:
             summary += f", {acc:.2%} on the test set"
         about.markdown(summary + (" · *used for drawing*" if name == active_model_name() else ""))
@@ -153,7 +129,7 @@ def delete_ui(name: str, column) -> None:
     if st.session_state.get(PENDING_DELETE) != name:
         column.button("Delete", icon=":material/delete:", key=f"delete_{name}", on_click=ask_delete, args=(name,), width="stretch")
         return
-    st.warning(f"Delete **{name}** for good? Its .keras file and metadata are removed; this cannot be undone.")
+    st.warning(f"Delete **{plain(name)}** for good? Its .keras file and metadata are removed; this cannot be undone.")
     yes, no, _ = st.columns([2, 2, 5])
     yes.button("Yes, delete", key=f"confirm_delete_{name}", type="primary",
                on_click=delete_model, args=(name,), width="stretch")
@@ -164,7 +140,7 @@ def broken_row_ui(info: ModelInfo) -> None:
     """A store entry that cannot be loaded (unreadable metadata, missing or damaged file): its error, and delete."""
     with st.container(border=True):
         about, delete = st.columns([9, 2], vertical_alignment="center")
-        about.error(f"**{info.name}**: {info.error}")
+        about.error(f"**{plain(info.name)}**: {plain(info.error)}")
         if info.name != DEFAULT_MODEL:
             delete_ui(info.name, delete)
 
@@ -178,13 +154,14 @@ def notice_ui() -> None:
 
 def main() -> None:
     st.title(":material/inventory_2: Models")
-    st.caption(f"Every model saved in `{model_store().root}`. Pick one for the Draw page, "
+    root = str(resources.model_store().root).replace("`", "")
+    st.caption(f"Every model saved in `{root}`. Pick one for the Draw page, "
                "compare how they learned, download or delete them.")
     notice_ui()
     try:
-        infos = model_store().list()
+        infos = resources.model_store().list()
     except OSError as exc:
-        st.error(f"The model folder cannot be read ({exc}). Check that it exists and is readable.")
+        st.error(f"The model folder cannot be read ({plain(exc)}). Check that it exists and is readable.")
         return
     if not infos:
         st.info("No saved models yet, not even the shipped default: train one on the Train page.")
@@ -201,4 +178,5 @@ def main() -> None:
         broken_row_ui(info)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -6,18 +6,24 @@ finds it again. A fragment polls it while it is active and stops polling once it
 """
 from __future__ import annotations
 
-import altair as alt
+from functools import partial
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
 from core.config import ConfigError, TrainConfig
-from core.training import JobState, Progress, TrainingJob
-from pages import common
+from core.jobs import JobState, Progress
+from pages import charts, resources, session
+from pages.formatting import duration, plain, settings_line
 from pages.train_controls import settings_ui
 
 JOB_KEY = "train_job_id"
 POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
+
+if TYPE_CHECKING:
+    from core.training import TrainingJob
 
 
 def main() -> None:
@@ -32,7 +38,7 @@ def main() -> None:
         if job is None:
             st.info("Choose a network and its settings, then press **Start training**. "
                     "Small sample limits and one epoch train in seconds.")
-            busy = bool(common.active_jobs())
+            busy = bool(resources.active_jobs())
             st.fragment(run_every=POLL_SECONDS * 2 if busy else None)(slot_ui)(busy)
         else:
             active = not job.state.done
@@ -45,22 +51,23 @@ def start_job(arch: str, options: dict, training: dict) -> None:
         config = TrainConfig(arch=arch, options=options, **training)
     except ConfigError as exc:
         for problem in exc.problems:
-            st.error(problem)
+            st.error(plain(problem))
         return
-    job = common.registry().submit(config, common.model_store())
+    job = resources.registry().submit(config, resources.model_store())
     st.session_state[JOB_KEY] = job.id
     st.query_params["job"] = job.id
 
 
-def attached_job() -> TrainingJob | None:
+def attached_job() -> "TrainingJob | None":
     """This tab's run: from the URL (a reloaded tab) or the session (a return from another page)."""
     job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
     if not job_id:
         return None
-    job = common.registry().get(job_id)
+    job = resources.registry().get(job_id)
     if job is None:
-        st.warning(f"Training run **{job_id}** is not known to this server (it may have been restarted). "
+        st.warning("The training run in this link is not known to this server (it may have been restarted). "
                    "Start a new run.")
+        st.text(f"Run asked for: {job_id[:200]}")  # text from the URL: shown as text, never as markdown
         st.session_state.pop(JOB_KEY, None)
         st.query_params.pop("job", None)
         return None
@@ -72,7 +79,7 @@ def attached_job() -> TrainingJob | None:
 
 def job_panel(job_id: str, was_active: bool) -> None:
     """Everything about one run; re-run on a timer by st.fragment while the run is active."""
-    job = common.registry().get(job_id)
+    job = resources.registry().get(job_id)
     if job is None:
         st.rerun()
     p = job.progress()
@@ -80,13 +87,13 @@ def job_panel(job_id: str, was_active: bool) -> None:
         st.rerun()  # a full run shows the result and turns the timer off
     cfg = p.config
     st.subheader(f"Run {p.job_id} · {cfg.arch}")
-    st.caption(settings_line(cfg))
+    st.caption(plain(settings_line(cfg.to_dict())))
     if not p.state.done:
         label = "■ Cancel" if p.state == JobState.QUEUED else "■ Stop"
         st.button(label, key=f"train_stop_{job.id}", on_click=job.stop, disabled=p.state == JobState.STOPPING,
                   help="Ends after the current batch; what was learned so far is tested and saved.")
     if p.state == JobState.QUEUED:
-        active_ids = [j.id for j in common.registry().active()]
+        active_ids = [j.id for j in resources.registry().active()]
         ahead = active_ids.index(job.id) if job.id in active_ids else 0
         st.warning(f"⏳ Waiting: {ahead} run{'s' if ahead != 1 else ''} ahead of you "
                    f"(place {p.queue_position} in the queue). It starts by itself when the slot is free.")
@@ -101,27 +108,11 @@ def job_panel(job_id: str, was_active: bool) -> None:
     if p.result is not None:
         with st.expander("Confusion matrix on the test set", expanded=True):
             st.caption("Rows: the true digit. Columns: what the model said. Off the diagonal: mistakes.")
-            st.altair_chart(common.confusion_chart(p.result.confusion, size=360))
+            st.altair_chart(charts.confusion_chart(p.result.confusion, size=360))
+            charts.png_download(partial(charts.confusion_png, p.result.confusion,
+                                        title=f"{p.result.model_name}: test set"),
+                                f"{p.result.model_name}-confusion.png", key=f"train_confusion_png_{p.job_id}")
     others_ui(job.id)
-
-
-def settings_line(cfg: TrainConfig) -> str:
-    samples = f"{cfg.limit:,} samples" if cfg.limit else "all 60,000 samples"
-    extras = [name for name, on in (("augmentation", cfg.augment), ("early stopping", cfg.early_stopping),
-                                    ("reduce LR", cfg.reduce_lr)) if on]
-    return " · ".join([f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}", samples,
-                       f"batch {cfg.batch_size}", f"{cfg.optimizer} lr {cfg.learning_rate:g}" + (f" ({cfg.schedule})" if cfg.schedule != "constant" else ""),
-                       f"validation {cfg.validation_split:.0%}", *extras, f"seed {cfg.seed}"])
-
-
-def duration(seconds: float | None) -> str:
-    """Short enough for a metric: '42 s', '3m 05s', '1h 02m'."""
-    if seconds is None:
-        return "…"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds} s"
 
 
 def progress_ui(p: Progress) -> None:
@@ -133,7 +124,7 @@ def progress_ui(p: Progress) -> None:
         text = "Training done: testing on the 10,000 test images and saving…"
     else:
         text = (f"Epoch {p.epoch + 1} of {p.epochs} · batch {p.batch} of {p.batches_per_epoch} · "
-                f"ETA {duration(p.eta)}")
+                f"ETA {duration(p.eta) if p.eta is not None else '…'}")
     st.progress(p.fraction_done, text=text)
 
 
@@ -151,39 +142,35 @@ def figures_ui(p: Progress) -> None:
         column.metric(label, "–" if value is None else fmt.format(value))
 
 
-def curves_ui(p: Progress) -> None:
-    """Loss and accuracy against epochs: training per batch (line), validation per epoch (points)."""
+def curve_frame(p: Progress) -> pd.DataFrame:
+    """Training per batch and validation per epoch, long format (charts.CURVE_COLUMNS)."""
     rows = [(x, metric, value, TRAIN_SERIES) for x, loss, acc in p.batch_curve
             for metric, value in (("loss", loss), ("accuracy", acc))]
     # a stopped run ends its last epoch early: put that validation point where training ended
     end = p.batch_curve[-1][0] if p.batch_curve and p.state == JobState.STOPPED else float(p.epochs)
     rows += [(min(e["epoch"], max(end, e["epoch"] - 1)), metric, e[f"val_{metric}"], VAL_SERIES)
              for e in p.epoch_log for metric in ("loss", "accuracy") if f"val_{metric}" in e]
-    frame = pd.DataFrame(rows, columns=["epoch", "metric", "value", "series"])
-    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, p.epochs]),
-              axis=alt.Axis(tickMinStep=1 if p.epochs > 1 else 0.25))
-    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", labelFontSize=14),
-                       scale=alt.Scale(domain=[TRAIN_SERIES, VAL_SERIES], range=["#1f77b4", "#ff7f0e"]))
-    left, right = st.columns(2)
-    for column, metric, y in ((left, "loss", alt.Y("value:Q", title="loss")),
-                              (right, "accuracy", alt.Y("value:Q", title="accuracy", axis=alt.Axis(format="%"),
-                                                       scale=alt.Scale(domain=[0, 1])))):
-        data = frame[frame.metric == metric]
-        train = alt.Chart(data[data.series == TRAIN_SERIES]).mark_line().encode(x=x, y=y, color=colour)
-        val = alt.Chart(data[data.series == VAL_SERIES]).mark_line(point=alt.OverlayMarkDef(size=80)).encode(
-            x=x, y=y, color=colour)
-        chart = alt.layer(train, val).properties(title=metric.capitalize(), height=300).configure_axis(
-            labelFontSize=13, titleFontSize=14).configure_title(fontSize=17)
+    return pd.DataFrame(rows, columns=charts.CURVE_COLUMNS)
+
+
+def curves_ui(p: Progress) -> None:
+    """Loss and accuracy against epochs, and a PNG of both for slides."""
+    frame = curve_frame(p)
+    for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs)):
         column.altair_chart(chart, width="stretch")
-    st.caption("Training: the batches just trained (each point averages the few batches since the previous one). "
-               "Validation: the held-out images, after each epoch.")
+    caption, button = st.columns([3, 1], vertical_alignment="center")
+    caption.caption("Training: the batches just trained (each point averages the few batches since the previous "
+                    "one). Validation: the held-out images, after each epoch.")
+    with button:
+        charts.png_download(partial(charts.training_curves_png, frame, p.epochs, f"{p.config.arch}, run {p.job_id}"),
+                            f"{p.job_id}-curves.png", key=f"train_curves_png_{p.job_id}")
 
 
 def outcome_ui(p: Progress) -> None:
     """Finished, stopped, cancelled or failed: say which, and show what the run produced."""
     result = p.result
     if p.state == JobState.FAILED:
-        st.error(f"Training failed: {p.error}")
+        st.error(f"Training failed: {plain(p.error)}")
         return
     if result is None:
         st.info("Cancelled before it started: nothing was trained or saved.")
@@ -200,23 +187,23 @@ def outcome_ui(p: Progress) -> None:
     cols[3].metric("Epochs run", result.epochs_run)
     name_col, button_col = st.columns([3, 2], vertical_alignment="center")
     name_col.markdown(f"Saved as model **`{result.model_name}`**")
-    if common.active_model_name() == result.model_name:
+    if session.active_model_name() == result.model_name:
         button_col.success("✍️ In use on the Draw page")
     else:
         button_col.button("✍️ Use for drawing", key=f"train_use_{p.job_id}", width="stretch",
-                          on_click=common.set_active_model, args=(result.model_name,))
+                          on_click=session.set_active_model, args=(result.model_name,))
 
 
 def slot_ui(was_busy: bool) -> None:
     """Other people's runs while this tab has none; polled only while the slot is busy."""
-    if was_busy and not common.registry().active():
+    if was_busy and not resources.registry().active():
         st.rerun()  # the slot is free again: a full run turns the timer off
     others_ui(None)
 
 
 def others_ui(own_id: str | None) -> None:
     """Other runs that hold or wait for the training slot, so nobody wonders why theirs is queued."""
-    others = [j.progress() for j in common.registry().active() if j.id != own_id]
+    others = [j.progress() for j in resources.registry().active() if j.id != own_id]
     if not others:
         return
     lines = []
@@ -227,4 +214,5 @@ def others_ui(own_id: str | None) -> None:
     st.markdown(f"**Other runs on this machine ({len(others)})**\n" + "\n".join(lines))
 
 
-main()
+if __name__ == "__main__":
+    main()

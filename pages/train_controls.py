@@ -10,8 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import LIMITS, OPTIMIZERS, SCHEDULES
-from core.models import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError, parameter_count
+from core.config import OPTIMIZERS, SCHEDULES, SETTINGS, TrainConfig
+from core.models import parameter_count
+from core.presets import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError
 
 DEFAULT_ARCH = "cnn-basic"
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
@@ -21,6 +22,11 @@ BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 def cached_parameter_count(arch: str, options: tuple[tuple[str, Any], ...]) -> int:
     """parameter_count builds a Keras model (tens of ms); each architecture/option set is built once."""
     return parameter_count(arch, dict(options))
+
+
+def _bounds(name: str) -> tuple[int, int]:
+    """A whole-number setting's limits, from core.config's settings table."""
+    return int(SETTINGS[name].low), int(SETTINGS[name].high)
 
 
 def _key(arch: str, name: str) -> str:
@@ -79,9 +85,9 @@ def architecture_ui() -> tuple[str, dict[str, Any]]:
 
 def training_ui(arch: str) -> dict[str, Any]:
     """Epochs, batch, optimiser and friends, starting at the preset's own settings; TrainConfig keyword arguments."""
-    preset = PRESETS[arch]
+    preset = TrainConfig.for_preset(arch)  # the preset's own settings
     c1, c2 = st.columns(2)
-    epochs = c1.number_input("Epochs", *LIMITS["epochs"], preset.epochs, key=_key(arch, "epochs"))
+    epochs = c1.number_input("Epochs", *_bounds("epochs"), preset.epochs, key=_key(arch, "epochs"))
     batch_size = c2.select_slider("Batch size", BATCH_SIZES, preset.batch_size, key=_key(arch, "batch"))
     optimizer = c1.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(preset.optimizer),
                              key=_key(arch, "optimizer"))
@@ -90,7 +96,7 @@ def training_ui(arch: str) -> dict[str, Any]:
     schedule = c1.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(preset.schedule),
                             key=_key(arch, "schedule"),
                             help="one-cycle: warm up to the learning rate, then ease down to 1% of it.")
-    limit = c2.number_input("Training samples (0 = all)", 0, LIMITS["limit"][1], preset.limit or 0, step=500,
+    limit = c2.number_input("Training samples (0 = all)", 0, _bounds("limit")[1], preset.limit or 0, step=500,
                             key=_key(arch, "limit"),
                             help="Train on a random subset: fewer samples train faster and learn less.")
     validation_split = c1.slider("Validation share", 0.0, 0.5, 0.1, step=0.05, key=_key(arch, "val"),

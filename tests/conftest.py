@@ -22,10 +22,59 @@ def small_trained_model(tmp_path_factory):
     """A cnn-basic trained for one epoch on 3,000 samples, saved in a session store: (store, name)."""
     from core.config import TrainConfig
     from core.store import ModelStore
-    from core.training import JobRegistry
+    from core.jobs import JobRegistry
 
     store = ModelStore(tmp_path_factory.mktemp("session-models"))
     job = JobRegistry(1, store).submit(TrainConfig.for_preset("cnn-basic", epochs=1, limit=3000, name="small"))
     assert job.wait(timeout=300), "small training run did not finish"
     assert job.progress().error is None
     return store, "small"
+
+
+# --- pages (AppTest) -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_caches():
+    """st.cache_* outlive an AppTest run: a page test starts and ends with nothing cached."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def temp_store(tmp_path, monkeypatch, fresh_caches):
+    """An empty model folder for the pages ($DIGIT_STUDIO_MODELS), set before any page caches its store;
+    the shipped default is still listed. Returns the folder."""
+    from core.store import DEFAULT_MODEL, SHIPPED_DIR
+
+    if not (SHIPPED_DIR / f"{DEFAULT_MODEL}.keras").exists():
+        pytest.fail("models/default.keras is missing: the app ships a default model")
+    root = tmp_path / "models"
+    root.mkdir()
+    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(root))
+    return root
+
+
+@pytest.fixture
+def page_registry(temp_store, monkeypatch):
+    """A private one-slot job registry standing in for the pages' process-wide one; its runs are stopped after."""
+    from core.store import ModelStore
+    from pages import resources
+
+    try:
+        from core.jobs import JobRegistry
+    except ImportError:  # before the jobs module split
+        from core.training import JobRegistry
+
+    registry = JobRegistry(1, ModelStore(temp_store))
+    monkeypatch.setattr(resources, "registry", lambda: registry)
+    yield registry
+    for job in registry.jobs():
+        job.stop()
+    for job in registry.jobs():
+        job.wait(300)

@@ -1,34 +1,22 @@
-"""AppTest for the Train, Mistakes and Dataset pages: real (tiny) training, real evaluation, real MNIST."""
+"""Train page (AppTest): real (tiny) training from the page, watched, stopped, queued, found again."""
 from __future__ import annotations
 
-import json
-import re
 import time
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
 from core.store import ModelStore
-from core.training import JobRegistry, JobState
+from page_support import TIMEOUT, all_text, page_path, texts
 
-ROOT = Path(__file__).resolve().parent.parent
-TRAIN, MISTAKES, DATASET = (str(ROOT / "pages" / f"{name}.py") for name in ("train", "mistakes", "dataset"))
-TIMEOUT = 180          # seconds per script run: two shared cores
+try:
+    from core.jobs import JobState
+except ImportError:  # before the jobs module split
+    from core.training import JobState
+
+TRAIN = page_path("train")
 JOB_TIMEOUT = 300      # seconds for a tiny run to train, test and save
-MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-def texts(elements) -> list[str]:
-    return [str(e.value) for e in elements]
-
-
-def all_text(at: AppTest) -> str:
-    return "\n".join(texts(at.markdown) + texts(at.success) + texts(at.warning) + texts(at.info)
-                     + texts(at.error) + texts(at.subheader) + texts(at.caption))
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -38,28 +26,13 @@ def metric(at: AppTest, label: str) -> str:
 
 
 @pytest.fixture
-def app_store(tmp_path, monkeypatch):
-    """Pages save into (and list from) a throwaway store; cached stores and models are forgotten."""
-    root = tmp_path / "models"
-    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(root))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield ModelStore(root)
-    st.cache_resource.clear()
+def app_store(temp_store):
+    return ModelStore(temp_store)
 
 
 @pytest.fixture
-def registry(app_store, monkeypatch):
-    """A private one-slot JobRegistry standing in for the process-wide one; its jobs are stopped afterwards."""
-    from pages import common
-
-    reg = JobRegistry(1, app_store)
-    monkeypatch.setattr(common, "registry", lambda: reg)
-    yield reg
-    for job in reg.jobs():
-        job.stop()
-    for job in reg.jobs():
-        job.wait(JOB_TIMEOUT)
+def registry(page_registry):
+    return page_registry
 
 
 def open_train(arch: str = "mlp-128-64", batch: int | None = None, **numbers) -> AppTest:
@@ -74,7 +47,7 @@ def open_train(arch: str = "mlp-128-64", batch: int | None = None, **numbers) ->
     return at.run()
 
 
-def start(at: AppTest, registry: JobRegistry):
+def start(at: AppTest, registry):
     before = {j.id for j in registry.jobs()}
     at.button(key="train_start").click().run()
     assert not at.exception
@@ -98,7 +71,6 @@ def long_config() -> TrainConfig:
     return TrainConfig.for_preset("cnn-basic", epochs=20, limit=20000, batch_size=32)
 
 
-# --- Train -------------------------------------------------------------------------------------
 def test_train_page_shows_every_preset_and_its_parameter_count(app_store):
     at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
     assert not at.exception
@@ -193,8 +165,7 @@ def test_second_start_waits_in_the_queue_and_can_be_cancelled(app_store, registr
 
     at.button(key=f"train_stop_{job.id}").click().run()  # the queued run's Cancel
     assert job.wait(30) and job.state == JobState.STOPPED
-    poll_until(at, lambda: True)
-    assert "Cancelled before it started" in all_text(at)
+    poll_until(at, lambda: "Cancelled before it started" in all_text(at), timeout=30)
     assert other.state == JobState.RUNNING  # cancelling mine leaves theirs alone
     assert not at.exception
 
@@ -223,89 +194,3 @@ def test_reloaded_tab_and_returning_session_find_the_run_again(app_store, regist
     assert "is not known to this server" in all_text(unknown)
     assert "job" not in unknown.query_params
     assert not (reloaded.exception or returning.exception or unknown.exception)
-
-
-# --- Mistakes ----------------------------------------------------------------------------------
-@pytest.fixture
-def mistakes_page(small_trained_model, monkeypatch):
-    store, name = small_trained_model
-    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(store.root))
-    st.cache_resource.clear()
-    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT)
-    at.session_state["active_model"] = name
-    at.run()
-    assert not at.exception
-    yield at
-    st.cache_resource.clear()
-
-
-def captions(at: AppTest) -> list[str]:
-    return [v for v in texts(at.markdown) if re.fullmatch(r"\*\*true \d → predicted \d \(\d+%\)\*\*", v)]
-
-
-def shown_count(at: AppTest) -> int:
-    match = re.search(r"\*\*([\d,]+) mistakes\*\* match", all_text(at))
-    assert match, all_text(at)
-    return int(match.group(1).replace(",", ""))
-
-
-def test_mistakes_filters_pages_and_inspects(mistakes_page, small_trained_model):
-    from pages import common
-
-    at = mistakes_page
-    store, name = small_trained_model
-    ev = common.evaluation(name)
-    total = int((ev.predictions != ev.labels).sum())
-    assert metric(at, "Test accuracy") == f"{ev.accuracy:.2%}"
-    assert metric(at, "Mistakes") == f"{total:,} of 10,000"
-    assert shown_count(at) == total
-    first_page = captions(at)
-    assert len(first_page) == min(24, total)
-    confidences = [int(re.search(r"\((\d+)%\)", c).group(1)) for c in first_page]
-    assert confidences == sorted(confidences, reverse=True)  # most confident mistakes first
-
-    at.selectbox(key="mistakes_true").select(3).run()
-    threes = int(((ev.predictions != ev.labels) & (ev.labels == 3)).sum())
-    assert shown_count(at) == threes and 0 < threes < total
-    assert captions(at) and all(c.startswith("**true 3 →") for c in captions(at))
-
-    at.selectbox(key="mistakes_true").select("Any").run()
-    at.radio(key="mistakes_sort").set_value("Least confident first").run()
-    least = [int(re.search(r"\((\d+)%\)", c).group(1)) for c in captions(at)]
-    assert least == sorted(least) and least[0] <= confidences[-1]
-
-    page_one = captions(at)
-    at.number_input(key="mistakes_page").set_value(2).run()
-    assert "page 2 of" in all_text(at)
-    assert captions(at) != page_one
-
-    inspected = ev.mistakes(most_confident_first=False)[24]  # first image of page 2
-    at.button(key=f"inspect_{inspected.index}").click().run()
-    assert f"### true {inspected.true} → predicted {inspected.predicted}" in all_text(at)
-    assert not at.exception
-
-
-def test_mistakes_reports_a_broken_model_without_a_traceback(app_store):
-    app_store.root.mkdir(parents=True)
-    (app_store.root / "broken.keras").write_bytes(b"not a keras file")
-    (app_store.root / "broken.json").write_text(json.dumps({"arch": "cnn-basic", "created_unix": time.time()}))
-    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT)
-    at.session_state["active_model"] = "broken"
-    at.run()
-    assert not at.exception
-    assert any("broken" in e for e in texts(at.error) + texts(at.warning))
-
-
-# --- Dataset -----------------------------------------------------------------------------------
-def test_dataset_shows_examples_and_the_published_counts(app_store):
-    at = AppTest.from_file(DATASET, default_timeout=TIMEOUT).run()
-    assert not at.exception
-    table = at.dataframe[0].value
-    digits = table[table.digit != "all"]
-    assert digits.train.tolist() == MNIST_TRAIN_COUNTS
-    assert digits.test.tolist() == MNIST_TEST_COUNTS
-    assert table[table.digit == "all"].train.item() == 60000
-    assert at.get("image"), "the sample grid is shown"
-    at.button(key="dataset_shuffle").click().run()
-    assert at.session_state["dataset_seed"] == 1
-    assert not at.exception

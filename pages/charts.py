@@ -1,0 +1,235 @@
+"""The pages' charts, in one style: one colour-blind-safe palette (Okabe-Ito), one set of font sizes.
+
+Each chart comes twice: an interactive Altair chart for the page, and a matplotlib PNG of
+the same data for the "Download as PNG for your slides" button (rendered only when clicked).
+Altair and matplotlib are imported inside the functions, so a page without charts pays nothing.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+# Okabe & Ito's palette: told apart with every common colour-vision deficiency.
+BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
+SKY, PURPLE, YELLOW, BLACK, GREY = "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#999999"
+CATEGORICAL = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, BLACK, YELLOW]
+HIGHLIGHT, NEUTRAL = VERMILLION, "#a6c4dc"  # the one answer picked out, and the rest
+SERIES = {"training": BLUE, "validation": ORANGE}
+CORRECT = "#cfe2f3"  # a confusion matrix's diagonal: pale blue, apart from the orange of mistakes
+MISTAKE_LOW, MISTAKE_HIGH = np.array([254, 230, 206]), np.array([217, 72, 1])  # light to dark orange
+GRID = "#dddddd"
+
+LABEL_SIZE, TITLE_SIZE, HEADING_SIZE, TEXT_SIZE = 14, 15, 17, 13  # axis labels, axis titles, chart titles, marks
+PNG_DPI = 200
+PNG_LABEL = "Download as PNG for your slides"
+
+
+def style(chart):
+    """The one style for every Altair chart on the pages."""
+    return (chart.configure_axis(labelFontSize=LABEL_SIZE, titleFontSize=TITLE_SIZE)
+            .configure_title(fontSize=HEADING_SIZE)
+            .configure_legend(labelFontSize=LABEL_SIZE, titleFontSize=LABEL_SIZE))
+
+
+def png_download(render: Callable[[], bytes], file_name: str, key: str) -> None:
+    """A download button for a PNG of the chart beside it, drawn with matplotlib only when clicked."""
+    st.download_button(PNG_LABEL, data=render, file_name=file_name, mime="image/png", key=key,
+                       icon=":material/image:", on_click="ignore")
+
+
+# --- confusion matrix -------------------------------------------------------------------------------
+
+def confusion_fills(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(hex fill per cell, whether its count needs white text): right answers pale blue, mistakes
+    orange by how often they happen. Mistakes alone set the scale, so 5 and 50 look different
+    next to a diagonal of 1,000."""
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    off_diagonal = ~np.eye(n, dtype=bool)
+    worst = max(1, int(matrix[off_diagonal].max(initial=0)))
+    fills = np.full(matrix.shape, "#ffffff", dtype=object)
+    shade = np.clip(matrix / worst, 0, 1)[..., None]
+    rgb = (MISTAKE_LOW + (MISTAKE_HIGH - MISTAKE_LOW) * shade).round().astype(int)
+    for t, p in zip(*np.nonzero(off_diagonal & (matrix > 0))):
+        fills[t, p] = "#{:02x}{:02x}{:02x}".format(*rgb[t, p])
+    fills[~off_diagonal] = CORRECT
+    dark = off_diagonal & (matrix > worst * 0.6)
+    return fills, dark
+
+
+def confusion_chart(matrix, labels: Sequence[str] | None = None, selection: str | None = None, size: int = 420):
+    """Altair heat map of confusion[true][predicted] with the counts written in each cell.
+
+    With `selection`, a click on a cell selects its (true, predicted) pair under that parameter name.
+    """
+    import altair as alt
+
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    fills, dark = confusion_fills(matrix)
+    frame = pd.DataFrame([(t, p, int(matrix[t, p]), fills[t, p], bool(dark[t, p]))
+                          for t in range(n) for p in range(n)],
+                         columns=["true", "predicted", "count", "fill", "dark"])
+    axis = alt.Axis(labelAngle=0, orient="top", labelExpr=_label_expr(labels)) if labels else \
+        alt.Axis(labelAngle=0, orient="top")
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:O", title="predicted", axis=axis),
+        y=alt.Y("true:O", title="true", axis=alt.Axis(labelExpr=_label_expr(labels)) if labels else alt.Axis()),
+        tooltip=["true", "predicted", "count"],
+    )
+    cells = base.mark_rect(stroke=GRID, strokeWidth=1).encode(color=alt.Color("fill:N", scale=None))
+    text = base.mark_text(fontSize=LABEL_SIZE).encode(
+        text="count:Q", color=alt.when(alt.datum.dark).then(alt.value("white")).otherwise(alt.value("black")))
+    if selection:
+        pick = alt.selection_point(name=selection, fields=["true", "predicted"], on="click")
+        cells = cells.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))
+    return style((cells + text).properties(width=size, height=size))
+
+
+def _label_expr(labels: Sequence[str]) -> str:
+    import json
+
+    return f"{json.dumps(list(labels))}[datum.value]"
+
+
+def confusion_png(matrix, labels: Sequence[str] | None = None, title: str = "Confusion matrix") -> bytes:
+    """The confusion matrix as a PNG, in the page's colours."""
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    fills, dark = confusion_fills(matrix)
+    labels = list(labels) if labels else [str(i) for i in range(n)]
+    figure, axes = _figure(7.5, 7)
+    rgb = np.array([[[int(fills[t, p][i:i + 2], 16) / 255 for i in (1, 3, 5)] for p in range(n)] for t in range(n)])
+    axes.imshow(rgb, interpolation="nearest")
+    for t in range(n):
+        for p in range(n):
+            axes.text(p, t, f"{matrix[t, p]:,}", ha="center", va="center", fontsize=TEXT_SIZE - 2,
+                      color="white" if dark[t, p] else "black")
+    axes.set_xticks(range(n), labels, rotation=0 if max(map(len, labels)) <= 2 else 45, ha="center")
+    axes.set_yticks(range(n), labels)
+    axes.xaxis.tick_top()
+    axes.xaxis.set_label_position("top")
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_xticks(np.arange(-0.5, n), minor=True)
+    axes.set_yticks(np.arange(-0.5, n), minor=True)
+    axes.grid(which="minor", color=GRID, linewidth=1)
+    axes.tick_params(which="minor", length=0)
+    axes.set_title(title, fontsize=HEADING_SIZE, pad=12)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    return _png(figure)
+
+
+# --- training curves (Train page) -------------------------------------------------------------------
+
+CURVE_COLUMNS = ["epoch", "metric", "value", "series"]  # series: "training" or "validation"
+
+
+def training_curve_charts(frame: pd.DataFrame, epochs: int) -> list:
+    """Loss and accuracy against epochs: training per batch (line), validation per epoch (points)."""
+    import altair as alt
+
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, epochs]),
+              axis=alt.Axis(tickMinStep=1 if epochs > 1 else 0.25))
+    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                       scale=alt.Scale(domain=list(SERIES), range=list(SERIES.values())))
+    charts = []
+    for metric, y in (("loss", alt.Y("value:Q", title="loss")),
+                      ("accuracy", alt.Y("value:Q", title="accuracy", axis=alt.Axis(format="%"),
+                                         scale=alt.Scale(domain=[0, 1])))):
+        data = frame[frame.metric == metric]
+        train = alt.Chart(data[data.series == "training"]).mark_line().encode(x=x, y=y, color=colour)
+        val = alt.Chart(data[data.series == "validation"]).mark_line(
+            point=alt.OverlayMarkDef(size=80)).encode(x=x, y=y, color=colour)
+        charts.append(style(alt.layer(train, val).properties(title=metric.capitalize(), height=300)))
+    return charts
+
+
+def training_curves_png(frame: pd.DataFrame, epochs: int, title: str = "") -> bytes:
+    """Loss and accuracy side by side, as on the Train page."""
+    figure, (loss_axes, accuracy_axes) = _figure(12, 4.5, columns=2)
+    for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        data = frame[frame.metric == metric]
+        for series, colour in SERIES.items():
+            points = data[data.series == series].sort_values("epoch")
+            if points.empty:
+                continue
+            marker = "o" if series == "validation" else None
+            axes.plot(points.epoch, points.value, color=colour, marker=marker, linewidth=2, label=series)
+        axes.set_xlim(0, epochs)
+        axes.set_xlabel("epoch")
+        axes.set_title(metric.capitalize(), fontsize=HEADING_SIZE)
+        axes.grid(color=GRID)
+    accuracy_axes.set_ylim(0, 1)
+    accuracy_axes.yaxis.set_major_formatter(_percent_formatter(0))
+    loss_axes.legend(frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=HEADING_SIZE)
+    return _png(figure)
+
+
+# --- learning curves of saved models (Models page) --------------------------------------------------
+
+LEARNING_COLUMNS = ["model", "epoch", "validation accuracy"]
+
+
+def learning_curves_chart(frame: pd.DataFrame):
+    """Validation accuracy per epoch, one line per model."""
+    import altair as alt
+
+    return style(alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".1%")),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom"), scale=alt.Scale(range=CATEGORICAL)),
+        tooltip=["model", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")],
+    ).properties(height=320))
+
+
+def learning_curves_png(frame: pd.DataFrame) -> bytes:
+    figure, axes = _figure(10, 5)
+    for index, (model, points) in enumerate(frame.groupby("model", sort=False)):
+        points = points.sort_values("epoch")
+        axes.plot(points.epoch, points["validation accuracy"], marker="o", linewidth=2,
+                  color=CATEGORICAL[index % len(CATEGORICAL)], label=model)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("validation accuracy")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.set_major_formatter(_percent_formatter(1))
+    axes.grid(color=GRID)
+    axes.legend(frameon=False, loc="lower right")
+    axes.set_title("Learning curves", fontsize=HEADING_SIZE)
+    return _png(figure)
+
+
+# --- matplotlib, the same style ---------------------------------------------------------------------
+
+def _figure(width: float, height: float, columns: int = 1):
+    """A matplotlib Figure (no pyplot: no global state, safe in Streamlit's threads) in the page style."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(1, columns)
+    for one in np.atleast_1d(axes):
+        one.tick_params(labelsize=LABEL_SIZE)
+        one.xaxis.label.set_size(TITLE_SIZE)
+        one.yaxis.label.set_size(TITLE_SIZE)
+        for side in ("top", "right"):
+            one.spines[side].set_visible(False)
+    return figure, axes
+
+
+def _percent_formatter(decimals: int):
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(xmax=1, decimals=decimals)
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI, facecolor="white")
+    return buffer.getvalue()

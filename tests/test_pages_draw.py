@@ -1,0 +1,156 @@
+"""Draw page (AppTest): what the user sees for a drawing, a blank canvas, an upload, a failing model.
+
+AppTest cannot drive the canvas (a custom component), so pages.canvas.drawing_canvas is
+replaced with a function returning a known drawing. Refused inputs are in test_pages_bad_inputs.py.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import pages.canvas
+import pages.charts
+import pages.resources
+from core.store import DEFAULT_MODEL, StoreError
+from page_support import (
+    TIMEOUT,
+    UPLOAD,
+    FakeModel,
+    canvas_image,
+    page_path,
+    png_bytes,
+    predicted_digit,
+    texts,
+    vertical_bar,
+)
+
+
+def run_draw(monkeypatch, image) -> AppTest:
+    monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: image)
+    return AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
+
+
+def test_draw_vertical_bar_is_read_as_one(monkeypatch, temp_store):
+    at = run_draw(monkeypatch, canvas_image(vertical_bar))
+
+    assert not at.exception
+    assert not at.error
+    assert predicted_digit(at) == 1
+    block = next(m.value for m in at.markdown if "Predicted digit" in m.value)
+    confidence = float(re.search(r"([\d.]+)% confident", block).group(1))
+    assert 60 <= confidence <= 100, "a clean vertical bar should be read with confidence"
+    assert not at.warning
+    captions = [c for image in at.image for c in image.captions]
+    assert "What the network sees: 28 x 28 pixels" in captions
+    assert not any(i.value for i in at.info if "Draw a digit" in i.value)
+    bars = next(m.value for m in at.markdown if "probability of each digit" in m.value)
+    columns = bars.split("title='")[1:]
+    assert [c[0] for c in columns] == list("0123456789"), "one bar per digit"
+    assert [c[0] for c in columns if pages.charts.HIGHLIGHT in c] == ["1"], "only the predicted digit's bar is highlighted"
+
+
+def test_draw_blank_canvas_shows_hint_not_prediction(monkeypatch, temp_store):
+    at = run_draw(monkeypatch, None)  # before the first stroke st_canvas returns no image
+
+    assert not at.exception
+    assert any(i.value.startswith("Draw a digit") for i in at.info)
+    assert predicted_digit(at) is None
+    assert not at.image
+
+
+def test_draw_cleared_canvas_shows_hint(monkeypatch, temp_store):
+    at = run_draw(monkeypatch, canvas_image())  # after Clear/reset: an all-black image
+
+    assert not at.exception
+    assert any(i.value.startswith("Draw a digit") for i in at.info)
+    assert predicted_digit(at) is None
+
+
+def test_draw_clear_button_mounts_a_new_canvas(monkeypatch, temp_store):
+    keys = []
+
+    def fake_canvas(*, stroke_width, key):
+        keys.append(key)
+        return canvas_image(vertical_bar)
+
+    monkeypatch.setattr(pages.canvas, "drawing_canvas", fake_canvas)
+    at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
+    at.button(key="draw_clear").click().run()
+
+    assert not at.exception
+    assert keys[0] != keys[-1], "Clear must change the canvas key so a fresh, empty canvas is mounted"
+
+
+def test_draw_pen_width_reaches_canvas(monkeypatch, temp_store):
+    widths = []
+
+    def fake_canvas(*, stroke_width, key):
+        widths.append(stroke_width)
+        return None
+
+    monkeypatch.setattr(pages.canvas, "drawing_canvas", fake_canvas)
+    at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
+    at.slider(key="stroke_width").set_value(30).run()
+
+    assert not at.exception
+    assert widths[-1] == 30
+
+
+def test_draw_predicts_once_per_run_and_flags_low_confidence(monkeypatch, temp_store):
+    flat = FakeModel(probabilities=[0.1] * 10)
+    monkeypatch.setattr(pages.resources, "load_model", lambda name: flat)
+    at = run_draw(monkeypatch, canvas_image(vertical_bar))
+
+    assert not at.exception
+    assert flat.calls == 1, "one prediction per run"
+    assert predicted_digit(at) is not None, "a scribble still gets a prediction"
+    assert any("not sure" in w.value.lower() for w in at.warning)
+
+    at.toggle(key="draw_show_steps").set_value(True).run()  # a rerun of the drawing fragment
+    at.slider(key="stroke_width").set_value(24).run()
+    assert flat.calls == 3, "each rerun predicts again, and only once"
+
+
+def test_draw_model_that_fails_to_load_is_an_error_not_a_crash(monkeypatch, temp_store):
+    def broken(name):
+        raise StoreError(f"Model {name!r} (x.keras) could not be loaded: bad zip.")
+
+    monkeypatch.setattr(pages.resources, "load_model", broken)
+    at = run_draw(monkeypatch, canvas_image(vertical_bar))
+
+    assert not at.exception
+    assert any("could not be loaded: bad zip." in e and "Pick another model" in e for e in texts(at.error))
+    assert predicted_digit(at) is None
+    assert at.selectbox(key="model_picker").value == DEFAULT_MODEL  # the picker is still there
+
+
+def test_draw_model_that_fails_to_predict_is_an_error(monkeypatch, temp_store):
+    monkeypatch.setattr(pages.resources, "load_model", lambda name: FakeModel(error=ValueError("bad input shape")))
+    at = run_draw(monkeypatch, canvas_image(vertical_bar))
+
+    assert not at.exception
+    assert any("could not make a prediction (ValueError:" in e and "bad input shape" in e for e in texts(at.error))
+
+
+def test_draw_preprocessing_steps_on_request(monkeypatch, temp_store):
+    at = run_draw(monkeypatch, canvas_image(vertical_bar))
+    assert [c for image in at.image for c in image.captions] == ["What the network sees: 28 x 28 pixels"]
+    at.toggle(key="draw_show_steps").set_value(True).run()
+
+    assert not at.exception
+    captions = [c for image in at.image for c in image.captions]
+    for caption in ("1. Ink found", "2. Cropped to the ink", "3. Scaled to fit 20 x 20", "4. Centred in 28 x 28"):
+        assert caption in captions
+
+
+def test_draw_upload_png_is_predicted(monkeypatch, temp_store):
+    at = run_draw(monkeypatch, None)
+    at.segmented_control(key="draw_source").set_value(UPLOAD).run()
+    assert any("Upload a picture of one digit" in i for i in texts(at.info))
+    at.file_uploader(key="draw_upload").upload("one.png", png_bytes(canvas_image(vertical_bar)), "image/png").run()
+
+    assert not at.exception
+    assert not at.error
+    assert predicted_digit(at) == 1

@@ -1,0 +1,111 @@
+"""Mistakes page (AppTest): a real small model, its real evaluation: filters, pages, inspect, a broken model."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core.store import ModelStore
+from page_support import TIMEOUT, all_text, page_path, texts
+
+MISTAKES = page_path("mistakes")
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return values[0]
+
+
+@pytest.fixture
+def app_store(temp_store):
+    return ModelStore(temp_store)
+
+
+@pytest.fixture
+def mistakes_page(small_trained_model, monkeypatch, fresh_caches):
+    store, name = small_trained_model
+    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(store.root))
+    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT)
+    at.session_state["active_model"] = name
+    at.run()
+    assert not at.exception
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    return [v for v in texts(at.markdown) if re.fullmatch(r"\*\*true \d → predicted \d \(\d+%\)\*\*", v)]
+
+
+def shown_count(at: AppTest) -> int:
+    match = re.search(r"\*\*([\d,]+) mistakes\*\* match", all_text(at))
+    assert match, all_text(at)
+    return int(match.group(1).replace(",", ""))
+
+
+def test_mistakes_filters_pages_and_inspects(mistakes_page, small_trained_model):
+    from pages import resources
+
+    at = mistakes_page
+    store, name = small_trained_model
+    ev = resources.evaluation(name)
+    total = int((ev.predictions != ev.labels).sum())
+    assert metric(at, "Test accuracy") == f"{ev.accuracy:.2%}"
+    assert metric(at, "Mistakes") == f"{total:,} of 10,000"
+    assert shown_count(at) == total
+    first_page = captions(at)
+    assert len(first_page) == min(24, total)
+    confidences = [int(re.search(r"\((\d+)%\)", c).group(1)) for c in first_page]
+    assert confidences == sorted(confidences, reverse=True)  # most confident mistakes first
+    png_button = next(d for d in at.get("download_button") if d.key == "mistakes_confusion_png")
+    assert png_button.proto.label == "Download as PNG for your slides"
+
+    at.selectbox(key="mistakes_true").select(3).run()
+    threes = int(((ev.predictions != ev.labels) & (ev.labels == 3)).sum())
+    assert shown_count(at) == threes and 0 < threes < total
+    assert captions(at) and all(c.startswith("**true 3 →") for c in captions(at))
+
+    at.selectbox(key="mistakes_true").select("Any").run()
+    at.radio(key="mistakes_sort").set_value("Least confident first").run()
+    least = [int(re.search(r"\((\d+)%\)", c).group(1)) for c in captions(at)]
+    assert least == sorted(least) and least[0] <= confidences[-1]
+
+    page_one = captions(at)
+    at.number_input(key="mistakes_page").set_value(2).run()
+    assert "page 2 of" in all_text(at)
+    assert captions(at) != page_one
+
+    inspected = ev.mistakes(most_confident_first=False)[24]  # first image of page 2
+    at.button(key=f"inspect_{inspected.index}").click().run()
+    assert f"### true {inspected.true} → predicted {inspected.predicted}" in all_text(at)
+    assert not at.exception
+
+
+def test_mistakes_reports_a_broken_model_without_a_traceback(app_store):
+    (app_store.root / "broken.keras").write_bytes(b"not a keras file")
+    (app_store.root / "broken.json").write_text(json.dumps({"arch": "cnn-basic", "created_unix": time.time()}))
+    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT)
+    at.session_state["active_model"] = "broken"
+    at.run()
+    assert not at.exception
+    assert any("broken" in e for e in texts(at.error) + texts(at.warning))
+
+
+def test_confusion_png_is_the_pages_heat_map():
+    from pages import charts
+
+    matrix = np.diag([980, 1100, 1000, 990, 950, 870, 940, 1000, 930, 960])
+    matrix[4, 9], matrix[7, 2] = 40, 3
+    png = Image.open(io.BytesIO(charts.confusion_png(matrix)))
+    assert png.format == "PNG" and min(png.size) >= 1200  # sharp on a slide
+    colours = {rgb for _, rgb in png.convert("RGB").getcolors(1 << 20)}
+    fills, dark = charts.confusion_fills(matrix)
+    for t, p in ((0, 0), (4, 9), (7, 2)):  # right answers, the worst mistake, a rare one: the page's colours
+        assert tuple(int(fills[t, p][i:i + 2], 16) for i in (1, 3, 5)) in colours, (t, p, fills[t, p])
+    assert dark[4, 9] and not dark[7, 2] and not dark[0, 0]
