@@ -16,6 +16,7 @@ from .helpers import (
     canvas_box,
     click_toolbar,
     draw_stroke,
+    expect_rerun,
     main_text,
     screenshot,
     start_streamlit,
@@ -27,6 +28,7 @@ from .helpers import (
 HINT = r"Draw a digit in the black box"
 PREDICTED_ONE = r"Predicted digit\s+1\s"
 LATENCY_STROKES = 5
+CANVAS_SEND_DELAY_MS = 200  # streamlit-drawable-canvas 0.13 sends a drawing 200 ms after the stroke ends
 
 # Mouse-up time is taken in the page, and the prediction is looked for on every
 # animation frame, so the figure is what a user sees, without Playwright's round trips.
@@ -124,7 +126,9 @@ def test_stroke_to_prediction_latency(page, app_url):
     print("\n" + line)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "draw_latency.txt").write_text(line + "\n")
-    assert len(latencies) == LATENCY_STROKES
+    # Each figure must belong to its own stroke: a prediction seen sooner than the canvas can send
+    # the drawing is one left over from before Clear, and would make the median meaningless.
+    assert min(latencies) >= CANVAS_SEND_DELAY_MS, latencies
 
 
 @pytest.mark.parametrize("path, expected", [
@@ -144,14 +148,26 @@ def test_direct_link_to_draw_on_fresh_server(page, streamlit_server):
     """A bookmark or a reloaded tab on /draw, right after the server (re)starts, gets the real app.
 
     (With a folder named pages/, Streamlit runs such a first request in its old
-    multipage mode, without app.py, unless pages/__init__.py steps out of it.)
+    multipage mode, without app.py, unless pages/__init__.py steps out of it: see its docstring.)
     """
     url = streamlit_server("app.py")
     page.goto(f"{url}/draw")
     wait_for_app(page)
     canvas_box(page)
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-    assert "Home" in nav and "common" not in nav, nav
+    assert "Home" in nav and "resources" not in nav and "charts" not in nav, nav
+
+
+def test_tiny_dot_gets_a_hint_to_draw_larger(page, app_url):
+    open_draw(page, app_url)
+    with expect_rerun(page):
+        page.locator('.st-key-stroke_width input[type="range"]').press("Home")  # the thinnest pen, 8 px
+    canvas_box(page)
+    draw_stroke(page, [(140, 140), (143, 142)])  # one short dab: about 11 x 10 pixels of ink
+    wait_for_main_text(page, r"That mark is too small to be a digit")
+    assert "Predicted digit" not in main_text(page)
+    wait_until_rendered(page)
+    screenshot(page, "draw_tiny_dot")
 
 
 def test_models_page_downloads_the_keras_file(page, app_url):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import re
 import shutil
+from urllib.parse import quote
 
 import numpy as np
+import pytest
 from PIL import Image
 
-import pytest
+from pages.charts import CORRECT
 
 from .helpers import (
     REPO_ROOT,
@@ -25,7 +27,7 @@ from .helpers import (
 RUN_TIMEOUT_MS = 300_000    # a small run on two shared cores, with testing and saving
 FINISHED = r"Finished: \d+\.\d\d% of the 10,000 test images right"
 CHART = '[data-testid="stVegaLiteChart"]'
-DIAGONAL_RGB = (0xCF, 0xE8, 0xCF)  # right answers in common.confusion_chart
+DIAGONAL_RGB = tuple(int(CORRECT[i:i + 2], 16) for i in (1, 3, 5))  # right answers in charts.confusion_chart
 
 
 def start_app(tmp_path_factory):
@@ -71,12 +73,12 @@ def tall_screenshot(page, name: str, height: int = 1700) -> None:
 
 
 def heat_map_cell(page, chart, true: int, predicted: int) -> tuple[float, float]:
-    """Viewport centre of a confusion-matrix cell, found from where its pale-green diagonal is drawn."""
+    """Viewport centre of a confusion-matrix cell, found from where its pale-blue diagonal is drawn."""
     chart.scroll_into_view_if_needed()
     box = chart.bounding_box()
     shot = Image.open(io.BytesIO(chart.screenshot())).convert("RGB")
-    green = np.all(np.abs(np.asarray(shot, dtype=int) - DIAGONAL_RGB) <= 3, axis=-1)
-    rows, cols = np.flatnonzero(green.any(axis=1)), np.flatnonzero(green.any(axis=0))
+    diagonal = np.all(np.abs(np.asarray(shot, dtype=int) - DIAGONAL_RGB) <= 3, axis=-1)
+    rows, cols = np.flatnonzero(diagonal.any(axis=1)), np.flatnonzero(diagonal.any(axis=0))
     assert rows.size and cols.size, "no diagonal cells found in the heat map"
     scale = box["width"] / shot.width
     cell_w, cell_h = (cols[-1] - cols[0] + 1) / 10, (rows[-1] - rows[0] + 1) / 10
@@ -175,3 +177,29 @@ def test_deep_link_as_first_request_uses_the_router(page, chromium_path, tmp_pat
         wait_for_main_text(page, r"parameters to learn")
         links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
         assert [link.split("\n")[-1].strip() for link in links] == ["Home", "Draw", "Train", "Mistakes", "Dataset", "Models"]
+
+
+def test_crafted_job_link_is_shown_as_text(page, app_url):
+    """?job= is text from the URL: the page shows it as typed, and no link or markup comes of it."""
+    crafted = "[click me](http://evil.example) <b>bold</b> www.evil.example"
+    page.goto(f"{app_url}/train?job={quote(crafted)}")
+    wait_for_app(page)
+    wait_for_main_text(page, r"not known to this server")
+    main = page.locator('[data-testid="stMain"]')
+    assert crafted in main.inner_text()
+    links = main.locator("a").evaluate_all("links => links.map(a => a.href)")
+    assert [link for link in links if not link.startswith(f"{app_url}/train#")] == [], links  # headings' anchors only
+    assert main.locator("b").count() == 0
+    screenshot(page, "train_crafted_job_link", full_page=False)
+
+
+def test_models_curves_download_as_png(page, app_url):
+    page.goto(f"{app_url}/models")
+    wait_for_app(page)
+    wait_for_main_text(page, "Learning curves")
+    with page.expect_download() as download_info:
+        page.locator(".st-key-models_curves_png button").click()
+    download = download_info.value
+    assert download.suggested_filename == "learning-curves.png"
+    image = Image.open(download.path())
+    assert image.format == "PNG" and image.width >= 1500
