@@ -167,7 +167,7 @@ def training_curves_png(frame: pd.DataFrame, epochs: int, title: str = "") -> by
         axes.grid(color=GRID)
     accuracy_axes.set_ylim(0, 1)
     accuracy_axes.yaxis.set_major_formatter(_percent_formatter(0))
-    loss_axes.legend(frameon=False)
+    loss_axes.legend(frameon=False, fontsize=LABEL_SIZE)
     if title:
         figure.suptitle(title, fontsize=HEADING_SIZE)
     return _png(figure)
@@ -201,7 +201,7 @@ def learning_curves_png(frame: pd.DataFrame) -> bytes:
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.yaxis.set_major_formatter(_percent_formatter(1))
     axes.grid(color=GRID)
-    axes.legend(frameon=False, loc="lower right")
+    axes.legend(frameon=False, loc="lower right", fontsize=LABEL_SIZE)
     axes.set_title("Learning curves", fontsize=HEADING_SIZE)
     return _png(figure)
 
