@@ -1,4 +1,4 @@
-"""Command line: `python -m core archs | train | evaluate | predict | models | export`.
+"""Command line: `python -m core archs | train | evaluate | predict | models | export | drawings`.
 
 The same functions the pages call; bad arguments print one line and exit 2.
 """
@@ -63,6 +63,31 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("name", help="a saved model's name, e.g. default")
     export.add_argument("--format", required=True, choices=list(FORMATS))
     export.add_argument("--out", required=True, help="file to write (a new folder for saved-model)")
+    drawings = sub.add_parser("drawings", help="your kept drawings ($DIGIT_STUDIO_DRAWINGS): list, export, "
+                                               "import, evaluate a model, fine-tune")
+    actions = drawings.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    listing = actions.add_parser("list", help="counts per digit and the newest drawings")
+    listing.add_argument("--label", help="only this digit")
+    listing.add_argument("--author", help="only drawings by this name ('' for those kept without one)")
+    listing.add_argument("--limit", type=int, default=20, help="drawings to show (default 20)")
+    listing.add_argument("--json", action="store_true")
+    dump = actions.add_parser("export", help="write a .zip (28x28 PNGs + labels.csv) or .npz (x_test, y_test)")
+    dump.add_argument("--out", required=True, help="file ending in .zip or .npz")
+    dump.add_argument("--canvases", action="store_true", help="also put the original canvases in the zip")
+    load = actions.add_parser("import", help="keep the drawings of a zip laid out as export writes it")
+    load.add_argument("zip")
+    score = actions.add_parser("evaluate", help="a model's accuracy and confusion matrix on the drawings")
+    score.add_argument("--model", default="default")
+    score.add_argument("--json", action="store_true")
+    tune = actions.add_parser("finetune", help="train a model further on MNIST plus the drawings; saves a new one")
+    tune.add_argument("--model", default="default")
+    tune.add_argument("--epochs", type=int, default=3)
+    tune.add_argument("--held-out", type=float, default=0.25, help="share of the drawings kept for testing")
+    tune.add_argument("--weight", type=int, default=5, help="times each drawing is shown per epoch")
+    tune.add_argument("--mnist-samples", type=int, default=10_000, help="MNIST training digits mixed in")
+    tune.add_argument("--lr", type=float, default=3e-4)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--name", help="the new model's name (default <model>-tuned)")
     return parser
 
 
@@ -234,8 +259,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_drawings(args) -> int:
+    from core.drawings import DrawingsError
+    from core.drawings.commands import ACTIONS
+    from core.finetune import FineTuneError
+
+    try:
+        return ACTIONS[args.action](args)
+    except (DrawingsError, FineTuneError) as exc:  # bad values, too few drawings, a damaged database file
+        raise UsageError(str(exc)) from None
+
+
 COMMANDS = {"archs": cmd_archs, "train": cmd_train, "evaluate": cmd_evaluate,
-            "predict": cmd_predict, "models": cmd_models, "export": cmd_export}
+            "predict": cmd_predict, "models": cmd_models, "export": cmd_export, "drawings": cmd_drawings}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,135 @@
+"""`python -m core drawings list|export|import|evaluate|finetune`: the bodies of the subcommands.
+
+core/__main__.py declares the arguments and turns DrawingsError and FineTuneError into its
+one-line refusals (exit 2); these functions print the results and return the exit status.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.drawings.database import DrawingStore
+from core.drawings.values import DrawingsError, InvalidDrawingError, validate_author, validate_label
+
+
+def _store() -> DrawingStore:
+    return DrawingStore()
+
+
+def _counts_line(counts: dict[int, int]) -> str:
+    return "  ".join(f"{digit}: {n}" for digit, n in counts.items())
+
+
+def list_drawings(args) -> int:
+    label = None if args.label is None else validate_label(args.label)
+    author = None if args.author is None else (validate_author(args.author) or "")
+    store = _store()
+    drawings = store.list(label, author, limit=args.limit)
+    total, counts = store.count(label, author), store.counts(author)
+    if args.json:
+        print(json.dumps({"path": str(store.path), "total": total, "counts": counts, "drawings": [
+            {"id": d.id, "label": d.label, "author": d.author, "created": d.created, "model": d.model,
+             "predicted": d.predicted, "confidence": d.confidence, "canvas": d.has_canvas} for d in drawings]}))
+        return 0
+    print(f"{total} drawing{'s' * (total != 1)} in {store.path}")
+    print(f"per digit: {_counts_line(counts)}")
+    if drawings:
+        print(f"{'id':>6}  label  {'author':<12} {'created':<19}  model said")
+        for d in drawings:
+            said = f"{d.predicted} ({100 * d.confidence:.0f}%) by {d.model}" if d.predicted is not None \
+                and d.confidence is not None else "-"
+            print(f"{d.id:>6}  {d.label:>5}  {(d.author or '-'):<12} {d.created:<19}  {said}")
+    if total > len(drawings):
+        print(f"... {total - len(drawings)} more (--limit)")
+    return 0
+
+
+def export_drawings(args) -> int:
+    out = Path(args.out).expanduser()
+    suffix = out.suffix.lower()
+    if suffix not in (".zip", ".npz"):
+        raise InvalidDrawingError(f"--out must end in .zip (PNGs + labels.csv) or .npz (x_test, y_test): {out.name}")
+    if args.canvases and suffix != ".zip":
+        raise InvalidDrawingError("--canvases only applies to a .zip export")
+    store = _store()
+    n = store.count()
+    if suffix == ".zip":
+        store.export_zip(out, canvases=args.canvases)
+    else:
+        store.export_npz(out)
+    print(f"exported {n} drawing{'s' * (n != 1)} from {store.path} to {out} ({out.stat().st_size / 1e3:.1f} kB)")
+    return 0
+
+
+def import_drawings(args) -> int:
+    path = Path(args.zip).expanduser()
+    if not path.is_file():
+        raise InvalidDrawingError(f"no such zip file: {args.zip}")
+    store = _store()
+    report = store.import_zip(path)
+    for problem in report.problems:
+        print(f"refused {problem}")
+    print(f"{report.summary()} into {store.path}")
+    return 0 if report.ok else 1
+
+
+def _load(name: str):
+    from core.store import ModelStore
+
+    store = ModelStore()
+    meta = store.read_meta(name)  # StoreError (exit 2) before anything is loaded
+    if meta.dataset != "mnist":
+        raise InvalidDrawingError(f"{name} reads {meta.dataset}, not digits: choose a model trained on MNIST")
+    return store.load(name), meta
+
+
+def evaluate_drawings(args) -> int:
+    from core.drawings import evaluate_on_drawings
+
+    store = _store()
+    if store.count() == 0:
+        raise DrawingsError(f"no drawings kept yet in {store.path}: keep some on the Draw page, or import a zip")
+    model, meta = _load(args.model)
+    result = evaluate_on_drawings(model, store)
+    if args.json:
+        print(json.dumps({"model": args.model, "drawings": len(result.labels), "mnist_test_accuracy":
+                          meta.test_accuracy, **result.summary()}))
+        return 0
+    mnist = f" (MNIST test: {meta.test_accuracy:.4f})" if meta.test_accuracy is not None else ""
+    print(f"model {args.model} on {len(result.labels)} drawings: accuracy {result.accuracy:.4f}{mnist}")
+    print("confusion (rows: your label, columns: predicted)")
+    print("     " + "".join(f"{d:>5}" for d in range(10)))
+    for digit, row in enumerate(result.confusion):
+        print(f"{digit:>5}" + "".join(f"{n:>5}" for n in row))
+    return 0
+
+
+def finetune_drawings(args) -> int:
+    import logging
+
+    from core.finetune import FineTuneSettings, fine_tune, plan
+    from core.store import ModelStore, validate_name
+
+    settings = FineTuneSettings(epochs=args.epochs, held_out=args.held_out, drawing_weight=args.weight,
+                                mnist_samples=args.mnist_samples, learning_rate=args.lr, seed=args.seed).check()
+    if args.name is not None:
+        validate_name(args.name)
+    store = _store()
+    trained_on, held = plan(store.count(), settings)
+    ModelStore().read_meta(args.model)
+    import keras
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from evaluating several sets
+    print(f"fine-tuning {args.model} on {trained_on} drawings x{settings.drawing_weight} and "
+          f"{settings.mnist_samples:,} MNIST digits; {held} drawings held out for testing", flush=True)
+    epoch_line = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
+        f"epoch {epoch + 1}/{settings.epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}", flush=True))
+    result = fine_tune(args.model, store, settings, name=args.name, callbacks=[epoch_line])
+    for key, title in (("drawings_accuracy", "held-out drawings"), ("mnist_accuracy", "MNIST test")):
+        print(f"{title:<17} {result.before[key]:.4f} -> {result.after[key]:.4f}")
+    print(f"saved {result.model_name} to {ModelStore().root} ({result.train_seconds:.1f} s)")
+    return 0
+
+
+ACTIONS = {"list": list_drawings, "export": export_drawings, "import": import_drawings,
+           "evaluate": evaluate_drawings, "finetune": finetune_drawings}
