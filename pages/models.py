@@ -73,12 +73,9 @@ def curves_ui(infos: list[ModelInfo]) -> None:
         st.info("No model has a validation curve yet: train one with a validation split on the Train page.")
         return
     st.altair_chart(charts.learning_curves_chart(frame), width="stretch")
-    caption, button = st.columns([3, 1], vertical_alignment="center")
-    caption.caption("Validation accuracy after each epoch: higher is better; a curve that flattens has stopped "
-                    "learning." + (f" No validation curve for: {plain(', '.join(missing))}." if missing else ""))
-    with button:
-        charts.png_download(partial(charts.learning_curves_png, frame), "learning-curves.png",
-                            key="models_curves_png")
+    st.caption("Validation accuracy after each epoch: higher is better; a curve that flattens has stopped learning."
+               + (f" No validation curve for: {plain(', '.join(missing))}." if missing else ""))
+    charts.png_download(partial(charts.learning_curves_png, frame), "learning-curves.png", key="models_curves_png")
 
 
 def use_model(name: str) -> None:

@@ -158,12 +158,10 @@ def curves_ui(p: Progress) -> None:
     frame = curve_frame(p)
     for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs)):
         column.altair_chart(chart, width="stretch")
-    caption, button = st.columns([3, 1], vertical_alignment="center")
-    caption.caption("Training: the batches just trained (each point averages the few batches since the previous "
-                    "one). Validation: the held-out images, after each epoch.")
-    with button:
-        charts.png_download(partial(charts.training_curves_png, frame, p.epochs, f"{p.config.arch}, run {p.job_id}"),
-                            f"{p.job_id}-curves.png", key=f"train_curves_png_{p.job_id}")
+    st.caption("Training: the batches just trained (each point averages the few batches since the previous one). "
+               "Validation: the held-out images, after each epoch.")
+    charts.png_download(partial(charts.training_curves_png, frame, p.epochs, f"{p.config.arch}, run {p.job_id}"),
+                        f"{p.job_id}-curves.png", key=f"train_curves_png_{p.job_id}")
 
 
 def outcome_ui(p: Progress) -> None:
