@@ -30,7 +30,7 @@ def test_home_shows_active_model_and_a_link_to_every_other_page(temp_store):
     assert metrics["Test accuracy"] == f"{meta['test_metrics']['accuracy']:.2%}"
     links = [link.proto.label for link in at.get("page_link")]
     assert links == [f"**{page.title}**" for page in app.PAGES if not page.default]  # app.py's one table
-    assert links == ["**Draw**", "**Train**", "**Mistakes**", "**Dataset**", "**Models**"]
+    assert {"**Draw**", "**Train**", "**Mistakes**", "**Dataset**", "**Models**"} <= set(links)
     assert any("No training run in progress" in c.value for c in at.caption)
 
 
