@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_setting_flags(train)
     train.add_argument("--options", type=_json_value,
                        help='JSON options for custom-mlp/custom-cnn, e.g. \'{"hidden": [256, 128]}\'')
+    train.add_argument("--executor", choices=["thread", "process", "ray"],
+                       help="where it trains: this process (default, or $DIGIT_STUDIO_EXECUTOR), "
+                            "a worker process, or a Ray cluster ($RAY_ADDRESS, else a local one)")
     evaluate = sub.add_parser("evaluate", help="test-set accuracy, per-class figures and confusion matrix")
     evaluate.add_argument("--model", default="default")
     evaluate.add_argument("--json", action="store_true")
@@ -113,9 +116,11 @@ def cmd_train(args) -> int:
     store.list()  # a store path that is a file or unreadable is reported before training starts
     if config.name and store.exists(config.name):
         raise UsageError(f"a model named {config.name!r} already exists in {store.root}")
+    from core.executors import executor_from_env, job_factory
     from core.jobs import JobRegistry, JobState
 
-    job = JobRegistry(1, store).submit(config)
+    # in this process by default: the command line is a process of its own, so a worker would only add its start-up
+    job = JobRegistry(1, store, job_factory(args.executor or executor_from_env("thread"))).submit(config)
     printed = 0
     try:
         while not job.wait(timeout=0.5):

@@ -160,9 +160,13 @@ class ProgressRecorder:
         with self._lock:
             return list(self._epoch_log)
 
-    def finished(self, result: JobResult | None, stopped: bool) -> None:
+    def fit_ended(self) -> None:
+        """fit returned; testing and saving follow (a worker's recorder tells its server, which times Stop)."""
+
+    def finished(self, result: JobResult | None, stopped: bool, note: str | None = None) -> None:
+        """The run ended; `note` (shown as the error) says why a stopped run saved nothing, if it was ended by force."""
         with self._lock:
-            self._result = result
+            self._result, self._error = result, note
             self._state = JobState.STOPPED if stopped else JobState.FINISHED
             self._ended = time.perf_counter()
 
@@ -276,18 +280,28 @@ _registry: JobRegistry | None = None
 _registry_lock = threading.Lock()
 
 
+def default_max_jobs() -> int:
+    """Half the cores, at least 1: a run uses about two cores well (TensorFlow's own threads)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def max_jobs_from_env() -> int:
-    """$DIGIT_STUDIO_MAX_JOBS, default 1; a bad value falls back to 1 rather than stopping the app."""
+    """$DIGIT_STUDIO_MAX_JOBS, default half the cores; a bad value falls back to the default rather than stopping the app."""
     try:
-        return max(1, int(os.environ.get("DIGIT_STUDIO_MAX_JOBS", "1")))
+        return max(1, int(os.environ.get("DIGIT_STUDIO_MAX_JOBS", default_max_jobs())))
     except ValueError:
-        return 1
+        return default_max_jobs()
 
 
 def default_registry() -> JobRegistry:
-    """The process-wide registry (so a reloaded page finds its job)."""
+    """The process-wide registry (so a reloaded page finds its job); runs train where $DIGIT_STUDIO_EXECUTOR
+    says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster."""
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = JobRegistry(max_running=max_jobs_from_env())
+            from core.executors import executor_from_env, job_factory
+
+            executor = executor_from_env()
+            options = {"spares": 1, "prewarm": True} if executor == "process" else {}
+            _registry = JobRegistry(max_running=max_jobs_from_env(), job_factory=job_factory(executor, **options))
         return _registry

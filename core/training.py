@@ -35,6 +35,9 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.recorder.epoch_ended(epoch, {k: float(v) for k, v in (logs or {}).items()}, current_lr(self.model))
 
+    def on_train_end(self, logs=None):
+        self.recorder.fit_ended()
+
 
 def current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))

@@ -1,0 +1,220 @@
+"""Where runs train: a thread of this process, a spawned worker process (the app's default), or a Ray cluster.
+
+`job_factory(name)` gives JobRegistry what it needs to make jobs of that kind. Jobs that train
+elsewhere share OutOfProcessJob: the registry slot, Stop with a grace time, and the worker's
+events (plain tuples) applied to the job's own ProgressRecorder, so pages read the same Progress.
+TensorFlow-free: the server side of a run never imports it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from core.config import TrainConfig
+from core.jobs import JobRegistry, JobResult, JobState, Progress, ProgressRecorder, StopRequested
+
+EXECUTORS = ("thread", "process", "ray")
+EXECUTOR_ENV = "DIGIT_STUDIO_EXECUTOR"
+GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
+DEFAULT_GRACE = 30.0
+# what a worker's recorder forwards; the server replays each on the job's own recorder
+RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended")
+
+
+def executor_from_env(default: str = "process") -> str:
+    """$DIGIT_STUDIO_EXECUTOR (thread, process or ray); an unknown value is named on stderr and `default` used."""
+    value = os.environ.get(EXECUTOR_ENV, "").strip().lower()
+    if value and value not in EXECUTORS:
+        print(f"{EXECUTOR_ENV}={value!r} is not one of {', '.join(EXECUTORS)}; using {default}", file=sys.stderr)
+        return default
+    return value or default
+
+
+def stop_grace_from_env() -> float:
+    """Seconds a worker gets to end after Stop ($DIGIT_STUDIO_STOP_GRACE, default 30) before it is ended."""
+    try:
+        return max(0.0, float(os.environ.get(GRACE_ENV, DEFAULT_GRACE)))
+    except ValueError:
+        return DEFAULT_GRACE
+
+
+def job_factory(name: str, **options) -> Callable[..., Any] | None:
+    """What JobRegistry(job_factory=...) needs for executor `name`; None means its default, the thread."""
+    if name == "thread":
+        return None
+    if name == "process":
+        from core.workers import WorkerPool
+
+        return WorkerPool(**options)
+    if name == "ray":
+        from core.ray_executor import RayExecutor
+
+        return RayExecutor(**options)
+    raise ValueError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+
+
+class ForwardingRecorder(ProgressRecorder):
+    """A worker's recorder: keeps its own figures (train() reads its history) and sends each event on."""
+
+    def __init__(self, job_id: str, config: TrainConfig, send: Callable[[tuple], None]):
+        super().__init__(job_id, config)
+        self._send = send
+
+    def planned(self, batches_per_epoch: int, samples_per_epoch: int) -> None:
+        super().planned(batches_per_epoch, samples_per_epoch)
+        self._send(("planned", batches_per_epoch, samples_per_epoch))
+
+    def epoch_began(self, epoch: int) -> None:
+        super().epoch_began(epoch)
+        self._send(("epoch_began", epoch))
+
+    def batch_ended(self, batch: int, loss: float, accuracy: float) -> None:
+        super().batch_ended(batch, loss, accuracy)
+        self._send(("batch_ended", batch, loss, accuracy))
+
+    def epoch_ended(self, epoch: int, logs: dict[str, float], learning_rate: float) -> None:
+        super().epoch_ended(epoch, logs, learning_rate)
+        self._send(("epoch_ended", epoch, dict(logs), float(learning_rate)))
+
+    def fit_ended(self) -> None:
+        super().fit_ended()
+        self._send(("fit_ended",))
+
+
+def run_in_worker(job_id: str, config: TrainConfig, send: Callable[[tuple], None], stop_requested, store) -> None:
+    """The worker's side of a run: train with a forwarding recorder, then send ("done", result, stopped)
+    or ("failed", message). Imports TensorFlow, so only workers call it."""
+    recorder = ForwardingRecorder(job_id, config, send)
+    recorder.started()
+    try:
+        from core.training import train
+
+        result = None if stop_requested() else train(config, recorder, stop_requested, store)
+        send(("done", result, bool(stop_requested())))
+    except Exception as exc:  # the run fails with the reason; the traceback goes to the worker's log
+        traceback.print_exc()
+        send(("failed", f"{type(exc).__name__}: {exc}"))
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Why a worker process ended, in words: 'killed by signal 9 (SIGKILL: ...)', 'exit status 1'."""
+    if exitcode is None:
+        return "its exit status is unknown"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        hint = {"SIGKILL": "; the system may have run out of memory", "SIGSEGV": "; a crash in native code",
+                "SIGABRT": "; a crash in native code", "SIGBUS": "; a crash in native code"}.get(name, "")
+        return f"killed by signal {-exitcode}, {name}{hint}"
+    return f"exit status {exitcode}"
+
+
+class OutOfProcessJob:
+    """A run trained outside this process. Subclasses implement `_execute()`, which drives the worker,
+    feeds its events to `_apply` and ends with exactly one of `_end_*`; this class owns the slot and Stop."""
+
+    def __init__(self, job_id: str, config: TrainConfig, store, registry: JobRegistry, grace: float | None = None):
+        self.id = job_id
+        self.config = config
+        self.store = store
+        self.created = time.time()
+        self.worker_pid: int | None = None  # the pid training this run, once known
+        self.grace = stop_grace_from_env() if grace is None else grace
+        self._registry = registry
+        self._stop = threading.Event()
+        self._stop_clock: float | None = None  # grace runs from Stop, and again from the end of fit
+        self._done = threading.Event()
+        self._outcome: tuple | None = None
+        self._seen_batch = False
+        self.recorder = ProgressRecorder(job_id, config)
+        self._thread = threading.Thread(target=self._run, name=f"train-{job_id}", daemon=True)
+
+    @property
+    def state(self) -> JobState:
+        return self.recorder.state
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to end after the current batch (what it learned is kept); ended by force after `grace`."""
+        if not self._stop.is_set():
+            self._stop_clock = time.monotonic()
+            self._stop.set()
+        self.recorder.request_stop()
+        self._registry.notify()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._done.wait(timeout)
+        return self.state.done
+
+    def progress(self) -> Progress:
+        return self.recorder.snapshot(self._registry.queue_position(self.id))
+
+    def _run(self) -> None:
+        try:
+            self._registry.wait_for_slot(self.id, self._stop.is_set)
+        except StopRequested:
+            self.recorder.finished(None, stopped=True)
+            self._done.set()
+            return
+        try:
+            self.recorder.started(stopping=self._stop.is_set())
+            if self._stop.is_set():
+                self.recorder.finished(None, stopped=True)
+            else:
+                self._execute()
+        except Exception as exc:  # a failure of the machinery itself fails this run only
+            traceback.print_exc()
+            self.recorder.failed(f"{type(exc).__name__}: {exc}")
+        finally:
+            if not self.recorder.state.done:
+                self.recorder.failed("the run ended without a result")
+            self._registry.release(self.id)
+            self._done.set()
+
+    def _execute(self) -> None:
+        raise NotImplementedError
+
+    def _apply(self, event: tuple) -> None:
+        """One event from the worker: a recorder call, its pid, or its final word."""
+        name, args = event[0], event[1:]
+        if name in RECORDER_EVENTS:
+            getattr(self.recorder, name)(*args)
+            if name == "fit_ended" and self._stop_clock is not None:
+                self._stop_clock = time.monotonic()  # testing and saving get their own grace time
+            elif name == "batch_ended" and not self._seen_batch:
+                self._seen_batch = True
+                self._first_batch()
+        elif name == "started":
+            self.worker_pid = args[0]
+        elif name in ("done", "failed"):
+            self._outcome = event
+
+    def _first_batch(self) -> None:
+        """Hook: the run is past its start-up."""
+
+    def _overdue(self) -> bool:
+        """Stop was asked for more than `grace` seconds ago (or since fit ended) and the worker is still at it."""
+        return self._stop_clock is not None and time.monotonic() - self._stop_clock > self.grace
+
+    def _end_forced(self) -> None:
+        self.recorder.finished(None, stopped=True, note=(
+            f"The run did not stop within {self.grace:g} s of Stop, so its worker was ended; nothing was saved."))
+
+    def _end_with_outcome(self, lost: str) -> None:
+        """The worker's final word if it sent one, else FAILED with `lost` (why it is gone)."""
+        if self._outcome and self._outcome[0] == "done":
+            result: JobResult | None = self._outcome[1]
+            self.recorder.finished(result, stopped=self._outcome[2])
+        elif self._outcome:
+            self.recorder.failed(self._outcome[1])
+        else:
+            self.recorder.failed(lost)

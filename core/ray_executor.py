@@ -1,0 +1,261 @@
+"""Runs on a Ray cluster ($DIGIT_STUDIO_EXECUTOR=ray): each run is a Ray task reserving CPUs, or a GPU where
+the cluster has one.
+
+$RAY_ADDRESS joins an existing cluster (the code and data/ travel as the task's working_dir); without it a
+local cluster is started (2 CPUs, no dashboard). The task sends its recorder events to a small channel actor
+every PUSH_EVERY seconds and reads the stop flag back; the trained model comes back as .keras bytes and is
+saved by the server's own ModelStore, so the store stays where the app is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before ray is imported: no usage reports
+import ray  # noqa: E402
+from ray import exceptions as ray_errors  # noqa: E402
+
+from core.executors import OutOfProcessJob, run_in_worker, stop_grace_from_env  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CPUS_ENV = "DIGIT_STUDIO_RAY_CPUS"               # CPUs one run reserves (default 1)
+LOCAL_CPUS_ENV = "DIGIT_STUDIO_RAY_LOCAL_CPUS"   # size of the local cluster started without $RAY_ADDRESS (default 2)
+PUSH_EVERY = 0.2                                 # seconds between a task's progress pushes
+SHIP_EXCLUDES = [".git", ".venv", "models", "tests", "docs", "benchmarks", "pages", "lessons", "__pycache__"]
+_connect_lock = threading.Lock()
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def connect() -> None:
+    """Join $RAY_ADDRESS's cluster, or start a local one, unless this process is connected already.
+
+    ray.init runs in a thread kept alive for good: the processes of a local cluster are killed when
+    the thread that started them ends (Linux's parent-death signal), and a run's own thread ends with it.
+    """
+    with _connect_lock:
+        if ray.is_initialized():
+            return
+        ready, failure = threading.Event(), []
+
+        def init_and_stay() -> None:
+            try:
+                quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+                if os.environ.get("RAY_ADDRESS"):
+                    ray.init(**quiet)
+                else:
+                    ray.init(num_cpus=_env_int(LOCAL_CPUS_ENV, 2), include_dashboard=False, **quiet)
+            except BaseException as exc:  # handed to the caller
+                failure.append(exc)
+            ready.set()
+            if not failure:
+                threading.Event().wait()
+
+        threading.Thread(target=init_and_stay, name="ray-connection", daemon=True).start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+
+
+def runtime_env() -> dict:
+    """How a task finds the code: on this machine through PYTHONPATH; on a cluster, this folder shipped to it."""
+    if os.environ.get("RAY_ADDRESS"):
+        return {"working_dir": str(ROOT), "excludes": SHIP_EXCLUDES}
+    return {"env_vars": {"PYTHONPATH": str(ROOT)}}
+
+
+@ray.remote(num_cpus=0)
+class RunChannels:
+    """Between the tasks and the server: each run's events go up, its stop flag comes down."""
+
+    def __init__(self):
+        self._events: dict[str, list] = {}
+        self._stop: set[str] = set()
+
+    def push(self, job_id: str, events: list) -> bool:
+        self._events.setdefault(job_id, []).extend(events)
+        return job_id in self._stop
+
+    def drain(self, job_id: str) -> list:
+        return self._events.pop(job_id, [])
+
+    def request_stop(self, job_id: str) -> None:
+        self._stop.add(job_id)
+
+    def close(self, job_id: str) -> None:
+        self._events.pop(job_id, None)
+        self._stop.discard(job_id)
+
+
+class KerasFileBytes:
+    """A trained model as the bytes of its .keras file; ModelStore.save writes it like a model."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def save(self, path) -> None:
+        Path(path).write_bytes(self.data)
+
+
+class CapturingStore:
+    """Stands in for the ModelStore on a Ray node: keeps what would be saved, for the server to save."""
+
+    def __init__(self):
+        self.saved: tuple | None = None  # (name, .keras bytes, ModelMeta, new)
+
+    def save(self, name: str, model, meta, *, new: bool = False) -> str:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            model.save(path)
+            self.saved = (name, path.read_bytes(), meta, new)
+        return name
+
+
+@ray.remote(max_retries=0)
+def train_task(job_id: str, config: dict, channels) -> tuple | None:
+    """A run on a Ray node; returns what to save (name, bytes, meta, new), or None when nothing was learned."""
+    from core.config import TrainConfig
+
+    pending: list[tuple] = []
+    lock, stop, finished = threading.Lock(), threading.Event(), threading.Event()
+
+    def send(event: tuple) -> None:
+        with lock:
+            pending.append(event)
+
+    def flush() -> None:
+        with lock:
+            batch = pending[:]
+            del pending[:]
+        if ray.get(channels.push.remote(job_id, batch), timeout=30):
+            stop.set()
+
+    def pusher() -> None:
+        while not finished.wait(PUSH_EVERY):
+            try:
+                flush()
+            except Exception:  # a lost channel loses progress, not the run; Stop then ends it by force
+                pass
+
+    send(("started", os.getpid(), ray.util.get_node_ip_address()))
+    thread = threading.Thread(target=pusher, name="progress-push", daemon=True)
+    thread.start()
+    store = CapturingStore()
+    try:
+        run_in_worker(job_id, TrainConfig.from_dict(config), send, stop.is_set, store)
+    finally:
+        finished.set()
+        thread.join()
+        flush()  # the final word is with the channel before the task returns
+    return store.saved
+
+
+class RayExecutor:
+    """Job factory: each run as a Ray task. `cpus` per run ($DIGIT_STUDIO_RAY_CPUS, default 1); a GPU if any."""
+
+    def __init__(self, cpus: int | None = None, grace: float | None = None):
+        self.cpus = cpus or _env_int(CPUS_ENV, 1)
+        self.grace = stop_grace_from_env() if grace is None else grace
+        self._channels = None
+        self._lock = threading.Lock()
+
+    def __call__(self, job_id, config, store, registry) -> "RayJob":
+        return RayJob(job_id, config, store, registry, self)
+
+    def channels(self):
+        """The channel actor (started with the first run, again if it was lost)."""
+        connect()
+        with self._lock:
+            if self._channels is not None:
+                try:
+                    ray.get(self._channels.drain.remote(""), timeout=30)
+                except ray_errors.RayError:
+                    self._channels = None
+            if self._channels is None:
+                self._channels = RunChannels.options(runtime_env=runtime_env()).remote()
+            return self._channels
+
+    def task_options(self) -> dict:
+        gpu = ray.cluster_resources().get("GPU", 0) >= 1
+        return {"num_cpus": self.cpus, "num_gpus": 1 if gpu else 0, "runtime_env": runtime_env()}
+
+
+def _lost(exc: Exception) -> str:
+    """Why a Ray task is gone, in words."""
+    if isinstance(exc, ray_errors.WorkerCrashedError):
+        why = "its worker process died (killed, out of memory, or a crash)"
+    elif isinstance(exc, ray_errors.NodeDiedError):
+        why = "the node it ran on died"
+    elif isinstance(exc, ray_errors.OutOfMemoryError):
+        why = "Ray ended it because its node ran out of memory"
+    else:
+        why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+    return f"The Ray task training this run was lost: {why}."
+
+
+class RayJob(OutOfProcessJob):
+    """A run as a Ray task; its events come through the executor's channel actor."""
+
+    def __init__(self, job_id, config, store, registry, executor: RayExecutor):
+        super().__init__(job_id, config, store, registry, grace=executor.grace)
+        self._executor = executor
+        self.worker_node: str | None = None
+
+    def _apply(self, event: tuple) -> None:
+        if event[0] == "started":
+            self.worker_node = event[2]
+        super()._apply(event)
+
+    def _drain(self, channels) -> None:
+        try:
+            events = ray.get(channels.drain.remote(self.id), timeout=10)
+        except ray_errors.RayError:  # channel lost or slow: progress waits; Stop falls back to the grace time
+            return
+        for event in events:
+            self._apply(event)
+
+    def _execute(self) -> None:
+        channels = self._executor.channels()
+        ref = train_task.options(**self._executor.task_options()).remote(self.id, self.config.to_dict(), channels)
+        stop_sent = False
+        try:
+            while True:
+                if self._stop.is_set() and not stop_sent:
+                    channels.request_stop.remote(self.id)
+                    stop_sent = True
+                ready, _ = ray.wait([ref], timeout=PUSH_EVERY)
+                self._drain(channels)
+                if ready:
+                    break
+                if self._overdue():
+                    ray.cancel(ref, force=True)
+                    self._end_forced()
+                    return
+            try:
+                saved = ray.get(ref, timeout=60)
+            except (ray_errors.RayError, ray_errors.GetTimeoutError) as exc:
+                self._end_with_outcome(_lost(exc))
+                return
+            self._save_and_end(saved)
+        finally:
+            channels.close.remote(self.id)
+
+    def _save_and_end(self, saved: tuple | None) -> None:
+        outcome = self._outcome
+        if outcome and outcome[0] == "done" and outcome[1] is not None:
+            if saved is None:
+                self.recorder.failed("The Ray task sent no model back.")
+                return
+            name, data, meta, new = saved
+            stored = self.store.save(name, KerasFileBytes(data), meta, new=new)
+            self._outcome = ("done", dataclasses.replace(outcome[1], model_name=stored), outcome[2])
+        self._end_with_outcome("The Ray task ended without a word about its run.")

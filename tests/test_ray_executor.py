@@ -1,0 +1,106 @@
+"""Runs on a real local Ray cluster (core/ray_executor.py): they train, report live, stop, fail cleanly, and the
+server's own store saves the model that comes back."""
+import os
+import signal
+import time
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from core.config import TrainConfig  # noqa: E402
+from core.jobs import JobRegistry, JobState  # noqa: E402
+from core.ray_executor import RayExecutor  # noqa: E402
+from core.store import DEFAULT_MODEL  # noqa: E402
+
+LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
+
+
+def wait_until(condition, timeout=120.0, every=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray cluster for the module (its start-up takes seconds)."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def executor(cluster):
+    return RayExecutor(cpus=1, grace=20.0)
+
+
+def test_a_run_on_ray_trains_reports_live_and_the_server_saves_it(store, executor):
+    registry = JobRegistry(1, store, executor)
+    job = registry.submit(TrainConfig.for_preset("mlp-128-64", epochs=2, limit=3000, batch_size=16, name="r"))
+    seen = []
+    while not job.wait(timeout=0.05):
+        progress = job.progress()
+        if progress.state == JobState.RUNNING and progress.steps:
+            seen.append(progress.steps)
+    progress = job.progress()
+    assert progress.state == JobState.FINISHED, progress.error
+    assert job.worker_pid and job.worker_pid != os.getpid() and job.worker_node
+    assert len(set(seen)) >= 2 and seen == sorted(seen), "steps seen to grow while it ran"
+    assert progress.batches_per_epoch == 169 and progress.steps == 338
+    assert [e["epoch"] for e in progress.epoch_log] == [1, 2] and "val_accuracy" in progress.epoch_log[1]
+    assert progress.result.model_name == "r" and progress.result.test_accuracy > 0.7
+    meta = store.read_meta("r")
+    assert meta.test_accuracy == pytest.approx(progress.result.test_accuracy) and len(meta.history) == 2
+    model = store.load("r")  # the bytes that came back are a loadable Keras model
+    assert model.count_params() == meta.parameters
+
+
+def test_stop_on_ray_keeps_what_was_learned_under_a_free_name(store, executor):
+    registry = JobRegistry(1, store, executor)
+    first = registry.submit(TrainConfig.for_preset("linear", epochs=1, limit=600))
+    assert first.wait(timeout=120) and first.state == JobState.FINISHED, first.progress().error
+    job = registry.submit(LONG)
+    assert wait_until(lambda: job.progress().steps >= 20)
+    job.stop()
+    assert job.wait(timeout=120)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED and progress.error is None
+    assert len(progress.epoch_log) == 1 and progress.steps < progress.batches_per_epoch
+    name = progress.result.model_name
+    assert name != first.progress().result.model_name and store.read_meta(name).stopped_early is True
+
+
+def test_a_killed_ray_worker_fails_its_run_and_the_next_run_trains(store, executor):
+    registry = JobRegistry(1, store, executor)
+    doomed = registry.submit(LONG)
+    after = registry.submit(TrainConfig.for_preset("linear", epochs=1, limit=1000, name="after"))
+    assert wait_until(lambda: doomed.progress().steps >= 5)
+    os.kill(doomed.worker_pid, signal.SIGKILL)
+    assert doomed.wait(timeout=60)
+    progress = doomed.progress()
+    assert progress.state == JobState.FAILED
+    assert progress.error.startswith("The Ray task training this run was lost: its worker process died"), progress.error
+    assert after.wait(timeout=120) and after.state == JobState.FINISHED, after.progress().error
+    assert store.read_meta("after").test_accuracy > 0.5
+    assert {info.name for info in store.list()} == {DEFAULT_MODEL, "after"}, "nothing saved for the killed run"
+
+
+def test_a_stuck_ray_task_is_cancelled_after_the_grace_time(store, cluster):
+    job = JobRegistry(1, store, RayExecutor(cpus=1, grace=1.0)).submit(LONG)
+    assert wait_until(lambda: job.progress().steps >= 5)
+    os.kill(job.worker_pid, signal.SIGSTOP)  # a stuck run: it cannot reach the end of its batch
+    try:
+        job.stop()
+        assert job.wait(timeout=60)
+    finally:
+        os.kill(job.worker_pid, signal.SIGCONT)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED and progress.result is None
+    assert "did not stop within 1 s" in progress.error
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL]

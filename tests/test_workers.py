@@ -1,0 +1,199 @@
+"""Runs in spawned worker processes (core/workers.py): they train, report live, stop, fail cleanly, leave no orphans."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import TrainConfig
+from core.jobs import JobRegistry, JobState
+from core.store import DEFAULT_MODEL
+from core.workers import WorkerPool
+
+ROOT = Path(__file__).resolve().parent.parent
+LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
+
+
+def wait_until(condition, timeout=120.0, every=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child nobody reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.fixture
+def pool():
+    pool = WorkerPool(grace=20.0)
+    yield pool
+    pool.close()
+
+
+def test_run_in_a_worker_trains_reports_live_and_saves(store, pool):
+    registry = JobRegistry(1, store, pool)
+    job = registry.submit(TrainConfig.for_preset("mlp-128-64", epochs=2, limit=3000, batch_size=32, name="w"))
+    seen = []
+    while not job.wait(timeout=0.01):
+        progress = job.progress()
+        if progress.state == JobState.RUNNING and progress.steps:
+            seen.append(progress.steps)
+        assert len(seen) < 100000
+    progress = job.progress()
+    assert progress.state == JobState.FINISHED, progress.error
+    assert job.worker_pid and job.worker_pid != os.getpid(), "trained in a worker, not in this process"
+    assert len(set(seen)) >= 3 and seen == sorted(seen), "steps seen to grow while it ran"
+    assert progress.batches_per_epoch == 85 and progress.steps == 170  # 2,700 samples after validation, batches of 32
+    assert [e["epoch"] for e in progress.epoch_log] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "elapsed"} <= set(progress.epoch_log[0])
+    assert progress.batch_curve and progress.batch_curve[-1][0] == pytest.approx(2.0)
+    assert progress.samples_per_second > 0 and progress.result.test_accuracy > 0.7
+    meta = store.read_meta("w")
+    assert meta.test_accuracy == pytest.approx(progress.result.test_accuracy) and len(meta.history) == 2
+    assert wait_until(lambda: not running(job.worker_pid), timeout=30), "a worker trains one run, then exits"
+
+
+def test_stop_ends_the_run_and_keeps_what_it_learned(store, pool):
+    job = JobRegistry(1, store, pool).submit(LONG.replace(name="stopped"))
+    assert wait_until(lambda: job.progress().steps >= 20)
+    job.stop()
+    at_stop = job.progress().steps
+    assert job.wait(timeout=120)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED and progress.error is None
+    assert progress.steps <= at_stop + 10, "trained on well past Stop"
+    assert len(progress.epoch_log) == 1, "the interrupted epoch is closed, no further epoch starts"
+    assert progress.result is not None and store.read_meta("stopped").stopped_early is True
+
+
+def test_a_worker_that_does_not_stop_is_ended_after_the_grace_time(store):
+    pool = WorkerPool(grace=1.0)
+    job = JobRegistry(1, store, pool).submit(LONG)
+    assert wait_until(lambda: job.progress().steps >= 5)
+    os.kill(job.worker_pid, signal.SIGSTOP)  # a stuck run: it cannot reach the end of its batch
+    started = time.monotonic()
+    job.stop()
+    assert job.wait(timeout=60)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED and progress.result is None
+    assert "did not stop within 1 s" in progress.error and "nothing was saved" in progress.error
+    assert time.monotonic() - started < 20
+    assert wait_until(lambda: not running(job.worker_pid), timeout=10)
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL]
+
+
+@pytest.mark.parametrize("sig, words", [(signal.SIGKILL, "killed by signal 9, SIGKILL; the system may have run out of memory"),
+                                        (signal.SIGSEGV, "killed by signal 11, SIGSEGV; a crash in native code")])
+def test_a_dying_worker_fails_its_run_and_the_next_run_trains(store, pool, sig, words):
+    registry = JobRegistry(1, store, pool)
+    doomed = registry.submit(LONG)
+    after = registry.submit(TrainConfig.for_preset("linear", epochs=1, limit=1000, name="after"))
+    assert wait_until(lambda: doomed.progress().steps >= 5)
+    assert after.progress().queue_position == 1
+    if sig == signal.SIGSEGV:
+        after.stop()  # one follow-up run is enough to show the slot is free again
+    os.kill(doomed.worker_pid, sig)
+    assert doomed.wait(timeout=60)
+    progress = doomed.progress()
+    assert progress.state == JobState.FAILED
+    assert progress.error == f"The training process ended unexpectedly ({words})."
+    if sig == signal.SIGSEGV:
+        assert after.wait(timeout=10) and after.state == JobState.STOPPED and after.worker_pid is None
+        return
+    assert after.wait(timeout=120) and after.state == JobState.FINISHED, after.progress().error
+    assert after.worker_pid != doomed.worker_pid and store.read_meta("after").test_accuracy > 0.5
+    assert registry.active() == []
+
+
+def test_an_error_in_the_worker_fails_the_run_with_its_message(tmp_path, pool):
+    from core.store import ModelStore
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    job = JobRegistry(1, ModelStore(not_a_folder), pool).submit(TrainConfig.for_preset("linear", epochs=1, limit=500))
+    assert job.wait(timeout=120)
+    progress = job.progress()
+    assert progress.state == JobState.FAILED and progress.steps > 0, "trained, then failed to save"
+    assert progress.error.startswith("StoreError: The model store") and "is a file, not a folder" in progress.error
+
+
+def test_a_warm_spare_takes_the_next_run_and_is_replaced(store):
+    pool = WorkerPool(spares=1, prewarm=True)
+    try:
+        [spare] = pool.idle_pids()
+        job = JobRegistry(1, store, pool).submit(TrainConfig.for_preset("linear", epochs=1, limit=1000))
+        assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
+        assert job.worker_pid == spare
+        assert wait_until(lambda: pool.idle_pids() not in ([], [spare]), timeout=10), "a new spare is started"
+        [replacement] = pool.idle_pids()
+    finally:
+        pool.close()
+    assert pool.idle_pids() == [] and wait_until(lambda: not running(replacement), timeout=10)
+
+
+SERVER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from core.config import TrainConfig
+    from core.jobs import JobRegistry
+    from core.store import ModelStore
+    from core.workers import WorkerPool
+
+    pool = WorkerPool(spares=1, prewarm=True)
+    job = JobRegistry(1, ModelStore({store!r}), pool).submit(
+        TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000))
+    while job.progress().steps < 3:
+        time.sleep(0.05)
+    time.sleep(1)  # the replacement spare is started after the first batch
+    print("PIDS", job.worker_pid, *pool.idle_pids(), flush=True)
+    print("TF", "tensorflow" in sys.modules, flush=True)
+    sys.stdin.read()  # until the test closes stdin (a normal exit) or kills this server
+""")
+
+
+def read_lines(stream, count, timeout=120.0):
+    """The first `count` lines a subprocess prints, waiting at most `timeout` seconds in all."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.split()) for line in stream], daemon=True).start()
+    found, deadline = {}, time.monotonic() + timeout
+    while len(found) < count:
+        try:
+            words = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if words:
+            found[words[0]] = words[1:]
+    return found
+
+
+@pytest.mark.parametrize("ending", ["killed", "exits"])
+def test_no_worker_outlives_its_server(tmp_path, ending):
+    server = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT), store=str(tmp_path))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        lines = read_lines(server.stdout, 2)
+    finally:
+        if ending == "killed":
+            server.kill()
+        else:
+            server.stdin.close()
+        server.wait(timeout=30)
+    pids = [int(pid) for pid in lines.get("PIDS", [])]
+    assert len(pids) == 2 and os.getpid() not in pids, lines
+    assert lines["TF"] == ["False"], "the server never imports TensorFlow: the worker trains"
+    assert wait_until(lambda: not any(map(running, pids)), timeout=15), f"orphan workers: {pids}"
