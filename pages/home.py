@@ -6,7 +6,7 @@ import streamlit as st
 from app import PAGES
 from core.store import StoreError
 from pages import metadata, resources
-from pages.formatting import plain
+from pages.formatting import duration, plain
 from pages.session import active_model_name
 
 POLL_SECONDS = 2.0
@@ -48,7 +48,7 @@ def _job_line(progress) -> str:
     state = STATE_WORDS.get(progress.state.value, progress.state.value)
     if progress.state.value == "queued" and progress.queue_position:
         return f"{what}: {state}, number {progress.queue_position} in the queue"
-    eta = f", about {progress.eta:.0f} s left" if progress.eta else ""
+    eta = f", about {duration(progress.eta)} left" if progress.eta else ""
     return f"{what}: {state}, epoch {min(progress.epoch + 1, progress.epochs)} of {progress.epochs}{eta}"
 
 

@@ -64,7 +64,7 @@ def test_home_shows_training_in_progress(monkeypatch, temp_store):
     running, queued = SimpleNamespace(value="running"), SimpleNamespace(value="queued")  # JobState values
     jobs = [
         FakeJob(config=TrainConfig(arch="cnn-basic", epochs=5, name="lesson"), state=running, epoch=2, epochs=5,
-                fraction_done=0.45, queue_position=None, eta=30.0),
+                fraction_done=0.45, queue_position=None, eta=29.6),
         FakeJob(config=TrainConfig(arch="linear"), state=queued, epoch=0, epochs=5,
                 fraction_done=0.0, queue_position=1, eta=None),
     ]
@@ -75,6 +75,6 @@ def test_home_shows_training_in_progress(monkeypatch, temp_store):
     bars = at.get("progress")
     assert len(bars) == 2
     assert bars[0].value == 45  # percent
-    assert "lesson" in bars[0].proto.text and "epoch 3 of 5" in bars[0].proto.text
+    assert "lesson" in bars[0].proto.text and "epoch 3 of 5, about 30 s left" in bars[0].proto.text
     assert "number 1 in the queue" in bars[1].proto.text
     assert "Follow it on the Train page" in [link.proto.label for link in at.get("page_link")]
