@@ -16,13 +16,9 @@ PATCH_ROWS, PATCH_COLS = slice(4, 10), slice(15, 21)  # off-centre and asymmetri
 
 
 def _mnist():
-    """MNIST through whichever dataset module this checkout has (core.data is being renamed core.datasets)."""
-    try:
-        from core import datasets
-    except ImportError:
-        from core.data import load_mnist
-        return load_mnist()
-    return datasets.load("mnist") if hasattr(datasets, "load") else datasets.load_mnist()
+    from core import datasets
+
+    return datasets.load("mnist")
 
 
 def _keras_layers(model):
