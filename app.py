@@ -29,6 +29,8 @@ PAGES = (
               "Pick an architecture and settings, then watch it learn live."),
     PageEntry("pages/mistakes.py", "Mistakes", ":material/search:",
               "The test digits a model gets wrong, and what it confuses."),
+    PageEntry("pages/inside.py", "Inside the network", ":material/neurology:",
+              "Look inside a network: its layers, what it looks at, what it thinks is alike."),
     PageEntry("pages/dataset.py", "Dataset", ":material/grid_view:",
               "Browse the 70,000 handwritten MNIST digits it learns from."),
     PageEntry("pages/models.py", "Models", ":material/inventory_2:",

@@ -1,0 +1,108 @@
+"""Inside the network in a real browser: a 7 drawn with the mouse on Draw, then the Inside page on it.
+
+Checks the pictures arrive (every img decoded, the answer the same as Draw's), saves screenshots
+(tests/artifacts/inside.png: the top of the page as a projector shows it; inside-full.png: all of it),
+and measures a what-if slider step to the changed answer on the page (a figure, never asserted).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+
+import pytest
+
+from .helpers import (
+    ARTIFACTS,
+    REPO_ROOT,
+    canvas_box,
+    draw_stroke,
+    main_text,
+    screenshot,
+    start_streamlit,
+    wait_for_app,
+    wait_for_main_text,
+    wait_until_rendered,
+)
+
+EMBEDDING_TIMEOUT_MS = 240_000  # the first visit passes 70,000 images through the model (two shared cores)
+SLIDER_STEPS = 6
+SEVEN = [(60, 60), (140, 58), (215, 60), (170, 140), (125, 235)]
+
+_IMAGES_LOADED_JS = """() => {
+    const images = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')];
+    return images.length > 0 && images.every(img => img.complete && img.naturalWidth > 0) ? images.length : 0;
+}"""
+# From the key press until the page says the new shift and the run that drew it (the fragment) has ended.
+_SHIFT_SHOWN_AFTER_MS_JS = """([source, start]) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return null;
+    if (!main || !new RegExp(source).test(main.innerText)) return null;
+    return performance.now() - start;
+}"""
+
+
+@pytest.fixture(scope="module")
+def app_url(chromium_path, tmp_path_factory):
+    store = tmp_path_factory.mktemp("store") / "models"
+    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
+    with start_streamlit("app.py", env={"DIGIT_STUDIO_MODELS": str(store)}) as url:
+        yield url
+
+
+def go_by_sidebar(page, title: str) -> None:
+    """Switch pages in the same session, as a user does (page.goto would start a new session)."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+
+
+def test_a_drawing_looked_inside(page, app_url):
+    page.goto(f"{app_url}/draw")
+    wait_for_app(page)
+    box = canvas_box(page)
+    draw_stroke(page, SEVEN, box=box)
+    drawn = int(wait_for_main_text(page, r"Predicted digit\s+(\d)").group(1))
+
+    go_by_sidebar(page, "Inside the network")
+    wait_for_main_text(page, r"A map of the test set", timeout=EMBEDDING_TIMEOUT_MS)
+    text = wait_for_main_text(page, r"Predicted\s+(\d)\s").string
+    assert re.search(rf"Predicted\s+{drawn}\s", text), "Inside reads the drawing as Draw did"
+    assert "your drawing: what the network gets, 28 x 28" in text
+    for heading in ("What it answers, and why", "Why preprocessing matters", "Layer by layer",
+                    "What the first layer learned", "The closest training images", "A map of the test set"):
+        assert heading in text
+    page.wait_for_function(_IMAGES_LOADED_JS)
+    loaded = page.evaluate(_IMAGES_LOADED_JS)
+    assert loaded >= 2 + 5 + 11 + 1 + 8, f"{loaded} pictures"  # input, saliency, variants, layers, kernels, neighbours
+    star = page.locator('[data-testid="stVegaLiteChart"]')
+    star.wait_for(state="visible")
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    big = page.locator('[data-testid="stImage"] img').first.bounding_box()
+    assert big and big["width"] >= 200, f"the input should be shown large: {big}"
+    wait_until_rendered(page, settle_ms=1500)
+    page.locator('[data-testid="stMain"]').evaluate("main => main.scrollTo(0, 0)")
+    screenshot(page, "inside", full_page=False)
+    page.set_viewport_size({"width": 1400, "height": 6200})
+    wait_until_rendered(page, settle_ms=1500)
+    screenshot(page, "inside-full", full_page=False)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # What-if: each arrow press moves the drawing one pixel right; time until the page says so.
+    thumb = page.locator('.st-key-inside_dx input[type="range"]')
+    thumb.scroll_into_view_if_needed()
+    latencies = []
+    for step in range(1, SLIDER_STEPS + 1):
+        thumb.focus()
+        start = page.evaluate("performance.now()")
+        thumb.press("ArrowRight")
+        handle = page.wait_for_function(_SHIFT_SHOWN_AFTER_MS_JS, arg=[rf"moved \+{step} right", start],
+                                        polling="raf")
+        latencies.append(float(handle.json_value()))
+        wait_for_app(page)
+    assert "Layer by layer" in main_text(page)  # the fragment reran; the rest stayed
+    line = (f"Inside page, what-if slider key press -> changed answer shown: median {statistics.median(latencies):.0f} ms "
+            f"over {len(latencies)} steps (each: {', '.join(f'{t:.0f}' for t in latencies)} ms)")
+    print("\n" + line)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "inside_latency.txt").write_text(line + "\n")
