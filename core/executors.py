@@ -21,6 +21,7 @@ from core.jobs import JobRegistry, JobResult, JobState, Progress, ProgressRecord
 EXECUTORS = ("thread", "process", "ray")
 EXECUTOR_ENV = "DIGIT_STUDIO_EXECUTOR"
 GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
+SPARES_ENV = "DIGIT_STUDIO_SPARE_WORKERS"
 DEFAULT_GRACE = 30.0
 # what a worker's recorder forwards; the server replays each on the job's own recorder
 RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended")
@@ -56,6 +57,19 @@ def job_factory(name: str, **options) -> Callable[..., Any] | None:
 
         return RayExecutor(**options)
     raise ValueError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+
+
+def app_job_factory() -> Callable[..., Any] | None:
+    """The app's executor ($DIGIT_STUDIO_EXECUTOR, default process); for process workers,
+    $DIGIT_STUDIO_SPARE_WORKERS warm spares (default 1; about 300 MB each when idle) started now."""
+    executor = executor_from_env()
+    if executor != "process":
+        return job_factory(executor)
+    try:
+        spares = max(0, int(os.environ.get(SPARES_ENV, "1")))
+    except ValueError:
+        spares = 1
+    return job_factory("process", spares=spares, prewarm=True)
 
 
 class ForwardingRecorder(ProgressRecorder):

@@ -299,9 +299,7 @@ def default_registry() -> JobRegistry:
     global _registry
     with _registry_lock:
         if _registry is None:
-            from core.executors import executor_from_env, job_factory
+            from core.executors import app_job_factory
 
-            executor = executor_from_env()
-            options = {"spares": 1, "prewarm": True} if executor == "process" else {}
-            _registry = JobRegistry(max_running=max_jobs_from_env(), job_factory=job_factory(executor, **options))
+            _registry = JobRegistry(max_running=max_jobs_from_env(), job_factory=app_job_factory())
         return _registry

@@ -50,10 +50,10 @@ def connect() -> None:
         def init_and_stay() -> None:
             try:
                 quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-                if os.environ.get("RAY_ADDRESS"):
-                    ray.init(**quiet)
+                if os.environ.get("RAY_ADDRESS"):  # the code and data/ travel with the job (Ray's working_dir)
+                    ray.init(runtime_env={"working_dir": str(ROOT), "excludes": SHIP_EXCLUDES}, **quiet)
                 else:
-                    ray.init(num_cpus=_env_int(LOCAL_CPUS_ENV, 2), include_dashboard=False, **quiet)
+                    ray.init(address="local", num_cpus=_env_int(LOCAL_CPUS_ENV, 2), include_dashboard=False, **quiet)
             except BaseException as exc:  # handed to the caller
                 failure.append(exc)
             ready.set()
@@ -67,9 +67,10 @@ def connect() -> None:
 
 
 def runtime_env() -> dict:
-    """How a task finds the code: on this machine through PYTHONPATH; on a cluster, this folder shipped to it."""
+    """How a task finds the code: on a cluster, the folder shipped with the job (see connect); on this
+    machine, through PYTHONPATH."""
     if os.environ.get("RAY_ADDRESS"):
-        return {"working_dir": str(ROOT), "excludes": SHIP_EXCLUDES}
+        return {}
     return {"env_vars": {"PYTHONPATH": str(ROOT)}}
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 from core.config import TrainConfig  # noqa: E402
@@ -28,11 +29,14 @@ def wait_until(condition, timeout=120.0, every=0.05):
 @pytest.fixture(scope="module")
 def cluster():
     """One local Ray cluster for the module (its start-up takes seconds)."""
+    address = os.environ.pop("RAY_ADDRESS", None)  # a local cluster, whatever the environment says
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a `ray start` one
     yield
     ray.shutdown()
+    if address is not None:
+        os.environ["RAY_ADDRESS"] = address
 
 
 @pytest.fixture

@@ -133,6 +133,7 @@ def test_a_warm_spare_takes_the_next_run_and_is_replaced(store):
     pool = WorkerPool(spares=1, prewarm=True)
     try:
         [spare] = pool.idle_pids()
+        assert pool.wait_ready(120), "the spare imports TensorFlow before any run arrives"
         job = JobRegistry(1, store, pool).submit(TrainConfig.for_preset("linear", epochs=1, limit=1000))
         assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
         assert job.worker_pid == spare
@@ -141,6 +142,25 @@ def test_a_warm_spare_takes_the_next_run_and_is_replaced(store):
     finally:
         pool.close()
     assert pool.idle_pids() == [] and wait_until(lambda: not running(replacement), timeout=10)
+
+
+def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
+    from core.executors import app_job_factory
+    from core.jobs import max_jobs_from_env
+    from core.ray_executor import RayExecutor
+
+    monkeypatch.setenv("DIGIT_STUDIO_SPARE_WORKERS", "0")
+    for value, kind in (("", WorkerPool), ("process", WorkerPool), ("RAY", RayExecutor), ("threads", WorkerPool)):
+        monkeypatch.setenv("DIGIT_STUDIO_EXECUTOR", value)
+        factory = app_job_factory()
+        assert type(factory) is kind and getattr(factory, "spares", 0) == 0
+    assert "'threads' is not one of thread, process, ray; using process" in capsys.readouterr().err
+    monkeypatch.setenv("DIGIT_STUDIO_EXECUTOR", "thread")
+    assert app_job_factory() is None  # JobRegistry's own default: TrainingJob, a thread
+    monkeypatch.delenv("DIGIT_STUDIO_MAX_JOBS", raising=False)
+    assert max_jobs_from_env() == max(1, os.cpu_count() // 2)
+    monkeypatch.setenv("DIGIT_STUDIO_MAX_JOBS", "3")
+    assert max_jobs_from_env() == 3
 
 
 SERVER = textwrap.dedent("""
