@@ -169,6 +169,7 @@ def drawing_ui(model_name: str | None, source: str) -> None:
                 stroke_width=st.session_state.get("stroke_width", 20),
                 key=f"draw_canvas_{st.session_state.get(CANVAS_GENERATION, 0)}",
             )
+            st.session_state["draw_last_canvas"] = image  # the Inside the network page reads the latest drawing
             clear, width = st.columns([1, 2], vertical_alignment="bottom")
             clear.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas, key="draw_clear")
             width.slider("Pen width", 8, 40, 20, step=2, key="stroke_width")
@@ -198,7 +199,7 @@ def main() -> None:
     st.title(":material/draw: Draw a digit")
     picker, choice = st.columns([5, 7], gap="large", vertical_alignment="bottom")
     with picker:
-        model_name = session.model_picker("Model")
+        model_name = session.model_picker("Model", digits_only=True)  # a drawing is a digit
     with choice:
         source = st.segmented_control("Input", [DRAW, UPLOAD], default=DRAW, required=True,
                                       key="draw_source", label_visibility="collapsed")

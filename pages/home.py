@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import PAGES
 from core.store import StoreError
-from pages import metadata, resources
+from pages import resources
 from pages.formatting import duration, plain
 from pages.session import active_model_name
 
@@ -24,10 +24,10 @@ def active_model_ui() -> None:
     except StoreError as exc:
         st.warning(f"{plain(exc)} Choose another model on the Models page, or train one on the Train page.")
         return
-    accuracy = metadata.test_accuracy(meta)
+    accuracy = meta.test_accuracy
     name_col, arch_col, acc_col = st.columns(3)
     name_col.metric("Name", name)
-    arch_col.metric("Architecture", metadata.arch(meta))
+    arch_col.metric("Architecture", meta.arch)
     acc_col.metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "not measured",
                    help="Share of the 10,000 MNIST test digits it reads correctly.")
 

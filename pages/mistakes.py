@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import datasets
 from core.evaluation import Evaluation, Mistake
 from core.store import StoreError
 from pages import charts, resources, session
@@ -17,7 +19,6 @@ from pages.images import enlarge
 PAGE_SIZE = 24
 COLUMNS = 6
 ANY = "Any"
-DIGITS = [ANY, *range(10)]
 TRUE_KEY, PRED_KEY, SORT_KEY, PAGE_KEY = "mistakes_true", "mistakes_pred", "mistakes_sort", "mistakes_page"
 MOST_CONFIDENT, LEAST_CONFIDENT = "Most confident first", "Least confident first"
 
@@ -40,27 +41,31 @@ def main() -> None:
     except Exception as exc:  # a model that loads but cannot read 28x28 digits, for instance
         st.error(f"Model **{plain(name)}** could not be tested: {type(exc).__name__}: {plain(exc)}")
         return
-    summary_ui(ev)
+    spec = datasets.get(resources.dataset_of(name))
+    names = spec.class_names
+    summary_ui(ev, names)
     matrix_col, filter_col = st.columns([3, 2], gap="large")
     with matrix_col:
-        st.altair_chart(charts.confusion_chart(ev.confusion, selection="cell", size=400),
+        labels = None if spec.is_digits else names
+        st.altair_chart(charts.confusion_chart(ev.confusion, labels=labels, selection="cell", size=400),
                         key="mistakes_matrix", on_select=choose_cell, selection_mode="cell")
-        charts.png_download(partial(charts.confusion_png, ev.confusion, title=f"{name}: test set"),
+        charts.png_download(partial(charts.confusion_png, ev.confusion, labels=labels,
+                                    title=f"{name}: {spec.title} test set"),
                             f"{name}-confusion.png", key="mistakes_confusion_png")
     with filter_col:
-        true, predicted, most_confident_first = filters_ui()
+        true, predicted, most_confident_first = filters_ui(names, spec.item)
     mistakes = ev.mistakes(true, predicted, most_confident_first)
-    grid_ui(mistakes, resources.dataset(resources.dataset_of(name)).x_test)
+    grid_ui(mistakes, resources.dataset(spec.name).x_test, names)
 
 
-def summary_ui(ev: Evaluation) -> None:
+def summary_ui(ev: Evaluation, names: Sequence[str]) -> None:
     matrix = ev.confusion
-    errors = matrix * (1 - np.eye(10, dtype=matrix.dtype))
+    errors = matrix * (1 - np.eye(len(matrix), dtype=matrix.dtype))
     t, p = np.unravel_index(errors.argmax(), errors.shape)
     cols = st.columns(3)
     cols[0].metric("Test accuracy", f"{ev.accuracy:.2%}")
     cols[1].metric("Mistakes", f"{int(errors.sum()):,} of {len(ev.labels):,}")
-    cols[2].metric("Most common mistake", f"{t} → {p} ({errors[t, p]}×)" if errors.any() else "none")
+    cols[2].metric("Most common mistake", f"{names[t]} → {names[p]} ({errors[t, p]}×)" if errors.any() else "none")
 
 
 def reset_page() -> None:
@@ -79,22 +84,24 @@ def choose_cell() -> None:
     reset_page()
 
 
-def filters_ui() -> tuple[int | None, int | None, bool]:
+def filters_ui(names: Sequence[str], item: str) -> tuple[int | None, int | None, bool]:
     st.subheader("Which mistakes")
     a, b = st.columns(2)
-    true = a.selectbox("True digit", DIGITS, key=TRUE_KEY, on_change=reset_page)
-    predicted = b.selectbox("Predicted digit", DIGITS, key=PRED_KEY, on_change=reset_page)
+    options = [ANY, *range(len(names))]
+    name_of = lambda value: value if value == ANY else names[value]  # noqa: E731
+    true = a.selectbox(f"True {item}", options, key=TRUE_KEY, on_change=reset_page, format_func=name_of)
+    predicted = b.selectbox(f"Predicted {item}", options, key=PRED_KEY, on_change=reset_page, format_func=name_of)
     order = st.radio("Order", [MOST_CONFIDENT, LEAST_CONFIDENT], key=SORT_KEY, horizontal=True,
                      on_change=reset_page,
                      help="Confident mistakes are the surprising ones; unsure ones are often ugly digits.")
     return (None if true == ANY else true, None if predicted == ANY else predicted, order == MOST_CONFIDENT)
 
 
-def caption(m: Mistake) -> str:
-    return f"true {m.true} → predicted {m.predicted} ({m.confidence:.0%})"
+def caption(m: Mistake, names: Sequence[str]) -> str:
+    return f"true {names[m.true]} → predicted {names[m.predicted]} ({m.confidence:.0%})"
 
 
-def grid_ui(mistakes: list[Mistake], images: np.ndarray) -> None:
+def grid_ui(mistakes: list[Mistake], images: np.ndarray, names: Sequence[str]) -> None:
     """One page of misclassified images, each with an Inspect button."""
     if not mistakes:
         st.success("No mistakes of this kind on the test set.")
@@ -113,34 +120,38 @@ def grid_ui(mistakes: list[Mistake], images: np.ndarray) -> None:
         for column, m in zip(st.columns(COLUMNS), shown[row:row + COLUMNS]):
             with column:
                 st.image(enlarge(images[m.index], 5))
-                st.markdown(f"**{caption(m)}**")
+                st.markdown(f"**{plain(caption(m, names))}**")
                 if st.button("🔎 Inspect", key=f"inspect_{m.index}"):
                     inspected = m
+                if st.button("Look inside", icon=":material/neurology:", key=f"look_inside_{m.index}"):
+                    st.session_state["inside_test_index"] = m.index  # Inside the network opens this test image
+                    st.switch_page("pages/inside.py")
     if inspected is not None:
-        inspect_dialog(inspected, images[inspected.index])
+        inspect_dialog(inspected, images[inspected.index], names)
 
 
 @st.dialog("A closer look", width="large")
-def inspect_dialog(m: Mistake, image: np.ndarray) -> None:
+def inspect_dialog(m: Mistake, image: np.ndarray, names: Sequence[str]) -> None:
     left, right = st.columns([2, 3], vertical_alignment="center")
     left.image(enlarge(image, 10))
-    left.markdown(f"### {caption(m)}")
+    left.markdown(f"### {plain(caption(m, names))}")
     left.caption(f"Test image #{m.index}")
-    right.altair_chart(probability_chart(m), width="stretch")
+    right.altair_chart(probability_chart(m, names), width="stretch")
 
 
-def probability_chart(m: Mistake):
-    """The ten output probabilities; the true digit blue, the model's answer orange-red."""
+def probability_chart(m: Mistake, names: Sequence[str]):
+    """The output probabilities; the true class blue, the model's answer orange-red."""
     import altair as alt
 
-    kind = ["true digit" if d == m.true else "predicted" if d == m.predicted else "other" for d in range(10)]
-    frame = pd.DataFrame({"digit": range(10), "probability": np.asarray(m.probabilities, float), "kind": kind})
-    base = alt.Chart(frame).encode(x=alt.X("digit:O", title="digit", axis=alt.Axis(labelAngle=0)),
+    kind = ["true class" if d == m.true else "predicted" if d == m.predicted else "other" for d in range(len(names))]
+    frame = pd.DataFrame({"class": list(names), "probability": np.asarray(m.probabilities, float), "kind": kind})
+    angle = 0 if max(map(len, names)) <= 2 else -40  # long class names (Fashion-MNIST) slant
+    base = alt.Chart(frame).encode(x=alt.X("class:N", title=None, sort=list(names), axis=alt.Axis(labelAngle=angle)),
                                    y=alt.Y("probability:Q", title="probability", axis=alt.Axis(format="%"),
                                            scale=alt.Scale(domain=[0, 1])))
     bars = base.mark_bar().encode(color=alt.Color(
         "kind:N", title=None, legend=alt.Legend(orient="bottom"),
-        scale=alt.Scale(domain=["true digit", "predicted", "other"], range=[charts.BLUE, charts.HIGHLIGHT, charts.GREY])))
+        scale=alt.Scale(domain=["true class", "predicted", "other"], range=[charts.BLUE, charts.HIGHLIGHT, charts.GREY])))
     labels = base.mark_text(dy=-10, fontSize=charts.TEXT_SIZE).encode(text=alt.Text("probability:Q", format=".0%"))
     return charts.style((bars + labels).properties(title="What the model thought", height=340))
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
-from pages import charts, metadata, resources
+from pages import charts, resources
 from pages.formatting import duration, plain, settings_line
 from pages.session import active_model_name, set_active_model
 
@@ -17,8 +17,8 @@ NOTICE = "models_notice"
 
 def run_settings(meta) -> str:
     """The settings that tell runs apart, in one short line (the formatter every page uses)."""
-    line = settings_line(metadata.config(meta))
-    return line + (" · stopped by user" if metadata.stopped_early(meta) else "")
+    line = settings_line(meta.config)
+    return line + (" · stopped by user" if meta.stopped_early else "")
 
 
 def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
@@ -26,15 +26,16 @@ def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
     rows = []
     for info in infos:
         meta = info.meta
-        seconds = metadata.train_seconds(meta)
+        seconds = meta.train_seconds
         rows.append({
             "model": ("▶ " if info.name == active else "") + info.name,
-            "architecture": metadata.arch(meta),
+            "architecture": meta.arch,
+            "dataset": meta.dataset,
             "settings": run_settings(meta),
-            "test accuracy": metadata.test_accuracy(meta),
-            "parameters": metadata.parameters(meta),
+            "test accuracy": meta.test_accuracy,
+            "parameters": meta.parameters,
             "training time": duration(seconds) if seconds is not None else "",
-            "created": metadata.created(meta),
+            "created": meta.created,
         })
     return pd.DataFrame(rows)
 
@@ -57,7 +58,7 @@ def curves_frame(infos: list[ModelInfo]) -> tuple[pd.DataFrame, list[str]]:
     rows, missing = [], []
     for info in infos:
         points = [(entry.get("epoch", i + 1), entry["val_accuracy"])
-                  for i, entry in enumerate(metadata.history(info.meta))
+                  for i, entry in enumerate(info.meta.history)
                   if isinstance(entry.get("val_accuracy"), (int, float))]
         if not points:
             missing.append(info.name)
@@ -107,18 +108,40 @@ def model_row_ui(info: ModelInfo) -> None:
     name = info.name
     with st.container(border=True):
         about, use, download, delete = st.columns([5, 2, 2, 2], vertical_alignment="center")
-        acc = metadata.test_accuracy(info.meta)
-        summary = f"**{plain(name)}** — {plain(metadata.arch(info.meta))}"
+        acc = info.meta.test_accuracy
+        summary = f"**{plain(name)}** — {plain(info.meta.arch)}"
         if acc is not None:
             summary += f", {acc:.2%} on the test set"
         about.markdown(summary + (" · *used for drawing*" if name == active_model_name() else ""))
         use.button("Use for drawing", icon=":material/draw:", key=f"use_{name}", on_click=use_model, args=(name,),
                    disabled=name == active_model_name(), width="stretch")
-        download.download_button(".keras", icon=":material/download:", data=partial(info.path.read_bytes),
-                                 file_name=f"{name}.keras", mime="application/octet-stream",
-                                 key=f"download_{name}", on_click="ignore", width="stretch")
+        with download.popover("Download", icon=":material/download:", width="stretch"):
+            downloads_ui(info)
         if name != DEFAULT_MODEL:
             delete_ui(name, delete)
+
+
+def export_file(name: str, fmt: str) -> bytes:
+    """The model exported in format `fmt` (Keras' own exporters), made when its button is clicked."""
+    from core.export import export_bytes
+
+    data, _, _ = export_bytes(resources.load_model(name), fmt, name=name)
+    return data
+
+
+def downloads_ui(info: ModelInfo) -> None:
+    """The stored .keras file, and the model exported for phones (LiteRT), ONNX runtimes and TF Serving."""
+    from core.export import FORMATS
+
+    name = info.name
+    st.download_button(".keras (as saved)", data=partial(info.path.read_bytes), file_name=f"{name}.keras",
+                       mime="application/octet-stream", key=f"download_{name}", on_click="ignore", width="stretch")
+    for fmt in FORMATS.values():
+        if fmt.name == "keras":
+            continue
+        st.download_button(fmt.label, data=partial(export_file, name, fmt.name), file_name=f"{name}{fmt.suffix}",
+                           mime=fmt.mime, key=f"export_{fmt.name}_{name}", on_click="ignore", width="stretch",
+                           help=fmt.description)
 
 
 def delete_ui(name: str, column) -> None:
@@ -157,6 +180,9 @@ def main() -> None:
     notice_ui()
     try:
         infos = resources.model_store().list()
+    except StoreError as exc:
+        st.error(plain(exc))
+        return
     except OSError as exc:
         st.error(f"The model folder cannot be read ({plain(exc)}). Check that it exists and is readable.")
         return

@@ -16,7 +16,6 @@ import streamlit as st
 from core import datasets
 from core.evaluation import Evaluation, evaluate
 from core.store import ModelStore
-from pages import metadata
 
 if TYPE_CHECKING:
     from core.jobs import JobRegistry
@@ -42,7 +41,7 @@ def dataset(name: str = datasets.DEFAULT_DATASET) -> datasets.Dataset:
 
 def dataset_of(model_name: str) -> str:
     """The dataset a saved model was trained on (its metadata; MNIST for older files)."""
-    return metadata.dataset(model_store().read_meta(model_name))
+    return model_store().read_meta(model_name).dataset
 
 
 def registry() -> "JobRegistry":

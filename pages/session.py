@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core import datasets
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
-from pages import metadata, resources
+from pages import resources
 from pages.formatting import plain
 
 ACTIVE_MODEL_KEY = "active_model"
@@ -46,22 +47,30 @@ def broken_models_ui(models: SavedModels) -> None:
         st.caption(f"{count} saved model{'s' if count > 1 else ''} could not be read: see the Models page.")
 
 
-def model_picker(label: str = "Model", key: str = "model_picker") -> str | None:
-    """A selectbox over usable models, starting at the active one; the choice becomes active."""
+def reads_digits(info: ModelInfo) -> bool:
+    """Whether a model was trained on digits (so a drawing is something it can read)."""
+    return info.meta.dataset in datasets.DATASETS and datasets.get(info.meta.dataset).is_digits
+
+
+def model_picker(label: str = "Model", key: str = "model_picker", digits_only: bool = False) -> str | None:
+    """A selectbox over usable models (only digit models with `digits_only`), starting at the active one;
+    the choice becomes active."""
     models = saved_models()
     broken_models_ui(models)
-    if not models.usable:
+    usable = [info for info in models.usable if reads_digits(info)] if digits_only else models.usable
+    if not usable:
         st.error("No usable model in the store. Train one on the Train page, "
                  "or restore models/default.keras from the repository.")
         return None
-    infos = {info.name: info for info in models.usable}
+    infos = {info.name: info for info in usable}
     names = list(infos)
     current = active_model_name()
 
     def describe(name: str) -> str:
         meta = infos[name].meta
-        accuracy = metadata.test_accuracy(meta)
-        return f"{name} ({metadata.arch(meta)}, {accuracy:.2%})" if accuracy is not None else name
+        accuracy = meta.test_accuracy
+        data = "" if meta.dataset == datasets.DEFAULT_DATASET else f"{meta.dataset}, "
+        return f"{name} ({data}{meta.arch}, {accuracy:.2%})" if accuracy is not None else name
 
     choice = st.selectbox(label, names, index=names.index(current) if current in names else 0,
                           format_func=describe, key=key)

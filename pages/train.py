@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from core import datasets
 from core.config import ConfigError, TrainConfig
 from core.jobs import JobState, Progress
 from pages import charts, resources, session
@@ -106,11 +107,13 @@ def job_panel(job_id: str, was_active: bool) -> None:
     if p.batch_curve or p.epoch_log:
         curves_ui(p)
     if p.result is not None:
-        with st.expander("Confusion matrix on the test set", expanded=True):
-            st.caption("Rows: the true digit. Columns: what the model said. Off the diagonal: mistakes.")
-            st.altair_chart(charts.confusion_chart(p.result.confusion, size=360))
-            charts.png_download(partial(charts.confusion_png, p.result.confusion,
-                                        title=f"{p.result.model_name}: test set"),
+        spec = datasets.get(p.config.dataset)
+        labels = None if spec.is_digits else spec.class_names
+        with st.expander(f"Confusion matrix on the {spec.title} test set", expanded=True):
+            st.caption(f"Rows: the true {spec.item}. Columns: what the model said. Off the diagonal: mistakes.")
+            st.altair_chart(charts.confusion_chart(p.result.confusion, labels=labels, size=360))
+            charts.png_download(partial(charts.confusion_png, p.result.confusion, labels=labels,
+                                        title=f"{p.result.model_name}: {spec.title} test set"),
                                 f"{p.result.model_name}-confusion.png", key=f"train_confusion_png_{p.job_id}")
     others_ui(job.id)
 

@@ -1,7 +1,8 @@
 """The Train page's settings panel: architecture and training widgets -> the pieces of a TrainConfig.
 
 Every widget is keyed by architecture, so choosing a preset shows that preset's own defaults.
-Validation is left to TrainConfig: the widgets allow a few impossible values (a limit of 10,
+Each training setting's label, help and bounds come from core.config's SETTINGS table (the same
+table that validates a config and makes the command-line flags). Validation is left to TrainConfig: the widgets allow a few impossible values (a limit of 10,
 a learning rate of 0) so that the page can explain why they are refused.
 """
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import OPTIMIZERS, SCHEDULES, SETTINGS, TrainConfig
+from core import datasets
+from core.config import SETTINGS, TrainConfig
 from core.models import parameter_count
 from core.presets import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError
 
@@ -22,11 +24,6 @@ BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 def cached_parameter_count(arch: str, options: tuple[tuple[str, Any], ...]) -> int:
     """parameter_count builds a Keras model (tens of ms); each architecture/option set is built once."""
     return parameter_count(arch, dict(options))
-
-
-def _bounds(name: str) -> tuple[int, int]:
-    """A whole-number setting's limits, from core.config's settings table."""
-    return int(SETTINGS[name].low), int(SETTINGS[name].high)
 
 
 def _key(arch: str, name: str) -> str:
@@ -83,38 +80,65 @@ def architecture_ui() -> tuple[str, dict[str, Any]]:
     return arch, options
 
 
-def training_ui(arch: str) -> dict[str, Any]:
-    """Epochs, batch, optimiser and friends, starting at the preset's own settings; TrainConfig keyword arguments."""
-    preset = TrainConfig.for_preset(arch)  # the preset's own settings
-    c1, c2 = st.columns(2)
-    epochs = c1.number_input("Epochs", *_bounds("epochs"), preset.epochs, key=_key(arch, "epochs"))
-    batch_size = c2.select_slider("Batch size", BATCH_SIZES, preset.batch_size, key=_key(arch, "batch"))
-    optimizer = c1.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(preset.optimizer),
-                             key=_key(arch, "optimizer"))
-    learning_rate = c2.number_input("Learning rate", 0.0, 10.0, float(preset.learning_rate), step=0.0001,
-                                    format="%g", key=_key(arch, "lr"))
-    schedule = c1.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(preset.schedule),
-                            key=_key(arch, "schedule"),
-                            help="one-cycle: warm up to the learning rate, then ease down to 1% of it.")
-    limit = c2.number_input("Training samples (0 = all)", 0, _bounds("limit")[1], preset.limit or 0, step=500,
-                            key=_key(arch, "limit"),
-                            help="Train on a random subset: fewer samples train faster and learn less.")
-    validation_split = c1.slider("Validation share", 0.0, 0.5, 0.1, step=0.05, key=_key(arch, "val"),
-                                 help="Held out from the training samples to check the model on unseen images.")
-    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key=_key(arch, "seed"),
-                           help="Same seed, same settings: the same run again.")
-    augment = st.toggle("Augmentation", preset.augment, key=_key(arch, "augment"),
-                        help="Randomly shift, turn and zoom the training images.")
-    early_stopping = st.toggle("Early stopping", preset.early_stopping, key=_key(arch, "early"),
-                               help="Stop when the validation loss has not improved for 3 epochs.")
-    reduce_lr = st.toggle("Reduce learning rate on plateau", preset.reduce_lr, key=_key(arch, "reduce_lr"),
-                          help="Halve the learning rate when the validation loss stalls.")
-    name = st.text_input("Model name (optional)", key=_key(arch, "name"),
-                         placeholder=f"automatic: {arch}-<date>-<time>").strip()
-    return dict(epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer, schedule=schedule,
-                learning_rate=float(learning_rate), limit=int(limit) or None,
-                validation_split=round(float(validation_split), 2), augment=augment,
-                early_stopping=early_stopping, reduce_lr=reduce_lr, seed=int(seed), name=name or None)
+# How each setting is shown; labels, help and bounds come from core.config's SETTINGS.
+LAYOUT = [("dataset", "epochs"), ("batch_size", "optimizer"), ("learning_rate", "schedule"),
+          ("limit", "validation_split"), ("seed",), ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
+
+
+def setting_widget(name: str, default: Any, key: str, container, disabled: bool = False) -> Any:
+    """One training setting as a widget, from its entry in the settings table; returns the TrainConfig value.
+
+    Number widgets reach one step past what TrainConfig accepts where that is natural (a learning
+    rate of 0, a sample limit of 10), so that Start can explain the refusal instead of hiding it.
+    """
+    setting = SETTINGS[name]
+    label, text = setting.label, setting.help or None
+    if setting.choices:
+        if name == "dataset":
+            return container.selectbox(label, setting.choices, index=setting.choices.index(default), key=key,
+                                       help=text, disabled=disabled, format_func=lambda n: datasets.get(n).title)
+        return container.selectbox(label, setting.choices, index=setting.choices.index(default), key=key, help=text,
+                                   disabled=disabled)
+    if setting.kind is bool:
+        return container.toggle(label, bool(default), key=key, help=text, disabled=disabled)
+    if name == "name":
+        value = container.text_input(f"{label} (optional)", key=key, help=text, disabled=disabled,
+                                     placeholder="automatic: <architecture>-<date>-<time>").strip()
+        return value or None
+    if name == "batch_size":
+        sizes = [b for b in BATCH_SIZES if setting.low <= b <= setting.high]
+        return int(container.select_slider(label, sizes, default if default in sizes else 128, key=key, help=text,
+                                           disabled=disabled))
+    if name == "limit":
+        value = container.number_input(f"{label} (0 = all)", 0, int(setting.high), int(default or 0), step=500,
+                                       key=key, help=text, disabled=disabled)
+        return int(value) or None
+    if name == "validation_split":
+        return round(float(container.slider(label, float(setting.low), float(setting.high), float(default),
+                                            step=0.05, key=key, help=text, disabled=disabled)), 2)
+    if setting.kind is float:
+        return float(container.number_input(label, 0.0, float(setting.high), float(default), step=0.0001,
+                                            format="%g", key=key, help=text, disabled=disabled))
+    return int(container.number_input(label, int(setting.low), int(setting.high), int(default), key=key, help=text,
+                                      disabled=disabled))
+
+
+def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: frozenset[str] = frozenset(),
+                hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Every training setting, starting at the preset's own (or `defaults`); TrainConfig keyword arguments.
+
+    A `locked` setting is shown but cannot be changed; a `hidden` one is not shown and keeps its default.
+    """
+    start = {**TrainConfig.for_preset(arch).to_dict(), **(defaults or {})}
+    values = {}
+    for row in LAYOUT:
+        shown = [name for name in row if name not in hidden]
+        columns = st.columns(len(shown)) if len(shown) > 1 else [st] * len(shown)
+        for name, column in zip(shown, columns):
+            values[name] = setting_widget(name, start[name], _key(arch, name), column, disabled=name in locked)
+    for name in hidden:
+        values[name] = start[name]
+    return values
 
 
 def settings_ui() -> tuple[str, dict[str, Any], dict[str, Any]]:

@@ -10,12 +10,20 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import app
-from page_support import ROOT, TIMEOUT
+from page_support import ROOT, TIMEOUT, add_copy_of_default
 
 
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 @pytest.mark.parametrize("page", app.PAGES, ids=lambda page: page.title)
-def test_every_page_opens_without_an_exception(page, temp_store):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+def test_every_page_opens_without_an_exception(page, dataset, temp_store):
+    """For each dataset: its model in use (a Fashion-MNIST model is the active one), chosen on Dataset and Train."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if dataset != "mnist":
+        add_copy_of_default(temp_store, "clothes", dataset=dataset)
+        at.session_state["active_model"] = "clothes"
+        at.session_state["dataset_choice"] = dataset
+        at.session_state["train_cnn-basic_dataset"] = dataset
+    at.run()
     assert not at.exception
     at.switch_page(page.path).run()
 

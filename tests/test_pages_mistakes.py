@@ -109,3 +109,24 @@ def test_confusion_png_is_the_pages_heat_map():
     for t, p in ((0, 0), (4, 9), (7, 2)):  # right answers, the worst mistake, a rare one: the page's colours
         assert tuple(int(fills[t, p][i:i + 2], 16) for i in (1, 3, 5)) in colours, (t, p, fills[t, p])
     assert dark[4, 9] and not dark[7, 2] and not dark[0, 0]
+
+
+def test_a_fashion_model_is_tested_on_clothes_and_its_mistakes_named(temp_store):
+    """A model whose metadata says Fashion-MNIST is evaluated on Fashion-MNIST's test set, with class names."""
+    from core import datasets
+    from page_support import add_copy_of_default
+
+    add_copy_of_default(temp_store, "clothes", dataset="fashion-mnist")
+    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT)
+    at.session_state["active_model"] = "clothes"
+    at.run()
+    assert not at.exception
+    names = datasets.FASHION_MNIST.class_names
+    assert at.selectbox(key="mistakes_true").label == "True piece of clothing"
+    assert at.selectbox(key="mistakes_true").options == ["Any", *names]  # AppTest lists the shown labels
+    common = metric(at, "Most common mistake")
+    assert " → " in common and common.split(" → ")[0] in names, common
+    accuracy = float(metric(at, "Test accuracy").rstrip("%")) / 100
+    assert accuracy < 0.5, "a digit network scored on clothes: far below its MNIST 99.5%"
+    caption = [text for text in texts(at.markdown) if text.startswith("**true ")][0]
+    assert any(f"true {name} → predicted" in caption for name in names), caption

@@ -9,7 +9,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.store import DEFAULT_MODEL
-from page_support import TIMEOUT, add_copy_of_default, page_path, texts
+from page_support import TIMEOUT, add_copy_of_default, open_page, page_path, texts
 
 
 def run_models() -> AppTest:
@@ -120,7 +120,10 @@ def test_learning_curves_png_shows_every_model():
     from pages.models import curves_frame
     from types import SimpleNamespace
 
-    infos = [SimpleNamespace(name=name, meta={"history": [{"epoch": e, "val_accuracy": a} for e, a in points]})
+    from core.store import ModelMeta
+
+    infos = [SimpleNamespace(name=name, meta=ModelMeta("mlp-512", history=tuple(
+                 {"epoch": e, "val_accuracy": a} for e, a in points)))
              for name, points in (("a", [(1, 0.9), (2, 0.95)]), ("b", [(1, 0.8)]), ("c", []))]
     frame, missing = curves_frame(infos)
     assert missing == ["c"]
@@ -131,3 +134,21 @@ def test_learning_curves_png_shows_every_model():
     for hex_colour in charts.CATEGORICAL[:2]:  # a line in the palette's colour for each model
         rgb = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
         assert rgb in colours, hex_colour
+
+
+def test_every_export_format_is_offered_and_the_export_loads(temp_store):
+    from core.export import FORMATS
+    from pages.models import export_file
+
+    at = open_page("models")
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    for fmt in FORMATS.values():
+        if fmt.name != "keras":
+            assert fmt.label in labels, (fmt.label, labels)
+    assert ".keras (as saved)" in labels
+    litert = export_file("default", "litert")
+    assert litert[4:8] == b"TFL3", "a LiteRT flatbuffer"
+    onnx = export_file("default", "onnx")
+    import onnx as onnx_lib
+    assert onnx_lib.load_model_from_string(onnx).graph.input[0].name == "image"

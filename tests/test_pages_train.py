@@ -41,7 +41,7 @@ def open_train(arch: str = "mlp-128-64", batch: int | None = None, **numbers) ->
     assert not at.exception
     at.selectbox(key="train_arch").select(arch).run()
     if batch is not None:
-        at.select_slider(key=f"train_{arch}_batch").set_value(batch)
+        at.select_slider(key=f"train_{arch}_batch_size").set_value(batch)
     for name, value in numbers.items():
         at.number_input(key=f"train_{arch}_{name}").set_value(value)
     return at.run()
@@ -133,8 +133,8 @@ def test_stop_ends_the_run_and_keeps_what_was_learned(app_store, registry):
 
 
 def test_impossible_settings_are_refused_with_every_reason(app_store, registry):
-    at = open_train("cnn-bn", limit=10, lr=0.0)  # cnn-bn has early stopping on
-    at.slider(key="train_cnn-bn_val").set_value(0.0).run()
+    at = open_train("cnn-bn", limit=10, learning_rate=0.0)  # cnn-bn has early stopping on
+    at.slider(key="train_cnn-bn_validation_split").set_value(0.0).run()
     at.text_input(key="train_cnn-bn_name").input("../escape").run()
     at.button(key="train_start").click().run()
 
@@ -194,3 +194,31 @@ def test_reloaded_tab_and_returning_session_find_the_run_again(app_store, regist
     assert "is not known to this server" in all_text(unknown)
     assert "job" not in unknown.query_params
     assert not (reloaded.exception or returning.exception or unknown.exception)
+
+
+def test_training_widgets_take_label_and_bounds_from_the_settings_table(app_store):
+    from core.config import SETTINGS
+
+    at = open_train("cnn-basic")
+    epochs = at.number_input(key="train_cnn-basic_epochs")
+    assert epochs.label == SETTINGS["epochs"].label and (epochs.min, epochs.max) == (1, 100)
+    seed = at.number_input(key="train_cnn-basic_seed")
+    assert seed.label == SETTINGS["seed"].label and seed.max == SETTINGS["seed"].high
+    assert at.selectbox(key="train_cnn-basic_dataset").label == SETTINGS["dataset"].label
+    assert at.selectbox(key="train_cnn-basic_dataset").options == ["MNIST", "Fashion-MNIST"]
+    assert at.toggle(key="train_cnn-basic_early_stopping").label == SETTINGS["early_stopping"].label
+    assert at.selectbox(key="train_cnn-basic_optimizer").options == list(SETTINGS["optimizer"].choices)
+
+
+def test_a_run_on_fashion_mnist_is_tested_on_clothes(app_store, registry):
+    at = open_train("linear", epochs=1, limit=600)
+    at.selectbox(key="train_linear_dataset").select("fashion-mnist").run()
+    job = start(at, registry)
+    assert job.config.dataset == "fashion-mnist"
+    poll_until(at, lambda: job.state.done)
+    result = job.progress().result
+    assert job.state == JobState.FINISHED and result is not None, job.progress().error
+    assert app_store.read_meta(result.model_name).dataset == "fashion-mnist"
+    assert result.test_accuracy > 0.4  # chance is 10%
+    assert "Confusion matrix on the Fashion-MNIST test set" in [e.label for e in at.expander]
+    assert not at.exception
