@@ -108,3 +108,13 @@ def test_a_stuck_ray_task_is_cancelled_after_the_grace_time(store, cluster):
     assert progress.state == JobState.STOPPED and progress.result is None
     assert "did not stop within 1 s" in progress.error
     assert [info.name for info in store.list()] == [DEFAULT_MODEL]
+
+
+def test_the_command_line_trains_on_ray_when_asked(capsys, tmp_path, monkeypatch, cluster):
+    from core.__main__ import main
+
+    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(tmp_path))
+    assert main(["train", "--arch", "linear", "--epochs", "1", "--limit", "600", "--executor", "ray",
+                 "--name", "cli-ray"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "saved cli-ray" in out and (tmp_path / "cli-ray.json").exists()

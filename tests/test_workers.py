@@ -217,3 +217,15 @@ def test_no_worker_outlives_its_server(tmp_path, ending):
     assert len(pids) == 2 and os.getpid() not in pids, lines
     assert lines["TF"] == ["False"], "the server never imports TensorFlow: the worker trains"
     assert wait_until(lambda: not any(map(running, pids)), timeout=15), f"orphan workers: {pids}"
+
+
+def test_the_command_line_trains_in_a_worker_when_asked(capsys, tmp_path, monkeypatch):
+    from core.__main__ import main
+
+    monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(tmp_path))
+    assert main(["train", "--arch", "linear", "--epochs", "1", "--limit", "600", "--executor", "process",
+                 "--name", "cli-worker"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "saved cli-worker" in out and (tmp_path / "cli-worker.keras").exists()
+    assert main(["train", "--arch", "linear", "--executor", "fork"]) == 2
+    assert "invalid choice: 'fork'" in capsys.readouterr().err
