@@ -115,7 +115,7 @@ def model_row_ui(info: ModelInfo) -> None:
         about.markdown(summary + (" · *used for drawing*" if name == active_model_name() else ""))
         use.button("Use for drawing", icon=":material/draw:", key=f"use_{name}", on_click=use_model, args=(name,),
                    disabled=name == active_model_name(), width="stretch")
-        with download.popover("Download", icon=":material/download:", width="stretch"):
+        with download.popover("Download", icon=":material/download:", width="stretch", key=f"downloads_{name}"):
             downloads_ui(info)
         if name != DEFAULT_MODEL:
             delete_ui(name, delete)

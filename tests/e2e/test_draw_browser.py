@@ -174,9 +174,18 @@ def test_models_page_downloads_the_keras_file(page, app_url):
     page.goto(f"{app_url}/models")
     wait_for_app(page)
     wait_for_main_text(page, "Manage")
+    page.locator(".st-key-downloads_default button").first.click()  # the row's Download menu
     with page.expect_download() as download_info:
         page.locator(".st-key-download_default button").click()
     download = download_info.value
     assert download.suggested_filename == "default.keras"
     data = Path(download.path()).read_bytes()
     assert data == (REPO_ROOT / "models" / "default.keras").read_bytes()
+    if not page.locator(".st-key-export_onnx_default button >> visible=true").count():
+        page.locator(".st-key-downloads_default button").first.click()  # the menu closed: open it again
+    with page.expect_download() as download_info:  # an export made on the click, by Keras' own exporter
+        page.locator(".st-key-export_onnx_default button >> visible=true").first.click()
+    onnx = download_info.value
+    assert onnx.suggested_filename == "default.onnx"
+    import onnx as onnx_lib
+    assert onnx_lib.load_model(onnx.path()).graph.input[0].name == "image"
