@@ -137,17 +137,18 @@ class ProcessJob(OutOfProcessJob):
         while True:
             if self._stop.is_set() and not worker.stop.is_set():
                 worker.stop.set()
-            try:
-                if worker.events.poll(0.1):
-                    self._apply(worker.events.recv())
-                    continue
-            except (EOFError, OSError):  # the worker is gone: it closed its end, or died
-                break
             if self._overdue():
                 worker.end(wait=2.0)
                 self._end_forced()
                 return
+            try:
+                if worker.events.poll(0.1):
+                    self._apply(worker.events.recv())
+            except (EOFError, OSError):  # the worker is gone: it closed its end, or died
+                break
         worker.process.join(10)
+        if worker.alive():  # done with its run but stuck on the way out
+            worker.end(wait=2.0)
         exitcode = worker.process.exitcode
         worker.forget()
         self._end_with_outcome(f"The training process ended unexpectedly ({describe_exit(exitcode)}).")
