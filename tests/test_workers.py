@@ -163,6 +163,14 @@ def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
     assert max_jobs_from_env() == 3
 
 
+def test_why_a_worker_ended_in_words():
+    from core.executors import describe_exit
+
+    assert describe_exit(-9) == "killed by signal 9, SIGKILL; the system may have run out of memory"
+    assert describe_exit(-15) == "killed by signal 15, SIGTERM"
+    assert describe_exit(3) == "exit status 3" and describe_exit(None) == "its exit status is unknown"
+
+
 SERVER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
