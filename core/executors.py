@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from typing import Any, Callable
 
 from core.config import TrainConfig
-from core.jobs import JobRegistry, JobResult, JobState, Progress, ProgressRecorder, StopRequested
+from core.jobs import JobRegistry, JobResult, ProgressRecorder, QueuedJob
 
 EXECUTORS = ("thread", "process", "ray")
 EXECUTOR_ENV = "DIGIT_STUDIO_EXECUTOR"
@@ -130,69 +129,24 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-class OutOfProcessJob:
+class OutOfProcessJob(QueuedJob):
     """A run trained outside this process. Subclasses implement `_execute()`, which drives the worker,
-    feeds its events to `_apply` and ends with exactly one of `_end_*`; this class owns the slot and Stop."""
+    feeds its events to `_apply` and ends with exactly one of `_end_*`; QueuedJob owns the slot and Stop,
+    this class the grace time after Stop."""
 
     def __init__(self, job_id: str, config: TrainConfig, store, registry: JobRegistry, grace: float | None = None):
-        self.id = job_id
-        self.config = config
-        self.store = store
-        self.created = time.time()
+        super().__init__(job_id, config, store, registry)
         self.worker_pid: int | None = None  # the pid training this run, once known
         self.grace = stop_grace_from_env() if grace is None else grace
-        self._registry = registry
-        self._stop = threading.Event()
         self._stop_clock: float | None = None  # grace runs from Stop, and again from the end of fit
-        self._done = threading.Event()
         self._outcome: tuple | None = None
         self._seen_batch = False
-        self.recorder = ProgressRecorder(job_id, config)
-        self._thread = threading.Thread(target=self._run, name=f"train-{job_id}", daemon=True)
-
-    @property
-    def state(self) -> JobState:
-        return self.recorder.state
-
-    def start(self) -> None:
-        self._thread.start()
 
     def stop(self) -> None:
         """Ask the run to end after the current batch (what it learned is kept); ended by force after `grace`."""
         if not self._stop.is_set():
             self._stop_clock = time.monotonic()
-            self._stop.set()
-        self.recorder.request_stop()
-        self._registry.notify()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._done.wait(timeout)
-        return self.state.done
-
-    def progress(self) -> Progress:
-        return self.recorder.snapshot(self._registry.queue_position(self.id))
-
-    def _run(self) -> None:
-        try:
-            self._registry.wait_for_slot(self.id, self._stop.is_set)
-        except StopRequested:
-            self.recorder.finished(None, stopped=True)
-            self._done.set()
-            return
-        try:
-            self.recorder.started(stopping=self._stop.is_set())
-            if self._stop.is_set():
-                self.recorder.finished(None, stopped=True)
-            else:
-                self._execute()
-        except Exception as exc:  # a failure of the machinery itself fails this run only
-            traceback.print_exc()
-            self.recorder.failed(f"{type(exc).__name__}: {exc}")
-        finally:
-            if not self.recorder.state.done:
-                self.recorder.failed("the run ended without a result")
-            self._registry.release(self.id)
-            self._done.set()
+        super().stop()
 
     def _execute(self) -> None:
         raise NotImplementedError

@@ -9,6 +9,7 @@ import itertools
 import os
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable
@@ -192,6 +193,72 @@ class ProgressRecorder:
                 elapsed=elapsed, samples_per_second=rate * self.config.batch_size if rate else None,
                 eta=(total - self._steps) / rate if rate and running else None,
                 queue_position=queue_position, error=self._error, result=self._result)
+
+
+class QueuedJob:
+    """One run as the registry sees it: waits for a slot in its own thread, then `_execute()` trains it.
+
+    Subclasses say where the training happens (a thread here, a worker process, a Ray task);
+    this class owns the slot, Stop, waiting and progress, so every kind behaves the same.
+    """
+
+    def __init__(self, job_id: str, config: TrainConfig, store: "ModelStore", registry: "JobRegistry"):
+        self.id = job_id
+        self.config = config
+        self.store = store
+        self.created = time.time()
+        self.recorder = ProgressRecorder(job_id, config)
+        self._registry = registry
+        self._stop = threading.Event()
+        self._done = threading.Event()  # waited on instead of join(): a Ctrl-C inside join() can spoil it
+        self._thread = threading.Thread(target=self._run, name=f"train-{job_id}", daemon=True)
+
+    @property
+    def state(self) -> JobState:
+        return self.recorder.state
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to end after the current batch; what it learned so far is kept and saved."""
+        self._stop.set()
+        self.recorder.request_stop()
+        self._registry.notify()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is done (for scripts and tests); True if it is."""
+        self._done.wait(timeout)
+        return self.state.done
+
+    def progress(self) -> Progress:
+        return self.recorder.snapshot(self._registry.queue_position(self.id))
+
+    def _execute(self) -> None:
+        """Train the run and end with recorder.finished(...) or recorder.failed(...)."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        try:
+            self._registry.wait_for_slot(self.id, self._stop.is_set)
+        except StopRequested:
+            self.recorder.finished(None, stopped=True)
+            self._done.set()
+            return
+        try:
+            self.recorder.started(stopping=self._stop.is_set())
+            if self._stop.is_set():
+                self.recorder.finished(None, stopped=True)
+            else:
+                self._execute()
+        except Exception as exc:  # a failed run reports why; the app and other runs keep going
+            traceback.print_exc()
+            self.recorder.failed(f"{type(exc).__name__}: {exc}")
+        finally:
+            if not self.recorder.state.done:
+                self.recorder.failed("the run ended without a result")
+            self._registry.release(self.id)
+            self._done.set()
 
 
 class JobRegistry:

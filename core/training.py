@@ -1,16 +1,14 @@
 """The Keras side of a run: the progress callback, fit, and evaluate-and-save; TrainingJob runs it in a thread."""
 from __future__ import annotations
 
-import threading
 import time
-import traceback
 
 import keras
 
 from core import datasets, models
 from core.config import TrainConfig
 from core.evaluation import evaluate
-from core.jobs import JobRegistry, JobResult, JobState, Progress, ProgressRecorder, StopRequested
+from core.jobs import JobResult, ProgressRecorder, QueuedJob
 from core.recipe import plan_fit, standard_callbacks
 from core.store import ModelMeta, ModelStore, TestMetrics
 
@@ -76,55 +74,9 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
                              time.perf_counter() - started, stop_requested(), store)
 
 
-class TrainingJob:
-    """One training run in a background thread. Created by a JobRegistry, which decides when it may start."""
+class TrainingJob(QueuedJob):
+    """One training run in a thread of this process (the command line's default; `thread` executor)."""
 
-    def __init__(self, job_id: str, config: TrainConfig, store: ModelStore, registry: JobRegistry):
-        self.id = job_id
-        self.config = config
-        self.store = store
-        self.created = time.time()
-        self._registry = registry
-        self._stop = threading.Event()
-        self._done = threading.Event()  # waited on instead of join(): a Ctrl-C inside join() can spoil it
-        self.recorder = ProgressRecorder(job_id, config)
-        self._thread = threading.Thread(target=self._run, name=f"train-{job_id}", daemon=True)
-
-    @property
-    def state(self) -> JobState:
-        return self.recorder.state
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the run to end after the current batch; what it learned so far is kept and saved."""
-        self._stop.set()
-        self.recorder.request_stop()
-        self._registry.notify()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job is done (for scripts and tests); True if it is."""
-        self._done.wait(timeout)
-        return self.state.done
-
-    def progress(self) -> Progress:
-        return self.recorder.snapshot(self._registry.queue_position(self.id))
-
-    def _run(self) -> None:
-        try:
-            self._registry.wait_for_slot(self.id, self._stop.is_set)
-        except StopRequested:
-            self.recorder.finished(None, stopped=True)
-            self._done.set()
-            return
-        try:
-            self.recorder.started(stopping=self._stop.is_set())
-            result = None if self._stop.is_set() else train(self.config, self.recorder, self._stop.is_set, self.store)
-            self.recorder.finished(result, stopped=self._stop.is_set())
-        except Exception as exc:  # a failed run reports why; the app keeps going
-            self.recorder.failed(f"{type(exc).__name__}: {exc}")
-            traceback.print_exc()
-        finally:
-            self._registry.release(self.id)
-            self._done.set()
+    def _execute(self) -> None:
+        result = train(self.config, self.recorder, self._stop.is_set, self.store)
+        self.recorder.finished(result, stopped=self._stop.is_set())

@@ -24,7 +24,7 @@ POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 if TYPE_CHECKING:
-    from core.training import TrainingJob
+    from core.jobs import QueuedJob
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def start_job(arch: str, options: dict, training: dict) -> None:
     st.query_params["job"] = job.id
 
 
-def attached_job() -> "TrainingJob | None":
+def attached_job() -> "QueuedJob | None":
     """This tab's run: from the URL (a reloaded tab) or the session (a return from another page)."""
     job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
     if not job_id:

@@ -66,10 +66,7 @@ def page_registry(temp_store, monkeypatch):
     from core.store import ModelStore
     from pages import resources
 
-    try:
-        from core.jobs import JobRegistry
-    except ImportError:  # before the jobs module split
-        from core.training import JobRegistry
+    from core.jobs import JobRegistry
 
     registry = JobRegistry(1, ModelStore(temp_store))
     monkeypatch.setattr(resources, "registry", lambda: registry)

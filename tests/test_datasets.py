@@ -57,7 +57,7 @@ def test_missing_bundled_file_falls_back_to_keras_download(tmp_path, monkeypatch
         calls.append(1)
         return (fake["x_train"], fake["y_train"]), (fake["x_test"], fake["y_test"])
 
-    monkeypatch.setattr(data, "DATA_PATH", tmp_path / "absent.npz")
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path)
     monkeypatch.setattr(keras.datasets.mnist, "load_data", load_data)
     mnist = datasets.load("mnist")
     assert calls == [1] and mnist.y_test[0] == 1

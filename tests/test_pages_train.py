@@ -10,10 +10,7 @@ from core.config import TrainConfig
 from core.store import ModelStore
 from page_support import TIMEOUT, all_text, page_path, texts
 
-try:
-    from core.jobs import JobState
-except ImportError:  # before the jobs module split
-    from core.training import JobState
+from core.jobs import JobState
 
 TRAIN = page_path("train")
 JOB_TIMEOUT = 300      # seconds for a tiny run to train, test and save
