@@ -19,9 +19,11 @@ TITLES = {
     6: "6. Overhead of the app's machinery: TrainingJob against bare model.fit",
     7: "7. Start-up and memory",
     8: "8. Inside the network: activations and saliency",
+    9: "9. Drawing while a run trains: thread against worker process",
+    10: "10. Training in worker processes",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 7, 8, 6, 2, 1, 3)
+ORDER = (4, 5, 7, 8, 9, 10, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -43,11 +45,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import explain, inference, startup, training
+    from benchmarks import draw_while_training, explain, inference, startup, training, workers
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
-           8: explain.inside_latency}
+           8: explain.inside_latency, 9: draw_while_training.draw_while_training,
+           10: lambda report: workers.worker_runs(report, TITLES[10])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
