@@ -25,6 +25,8 @@ PAGES = (
     PageEntry("pages/home.py", "Home", ":material/home:", default=True),
     PageEntry("pages/draw.py", "Draw", ":material/draw:",
               "Draw a digit and watch the network read it, stroke by stroke."),
+    PageEntry("pages/drawings.py", "Drawings", ":material/collections:",
+              "The drawings kept on Draw: relabel, export, test a model on them, fine-tune one."),
     PageEntry("pages/train.py", "Train", ":material/model_training:",
               "Pick an architecture and settings, then watch it learn live."),
     PageEntry("pages/mistakes.py", "Mistakes", ":material/search:",
@@ -35,12 +37,23 @@ PAGES = (
               "Browse the 70,000 handwritten MNIST digits it learns from."),
     PageEntry("pages/models.py", "Models", ":material/inventory_2:",
               "Compare saved models, choose one, download or delete it."),
+    PageEntry("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:",
+              "Every run on this server: who, which network, how well; curves side by side."),
+    PageEntry("pages/lessons.py", "Lessons", ":material/school:",
+              "Workshop lessons, step by step, with links for the room."),
 )
 
 
 def main() -> None:
-    st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide")
-    st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]).run()
+    from pages import presenter, visitor  # the name, presenter view and lesson banner around every page
+
+    presenting = visitor.presenting()
+    st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide",
+                       initial_sidebar_state="collapsed" if presenting else "auto")
+    page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES],
+                         position="top" if presenting else "sidebar")
+    presenter.frame_ui(page.url_path or "home")
+    page.run()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import streamlit as st
 from core.predict import Prediction, predict_drawing
 from core.preprocess import BlankImageError, ImageError, Preprocessed, TooSmallError, load_image_bytes
 from core.store import StoreError
-from pages import canvas, charts, resources, session
+from pages import canvas, charts, keep_drawing, resources, session
 from pages.formatting import plain
 from pages.images import fit_pil, to_pil
 
@@ -139,6 +139,7 @@ def results_ui(model, image: np.ndarray | None, source: str = DRAW) -> Preproces
     with picture:
         network_input_ui(prepared)
     st.markdown(probability_bars_html(prediction), unsafe_allow_html=True)
+    keep_drawing.keep_ui(prediction, prepared, image, clear=clear_canvas if source == DRAW else None)
     return prepared
 
 

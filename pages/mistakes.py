@@ -12,7 +12,7 @@ import streamlit as st
 from core import datasets
 from core.evaluation import Evaluation, Mistake
 from core.store import StoreError
-from pages import charts, resources, session
+from pages import charts, drawings_models, resources, session
 from pages.formatting import plain
 from pages.images import enlarge
 
@@ -27,12 +27,19 @@ def main() -> None:
     st.title(":material/search: Mistakes")
     st.caption("The test images the model gets wrong. Pick a cell of the confusion matrix, "
                "or the digits below, to see one kind of mistake.")
-    name = session.model_picker(key="mistakes_model")
+    picker, source_col = st.columns([3, 2], gap="large", vertical_alignment="bottom")
+    with picker:
+        name = session.model_picker(key="mistakes_model")
     if name is None:
         return
+    with source_col:
+        source = drawings_models.source_ui(name, on_change=reset_page)  # the test set or your drawings
     if st.session_state.get("mistakes_shown_model") != name:  # a new model: start at its first page
         st.session_state["mistakes_shown_model"] = name
         reset_page()
+    if source == drawings_models.DRAWINGS:
+        drawings_models.mistakes_ui(name)
+        return
     try:
         ev = resources.evaluation(name)
     except StoreError as exc:

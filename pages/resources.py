@@ -1,4 +1,4 @@
-"""Shared, read-only things every session uses, loaded once per process: store, dataset, models, evaluations.
+"""Shared, read-only things every session uses, loaded once per process: stores, dataset, models, evaluations.
 
 Loaders only (st.cache_resource): nothing here draws. A model is cached per (name, file
 version); a re-saved or deleted model's old entries are dropped at once (forget_model),
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core import datasets
+from core.drawings import DrawingStore
 from core.evaluation import Evaluation, evaluate
 from core.store import ModelStore
 
@@ -31,6 +32,13 @@ _versions: dict[str, set[float]] = {}  # model name -> file versions that may be
 @st.cache_resource(show_spinner=False)
 def model_store() -> ModelStore:
     return ModelStore()
+
+
+@st.cache_resource(show_spinner=False)
+def drawing_store() -> DrawingStore:
+    """The users' kept drawings, one store per process: $DIGIT_STUDIO_DRAWINGS, else beside the model store.
+    Constructing it touches no file; its first use reports a damaged file as a DrawingsError."""
+    return DrawingStore()
 
 
 @st.cache_resource(show_spinner="Loading the dataset...")

@@ -154,3 +154,92 @@ def test_draw_upload_png_is_predicted(monkeypatch, temp_store):
     assert not at.exception
     assert not at.error
     assert predicted_digit(at) == 1
+
+
+# --- keeping a drawing (issue 12) -------------------------------------------------------------------
+
+def keep_choice(at: AppTest):
+    """The 'What digit is it?' control under the answer (its key changes with each new drawing)."""
+    found = [c for c in at.get("button_group") if str(c.key).startswith("keep_label_")]
+    return at.segmented_control(key=found[0].key) if found else None
+
+
+def test_draw_keep_with_a_corrected_label_then_relabel_then_clear(monkeypatch, temp_store):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from core.drawings import DrawingStore
+    from core.preprocess import canvas_to_mnist
+
+    drawing = canvas_image(vertical_bar)
+    monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: drawing)
+    at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT)
+    at.session_state["visitor_name"] = "ada"
+    at.run()
+    assert predicted_digit(at) == 1
+    assert keep_choice(at).value == 1, "the network's answer is pre-filled"
+    assert at.button(key="keep_drawing").label == "Keep as a 1"
+
+    keep_choice(at).set_value(7).run()
+    assert "The network said 1; you say it is a 7." in texts(at.caption)
+    at.button(key="keep_drawing").click().run()
+
+    assert not at.exception and not at.error
+    assert any(s.startswith("Kept as a 7 (drawing #1). 1 drawing kept so far") for s in texts(at.success))
+    assert not [b for b in at.button if b.key == "keep_drawing"], "the same drawing cannot be kept twice"
+    store = DrawingStore()
+    (kept,) = store.list(canvas=True)
+    assert (kept.label, kept.predicted, kept.model, kept.author) == (7, 1, DEFAULT_MODEL, "ada")
+    assert 0.6 <= kept.confidence <= 1
+    assert np.array_equal(kept.network_input(), np.round(canvas_to_mnist(drawing).image * 255) / 255)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(kept.canvas_png))), drawing), "the canvas as drawn"
+
+    keep_choice(at).set_value(4).run()
+    at.button(key="keep_relabel").click().run()
+    assert store.get(kept.id).label == 4 and store.count() == 1
+    assert any(s.startswith("Kept as a 4 (drawing #1)") for s in texts(at.success))
+
+    assert "canvas_generation" not in at.session_state
+    at.button(key="keep_clear").click().run()
+    assert at.session_state["canvas_generation"] == 1, "Clear mounts a new, empty canvas"
+
+
+@pytest.mark.parametrize("picture", ["blank", "dot"])
+def test_draw_keep_is_not_offered_without_a_reading(monkeypatch, temp_store, picture):
+    from page_support import pen_dot
+
+    at = run_draw(monkeypatch, canvas_image() if picture == "blank" else canvas_image(pen_dot(6)))
+    assert not at.exception
+    assert keep_choice(at) is None and not [b for b in at.button if b.key == "keep_drawing"]
+
+
+def test_draw_keep_is_not_offered_for_an_upload_error(monkeypatch, temp_store):
+    at = run_draw(monkeypatch, None)
+    at.segmented_control(key="draw_source").set_value(UPLOAD).run()
+    at.file_uploader(key="draw_upload").upload("x.png", b"not a picture", "image/png").run()
+    assert at.error and not at.exception
+    assert keep_choice(at) is None
+
+
+def test_draw_a_damaged_drawings_database_is_a_message_and_drawing_goes_on(monkeypatch, temp_store):
+    from core.drawings import FILE_NAME
+
+    database = temp_store / FILE_NAME
+    database.write_bytes(b"not a database, just bytes " * 100)
+    at = run_draw(monkeypatch, canvas_image(vertical_bar))
+    at.button(key="keep_drawing").click().run()
+
+    assert not at.exception
+    assert predicted_digit(at) == 1, "the rest of the page still works"
+    assert any("is damaged or is not a drawings database" in e for e in texts(at.error))
+    at.slider(key="stroke_width").set_value(24).run()
+    assert predicted_digit(at) == 1
+
+    at.button(key="keep_move_aside").click().run()
+    assert any(s.startswith("The damaged file was moved to") for s in texts(at.success))
+    assert len(list(temp_store.glob(f"{FILE_NAME}.damaged-*"))) == 1
+    at.button(key="keep_drawing").click().run()
+    assert any(s.startswith("Kept as a 1 (drawing #1). 1 drawing kept so far") for s in texts(at.success))
+    assert not at.error and not at.exception

@@ -130,3 +130,59 @@ def test_a_fashion_model_is_tested_on_clothes_and_its_mistakes_named(temp_store)
     assert accuracy < 0.5, "a digit network scored on clothes: far below its MNIST 99.5%"
     caption = [text for text in texts(at.markdown) if text.startswith("**true ")][0]
     assert any(f"true {name} → predicted" in caption for name in names), caption
+
+
+# --- your drawings as the source (issue 12) ---------------------------------------------------------
+
+def keep_mnist_digits(root, n: int, wrong_every: int):
+    """n MNIST test digits kept as drawings, every wrong_every-th labelled one more than it is: the store."""
+    from core import datasets
+    from core.drawings import FILE_NAME, DrawingStore
+
+    mnist = datasets.load("mnist")
+    store = DrawingStore(root / FILE_NAME)
+    for i in range(n):
+        label = int(mnist.y_test[i])
+        store.add((label + 1) % 10 if i % wrong_every == 0 else label, mnist.x_test[i])
+    return store
+
+
+def test_mistakes_on_your_drawings(temp_store):
+    from core.drawings import evaluate_on_drawings
+    from core.store import DEFAULT_MODEL
+
+    store = keep_mnist_digits(temp_store, 40, wrong_every=4)
+    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT).run()
+    assert at.segmented_control(key="mistakes_source").options == ["MNIST test set", "Your drawings"]
+    at.segmented_control(key="mistakes_source").set_value("drawings").run()
+
+    assert not at.exception and not at.error
+    ev = evaluate_on_drawings(ModelStore(temp_store).load(DEFAULT_MODEL), store)
+    _, _, ids = store.arrays(ids=True)
+    wrong = ev.mistakes()
+    assert len(wrong) >= 10, "the drawings labelled one more than they are"
+    assert metric(at, "Accuracy on your drawings") == f"{ev.accuracy:.2%}"
+    assert metric(at, "Mistakes") == f"{len(wrong)} of 40"
+    assert shown_count(at) == len(wrong)
+    assert len(captions(at)) == len(wrong)
+    shown_ids = [int(c.removeprefix("Drawing #")) for c in texts(at.caption) if c.startswith("Drawing #")]
+    assert shown_ids == [int(ids[m.index]) for m in wrong], "each misread drawing, with its id"
+
+    true = wrong[0].true
+    at.selectbox(key="mistakes_true").select(true).run()
+    assert shown_count(at) == sum(m.true == true for m in wrong)
+    assert all(c.startswith(f"**true {true} →") for c in captions(at))
+    at.button(key=f"inspect_drawing_{ids[wrong[0].index]}").click().run()
+    assert f"Drawing #{ids[wrong[0].index]}" in all_text(at)
+
+    at.segmented_control(key="mistakes_source").set_value("test set").run()
+    assert metric(at, "Test accuracy").endswith("%") and not at.exception, "the test set, as before"
+
+
+def test_mistakes_on_your_drawings_with_none_kept_says_how_to_keep_some(temp_store):
+    at = AppTest.from_file(MISTAKES, default_timeout=TIMEOUT)
+    at.session_state["mistakes_source"] = "drawings"
+    at.run()
+
+    assert not at.exception and not at.error
+    assert any("No drawings kept yet. On the Draw page" in i and "click Keep" in i for i in texts(at.info))
