@@ -173,6 +173,9 @@ def outcome_ui(p: Progress) -> None:
     if p.state == JobState.FAILED:
         st.error(f"Training failed: {plain(p.error)}")
         return
+    if result is None and p.error:  # stopped by force: the worker did not end in time
+        st.warning(f"Stopped: {plain(p.error)}")
+        return
     if result is None:
         st.info("Cancelled before it started: nothing was trained or saved.")
         return

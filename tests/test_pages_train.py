@@ -219,3 +219,27 @@ def test_a_run_on_fashion_mnist_is_tested_on_clothes(app_store, registry):
     assert result.test_accuracy > 0.4  # chance is 10%
     assert "Confusion matrix on the Fashion-MNIST test set" in [e.label for e in at.expander]
     assert not at.exception
+
+
+def test_a_run_ended_by_force_says_why_not_cancelled(temp_store, monkeypatch):
+    """A worker that did not stop in its grace time: the page shows the note, not 'Cancelled before it started'."""
+    from core.config import TrainConfig
+    from core.jobs import JobRegistry, QueuedJob
+    from pages import resources
+
+    note = "The run did not stop within 1 s of Stop, so its worker was ended; nothing was saved."
+
+    class EndedByForce(QueuedJob):
+        def _execute(self):
+            self.recorder.finished(None, stopped=True, note=note)
+
+    registry = JobRegistry(1, ModelStore(temp_store), EndedByForce)
+    monkeypatch.setattr(resources, "registry", lambda: registry)
+    job = registry.submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
+    assert job.wait(10)
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    at.query_params["job"] = job.id
+    at.run()
+    assert not at.exception
+    assert any(note in text for text in texts(at.warning)), texts(at.warning)
+    assert "Cancelled before it started" not in all_text(at)
