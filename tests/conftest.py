@@ -57,6 +57,7 @@ def temp_store(tmp_path, monkeypatch, fresh_caches):
     root = tmp_path / "models"
     root.mkdir()
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(root))
+    monkeypatch.delenv("DIGIT_STUDIO_DRAWINGS", raising=False)  # drawings go beside the temporary models too
     return root
 
 
