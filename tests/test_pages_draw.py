@@ -243,3 +243,78 @@ def test_draw_a_damaged_drawings_database_is_a_message_and_drawing_goes_on(monke
     at.button(key="keep_drawing").click().run()
     assert any(s.startswith("Kept as a 1 (drawing #1). 1 drawing kept so far") for s in texts(at.success))
     assert not at.error and not at.exception
+
+
+# --- phones and touch (issue 11) -------------------------------------------------------------------
+
+@pytest.mark.parametrize("agent, phone", [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.5 Mobile/15E148 Safari/604.1", True),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/130.0.0.0 Mobile Safari/537.36", True),
+    ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/130.0.0.0 Safari/537.36", False),  # a tablet: the desktop layout fits
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36", False),
+    ("", False),
+])
+def test_phones_are_told_by_their_user_agent(agent, phone):
+    assert pages.canvas.looks_like_phone(agent) is phone
+
+
+def test_draw_on_a_phone_gets_a_larger_canvas_and_an_undo_button_that_needs_no_hover(monkeypatch, temp_store):
+    """A stand-in for the component: it holds two strokes until the page resets it (initial_drawing),
+    and, like the real one, reports the old drawing once more in the run right after the reset."""
+    first, second = {"type": "path", "path": [["M", 140, 50], ["L", 140, 230]]}, {"type": "path", "path": [["M", 60, 60]]}
+    calls = []
+
+    def fake_canvas(*, stroke_width, key):
+        reset = pages.canvas.reset_drawing(key)
+        if reset is None:
+            reported = [first, second]
+        elif calls[-1]["reset"] != reset:  # reset in this run: the component has not reloaded yet
+            reported = calls[-1]["reported"]
+        else:
+            reported = reset["objects"]
+        calls.append({"side": pages.canvas.canvas_side(), "reset": reset, "reported": reported})
+        pages.canvas.remember_drawing(key, {"objects": reported})
+        return canvas_image(vertical_bar) if reported else canvas_image()
+
+    monkeypatch.setattr(pages.canvas, "drawing_canvas", fake_canvas)
+    at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT)
+    at.query_params["phone"] = "1"
+    at.run()
+    assert not at.exception
+    assert calls[-1]["side"] == 320, "a phone gets the 320 px canvas"
+    assert not [c for c in texts(at.caption) if "hover" in c], "no advice that needs a mouse"
+    assert predicted_digit(at) == 1
+    undo = at.button(key="draw_undo")
+    assert not undo.disabled
+
+    undo.click().run()
+    assert calls[-1]["reset"]["objects"] == [first], "the canvas is reloaded without its last stroke"
+    at.button(key="draw_undo").click().run()  # a second tap before the component has caught up
+    assert calls[-1]["reset"]["objects"] == [], "two taps take back two strokes"
+    assert calls[-2]["reset"][pages.canvas.REVISION_FIELD] < calls[-1]["reset"][pages.canvas.REVISION_FIELD]
+    at.run()  # the component reports the empty canvas
+    assert at.button(key="draw_undo").disabled, "nothing left to take back"
+    assert any(i.value.startswith("Draw a digit") for i in at.info)
+
+    at.button(key="draw_clear").click().run()
+    assert calls[-1]["reset"] is None, "Clear mounts a new canvas with nothing to reload"
+
+
+def test_draw_on_a_desktop_keeps_the_280_canvas_and_phone_0_turns_the_phone_layout_off(monkeypatch, temp_store):
+    sides = []
+    monkeypatch.setattr(pages.canvas, "drawing_canvas",
+                        lambda **kw: sides.append(pages.canvas.canvas_side()) or canvas_image(vertical_bar))
+    at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
+    assert sides[-1] == 280
+    assert any("hover over the canvas" in c for c in texts(at.caption))
+    assert at.button(key="draw_undo").disabled, "the stand-in reported no strokes"
+
+    at.query_params["phone"] = "1"
+    at.run()
+    assert sides[-1] == 320
+    at.query_params["phone"] = "0"
+    at.run()
+    assert sides[-1] == 280 and not at.exception
