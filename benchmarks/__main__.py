@@ -21,9 +21,10 @@ TITLES = {
     8: "8. Inside the network: activations and saliency",
     9: "9. Drawing while a run trains: thread against worker process",
     10: "10. Training in worker processes",
+    11: "11. Thirty people drawing while a run trains",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 7, 8, 9, 10, 6, 2, 1, 3)
+ORDER = (4, 5, 7, 8, 9, 10, 11, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -45,12 +46,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import draw_while_training, explain, inference, startup, training, workers
+    from benchmarks import draw_while_training, explain, inference, load, startup, training, workers
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
            8: explain.inside_latency, 9: draw_while_training.draw_while_training,
-           10: lambda report: workers.worker_runs(report, TITLES[10])}
+           10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
