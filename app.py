@@ -37,12 +37,23 @@ PAGES = (
               "Browse the 70,000 handwritten MNIST digits it learns from."),
     PageEntry("pages/models.py", "Models", ":material/inventory_2:",
               "Compare saved models, choose one, download or delete it."),
+    PageEntry("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:",
+              "Every run on this server: who, which network, how well; curves side by side."),
+    PageEntry("pages/lessons.py", "Lessons", ":material/school:",
+              "Workshop lessons, step by step, with links for the room."),
 )
 
 
 def main() -> None:
-    st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide")
-    st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]).run()
+    from pages import presenter, visitor  # the name, presenter view and lesson banner around every page
+
+    presenting = visitor.presenting()
+    st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide",
+                       initial_sidebar_state="collapsed" if presenting else "auto")
+    page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES],
+                         position="top" if presenting else "sidebar")
+    presenter.frame_ui(page.url_path or "home")
+    page.run()
 
 
 if __name__ == "__main__":

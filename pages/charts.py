@@ -17,6 +17,7 @@ import streamlit as st
 BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
 SKY, PURPLE, YELLOW, BLACK, GREY = "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#999999"
 CATEGORICAL = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, BLACK, YELLOW]
+DASHES = [[1, 0], [8, 4], [2, 3], [8, 3, 2, 3], [12, 3], [4, 4], [1, 0], [8, 4]]  # solid, dashed, dotted, ...
 HIGHLIGHT, NEUTRAL = VERMILLION, "#a6c4dc"  # the one answer picked out, and the rest
 SERIES = {"training": BLUE, "validation": ORANGE}
 CORRECT = "#cfe2f3"  # a confusion matrix's diagonal: pale blue, apart from the orange of mistakes
@@ -24,15 +25,19 @@ MISTAKE_LOW, MISTAKE_HIGH = np.array([254, 230, 206]), np.array([217, 72, 1])  #
 GRID = "#dddddd"
 
 LABEL_SIZE, TITLE_SIZE, HEADING_SIZE, TEXT_SIZE = 14, 15, 17, 13  # axis labels, axis titles, chart titles, marks
+LARGE = 1.6  # presenter view: type and chart heights this much larger, for the back of a room
 PNG_DPI = 200
 PNG_LABEL = "Download as PNG for your slides"
 
 
-def style(chart):
-    """The one style for every Altair chart on the pages."""
-    return (chart.configure_axis(labelFontSize=LABEL_SIZE, titleFontSize=TITLE_SIZE)
-            .configure_title(fontSize=HEADING_SIZE)
-            .configure_legend(labelFontSize=LABEL_SIZE, titleFontSize=LABEL_SIZE))
+def style(chart, large: bool = False):
+    """The one style for every Altair chart on the pages; `large` for presenter view (bigger type, black text)."""
+    k = LARGE if large else 1
+    ink = {"labelColor": "#000000", "titleColor": "#000000"} if large else {}
+    return (chart.configure_axis(labelFontSize=LABEL_SIZE * k, titleFontSize=TITLE_SIZE * k, **ink)
+            .configure_title(fontSize=HEADING_SIZE * k, **({"color": "#000000"} if large else {}))
+            .configure_legend(labelFontSize=LABEL_SIZE * k, titleFontSize=LABEL_SIZE * k,
+                              symbolSize=100 * k * k, **({"labelColor": "#000000"} if large else {})))
 
 
 def png_download(render: Callable[[], bytes], file_name: str, key: str) -> None:
@@ -61,10 +66,12 @@ def confusion_fills(matrix) -> tuple[np.ndarray, np.ndarray]:
     return fills, dark
 
 
-def confusion_chart(matrix, labels: Sequence[str] | None = None, selection: str | None = None, size: int = 420):
+def confusion_chart(matrix, labels: Sequence[str] | None = None, selection: str | None = None, size: int = 420,
+                    large: bool = False):
     """Altair heat map of confusion[true][predicted] with the counts written in each cell.
 
-    With `selection`, a click on a cell selects its (true, predicted) pair under that parameter name.
+    With `selection`, a click on a cell selects its (true, predicted) pair under that parameter name;
+    `large`: larger cells and type, for presenter view.
     """
     import altair as alt
 
@@ -82,12 +89,13 @@ def confusion_chart(matrix, labels: Sequence[str] | None = None, selection: str 
         tooltip=["true", "predicted", "count"],
     )
     cells = base.mark_rect(stroke=GRID, strokeWidth=1).encode(color=alt.Color("fill:N", scale=None))
-    text = base.mark_text(fontSize=LABEL_SIZE).encode(
+    text = base.mark_text(fontSize=LABEL_SIZE * (LARGE if large else 1)).encode(
         text="count:Q", color=alt.when(alt.datum.dark).then(alt.value("white")).otherwise(alt.value("black")))
     if selection:
         pick = alt.selection_point(name=selection, fields=["true", "predicted"], on="click")
         cells = cells.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))
-    return style((cells + text).properties(width=size, height=size))
+    size = int(size * LARGE) if large else size
+    return style((cells + text).properties(width=size, height=size), large)
 
 
 def _label_expr(labels: Sequence[str]) -> str:
@@ -130,8 +138,9 @@ def confusion_png(matrix, labels: Sequence[str] | None = None, title: str = "Con
 CURVE_COLUMNS = ["epoch", "metric", "value", "series"]  # series: "training" or "validation"
 
 
-def training_curve_charts(frame: pd.DataFrame, epochs: int) -> list:
-    """Loss and accuracy against epochs: training per batch (line), validation per epoch (points)."""
+def training_curve_charts(frame: pd.DataFrame, epochs: int, large: bool = False) -> list:
+    """Loss and accuracy against epochs: training per batch (line), validation per epoch (points);
+    `large`: taller, thicker and in larger type, for presenter view."""
     import altair as alt
 
     x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, epochs]),
@@ -143,10 +152,12 @@ def training_curve_charts(frame: pd.DataFrame, epochs: int) -> list:
                       ("accuracy", alt.Y("value:Q", title="accuracy", axis=alt.Axis(format="%"),
                                          scale=alt.Scale(domain=[0, 1])))):
         data = frame[frame.metric == metric]
-        train = alt.Chart(data[data.series == "training"]).mark_line().encode(x=x, y=y, color=colour)
+        width = 4 if large else 2
+        train = alt.Chart(data[data.series == "training"]).mark_line(strokeWidth=width).encode(x=x, y=y, color=colour)
         val = alt.Chart(data[data.series == "validation"]).mark_line(
-            point=alt.OverlayMarkDef(size=80)).encode(x=x, y=y, color=colour)
-        charts.append(style(alt.layer(train, val).properties(title=metric.capitalize(), height=300)))
+            strokeWidth=width, point=alt.OverlayMarkDef(size=240 if large else 80)).encode(x=x, y=y, color=colour)
+        height = int(300 * LARGE) if large else 300
+        charts.append(style(alt.layer(train, val).properties(title=metric.capitalize(), height=height), large))
     return charts
 
 
@@ -178,16 +189,22 @@ def training_curves_png(frame: pd.DataFrame, epochs: int, title: str = "") -> by
 LEARNING_COLUMNS = ["model", "epoch", "validation accuracy"]
 
 
-def learning_curves_chart(frame: pd.DataFrame):
-    """Validation accuracy per epoch, one line per model."""
+def learning_curves_chart(frame: pd.DataFrame, large: bool = False):
+    """Validation accuracy per epoch, one line per model (and a dash per model, so print and colour-blind
+    readers can tell the lines apart); `large` for presenter view."""
     import altair as alt
 
-    return style(alt.Chart(frame).mark_line(point=True).encode(
+    return style(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=160 if large else 60),
+                                            strokeWidth=4 if large else 2).encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".1%")),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom"), scale=alt.Scale(range=CATEGORICAL)),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, symbolType="stroke",
+                                                     symbolStrokeWidth=4 if large else 2, symbolSize=400),
+                        scale=alt.Scale(range=CATEGORICAL)),
+        strokeDash=alt.StrokeDash("model:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=0,
+                                                               symbolType="stroke"), scale=alt.Scale(range=DASHES)),
         tooltip=["model", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")],
-    ).properties(height=320))
+    ).properties(height=int(320 * LARGE) if large else 320), large)
 
 
 def learning_curves_png(frame: pd.DataFrame) -> bytes:

@@ -4,10 +4,13 @@ Every widget is keyed by architecture, so choosing a preset shows that preset's 
 Each training setting's label, help and bounds come from core.config's SETTINGS table (the same
 table that validates a config and makes the command-line flags). Validation is left to TrainConfig: the widgets allow a few impossible values (a limit of 10,
 a learning rate of 0) so that the page can explain why they are refused.
+A lesson step (core.lessons.LessonStep) limits the architectures, locks its fixed settings, hides
+controls and starts epochs and samples at its caps; `widget_state` turns TrainConfig values (from a
+link or a step) into the widgets' session state.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import streamlit as st
 
@@ -17,7 +20,15 @@ from core.models import parameter_count
 from core.presets import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError
 
 DEFAULT_ARCH = "cnn-basic"
+ARCH_KEY = "train_arch"
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
+# The custom architectures' sliders: option -> widget key suffix (custom-mlp's `hidden` is two sliders).
+OPTION_WIDGETS = {"custom-mlp": {"activation": "activation", "dropout": "dropout"},
+                  "custom-cnn": {"blocks": "blocks", "filters": "filters", "kernel_size": "kernel",
+                                 "dense_units": "dense", "dropout": "dropout", "batch_norm": "bn"}}
+
+if TYPE_CHECKING:
+    from core.lessons import LessonStep
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -26,7 +37,8 @@ def cached_parameter_count(arch: str, options: tuple[tuple[str, Any], ...]) -> i
     return parameter_count(arch, dict(options))
 
 
-def _key(arch: str, name: str) -> str:
+def widget_key(arch: str, name: str) -> str:
+    """The session-state key of one of `arch`'s widgets (each architecture keeps its own settings)."""
     return f"train_{arch}_{name}"
 
 
@@ -34,15 +46,15 @@ def mlp_options_ui(arch: str) -> dict[str, Any]:
     """Sliders for custom-mlp: how many hidden layers, how wide, which activation, how much dropout."""
     defaults = PRESETS[arch].default_options
     low, high = MLP_LIMITS["layers"]
-    n_layers = st.slider("Hidden layers", low, high, len(defaults["hidden"]), key=_key(arch, "layers"))
+    n_layers = st.slider("Hidden layers", low, high, len(defaults["hidden"]), key=widget_key(arch, "layers"))
     low, high = MLP_LIMITS["units"]
     units = st.slider("Units per hidden layer", low, high, int(defaults["hidden"][0]), step=8,
-                      key=_key(arch, "units"), disabled=n_layers == 0)
+                      key=widget_key(arch, "units"), disabled=n_layers == 0)
     activation = st.selectbox("Activation", ACTIVATIONS, index=ACTIVATIONS.index(defaults["activation"]),
-                              key=_key(arch, "activation"))
+                              key=widget_key(arch, "activation"))
     low, high = MLP_LIMITS["dropout"]
     dropout = st.slider("Dropout after each hidden layer", low, high, float(defaults["dropout"]), step=0.05,
-                        key=_key(arch, "dropout"))
+                        key=widget_key(arch, "dropout"))
     return {"hidden": tuple([units] * n_layers), "activation": activation, "dropout": dropout}
 
 
@@ -50,25 +62,42 @@ def cnn_options_ui(arch: str) -> dict[str, Any]:
     """Sliders for custom-cnn: conv blocks, filters (doubling per block), kernel, batch norm, dropout, dense head."""
     d = PRESETS[arch].default_options
     c1, c2 = st.columns(2)
-    blocks = c1.slider("Conv blocks", *CNN_LIMITS["blocks"], d["blocks"], key=_key(arch, "blocks"))
+    blocks = c1.slider("Conv blocks", *CNN_LIMITS["blocks"], d["blocks"], key=widget_key(arch, "blocks"))
     filters = c2.slider("Filters in block 1", *CNN_LIMITS["filters"], d["filters"], step=4,
-                        key=_key(arch, "filters"), help="Each further block doubles the filters.")
-    kernel = c1.slider("Kernel size", *CNN_LIMITS["kernel_size"], d["kernel_size"], key=_key(arch, "kernel"))
+                        key=widget_key(arch, "filters"), help="Each further block doubles the filters.")
+    kernel = c1.slider("Kernel size", *CNN_LIMITS["kernel_size"], d["kernel_size"], key=widget_key(arch, "kernel"))
     dense = c2.slider("Dense units (0 = none)", *CNN_LIMITS["dense_units"], d["dense_units"], step=16,
-                      key=_key(arch, "dense"))
-    dropout = c1.slider("Dropout", *CNN_LIMITS["dropout"], float(d["dropout"]), step=0.05, key=_key(arch, "dropout"))
-    batch_norm = c2.toggle("Batch normalisation", d["batch_norm"], key=_key(arch, "bn"))
+                      key=widget_key(arch, "dense"))
+    dropout = c1.slider("Dropout", *CNN_LIMITS["dropout"], float(d["dropout"]), step=0.05, key=widget_key(arch, "dropout"))
+    batch_norm = c2.toggle("Batch normalisation", d["batch_norm"], key=widget_key(arch, "bn"))
     return {"blocks": blocks, "filters": filters, "kernel_size": kernel, "batch_norm": batch_norm,
             "dropout": dropout, "dense_units": dense}
 
 
-def architecture_ui() -> tuple[str, dict[str, Any]]:
-    """Preset picker with its source line, the sliders of a custom architecture, and the parameter count."""
-    names = list(PRESETS)
-    arch = st.selectbox("Architecture", names, index=names.index(DEFAULT_ARCH), key="train_arch")
-    st.caption(PRESETS[arch].source)
+def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hidden: frozenset[str] = frozenset(),
+                    fixed_options: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Preset picker with its source line, the sliders of a custom architecture, and the parameter count.
+
+    `archs` limits the choice (a lesson step), `locked` shows it without letting it change; `hidden`
+    may hold "arch" and "options" (then the first offered architecture and its default options are used);
+    `fixed_options` replace the sliders."""
+    names = list(archs or PRESETS)
+    if st.session_state.get(ARCH_KEY, names[0]) not in names:
+        st.session_state[ARCH_KEY] = names[0]          # a step that offers other architectures than before
+    if "arch" in hidden:
+        arch = st.session_state.get(ARCH_KEY, names[0])
+    else:
+        arch = st.selectbox("Architecture", names, index=names.index(DEFAULT_ARCH) if DEFAULT_ARCH in names else 0,
+                            key=ARCH_KEY, disabled=locked)
+        st.caption(PRESETS[arch].source)
     options: dict[str, Any] = {}
-    if arch == "custom-mlp":
+    if fixed_options is not None:
+        options = dict(fixed_options)
+        if options and "options" not in hidden:
+            st.caption("Fixed by this step: " + ", ".join(f"{k} {v}" for k, v in options.items()))
+    elif "options" in hidden:
+        options = {}
+    elif arch == "custom-mlp":
         options = mlp_options_ui(arch)
     elif arch == "custom-cnn":
         options = cnn_options_ui(arch)
@@ -135,15 +164,66 @@ def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: froze
         shown = [name for name in row if name not in hidden]
         columns = st.columns(len(shown)) if len(shown) > 1 else [st] * len(shown)
         for name, column in zip(shown, columns):
-            values[name] = setting_widget(name, start[name], _key(arch, name), column, disabled=name in locked)
+            values[name] = setting_widget(name, start[name], widget_key(arch, name), column, disabled=name in locked)
     for name in hidden:
         values[name] = start[name]
     return values
 
 
-def settings_ui() -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The whole settings panel: (architecture, its options, training settings)."""
+def settings_ui(step: "LessonStep | None" = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The whole settings panel: (architecture, its options, training settings), within `step`'s limits if given."""
     st.subheader("1 · Network")
-    arch, options = architecture_ui()
+    if step is None:
+        arch, options = architecture_ui()
+        st.subheader("2 · Training")
+        return arch, options, training_ui(arch)
+    hidden = frozenset(step.hidden)
+    arch, options = architecture_ui(step.allowed_archs, locked=step.control("arch") == "locked", hidden=hidden,
+                                    fixed_options=step.fixed.get("options"))
     st.subheader("2 · Training")
-    return arch, options, training_ui(arch)
+    values, _ = step.apply({"arch": arch})             # fixed settings, and epochs and samples at the caps
+    locked = frozenset(name for name in step.fixed if name in SETTINGS)
+    for name in locked:                                # shown as fixed whatever was there before
+        st.session_state[widget_key(arch, name)] = widget_value(name, values[name])
+    caps = [f"{step.max_epochs} epochs" if step.max_epochs else "",
+            f"{step.max_limit:,} training samples" if step.max_limit else ""]
+    if any(caps):
+        st.caption("This step allows at most " + " and ".join(c for c in caps if c) + ".")
+    defaults = {name: value for name, value in values.items() if name in SETTINGS}
+    return arch, options, training_ui(arch, defaults=defaults, locked=locked, hidden=hidden & frozenset(SETTINGS))
+
+
+def widget_value(name: str, value: Any) -> Any:
+    """A TrainConfig setting's value as its widget holds it (the sample limit's 'all' is 0)."""
+    return int(value or 0) if name == "limit" else value
+
+
+def widget_state(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Session state that makes the widgets show `values` (arch, options, settings: TrainConfig fields),
+    and the values the widgets cannot show, as (field or option, why)."""
+    arch = values.get("arch", DEFAULT_ARCH)
+    state: dict[str, Any] = {ARCH_KEY: arch}
+    refused: list[tuple[str, str]] = []
+    for name, value in values.items():
+        if name not in SETTINGS or name == "name":
+            continue
+        if name == "batch_size" and value not in BATCH_SIZES:
+            refused.append((name, f"The page offers batch sizes {', '.join(map(str, BATCH_SIZES))} (got {value!r})."))
+            continue
+        state[widget_key(arch, name)] = widget_value(name, value)
+    options = dict(values.get("options") or {})
+    if arch == "custom-mlp" and "hidden" in options:
+        hidden = tuple(options.pop("hidden"))
+        if len(set(hidden)) > 1:
+            refused.append(("hidden", f"The sliders give every hidden layer the same size (got {', '.join(map(str, hidden))})."))
+        else:
+            state[widget_key(arch, "layers")] = len(hidden)
+            if hidden:
+                state[widget_key(arch, "units")] = int(hidden[0])
+    for option, value in options.items():
+        suffix = OPTION_WIDGETS.get(arch, {}).get(option)
+        if suffix is None:
+            refused.append((option, f"{arch} has no slider for {option}."))
+        else:
+            state[widget_key(arch, suffix)] = float(value) if option == "dropout" else value
+    return state, refused

@@ -1,0 +1,118 @@
+"""The Train page and links: a link's settings put into the widgets (once per link), refusals in one
+message, the link to what is on screen, and the lesson step's limits checked when Start is pressed.
+
+A link's settings are applied when the page first sees that link (and again when the link or the
+lesson step changes), never on later reruns, so the visitor can change them afterwards.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.config import SETTINGS, ConfigError, TrainConfig
+from core.links import (DEFAULT_ARCH, SPELLINGS, Refusal, config_from_values, link, query_from_config,
+                        setting_parameter, settings_from_query)
+from core.presets import validate_options
+from pages import visitor
+from pages.lesson_view import LessonAt
+from pages.train_controls import widget_state
+
+SEEN_KEY = "train_link_seen"        # (the link's settings, the lesson step) last applied
+STEP_KEY = "train_step_seen"        # the lesson step whose settings were last put into the widgets
+MESSAGE_KEY = "train_link_message"
+
+
+def _kind(parameter: str) -> str:
+    return SPELLINGS.get(parameter.strip().lower(), ("unknown", ""))[0]
+
+
+def query() -> dict[str, list[str]]:
+    """The URL's parameters, each with all its values (a repeated one is refused, not guessed)."""
+    return {key: st.query_params.get_all(key) for key in st.query_params}
+
+
+def apply_link(at: LessonAt | None) -> None:
+    """Put a link's settings (and a newly opened step's) into the widgets, once; show what was refused."""
+    params = query()
+    settings = tuple(sorted((key, tuple(values)) for key, values in params.items() if _kind(key) != "page"))
+    step = (at.lesson.name, at.number) if at else None
+    if step != st.session_state.get(STEP_KEY):
+        st.session_state[STEP_KEY] = step
+        if at is not None:
+            seed_step(at)
+    if settings and (settings, step) != st.session_state.get(SEEN_KEY):
+        st.session_state[MESSAGE_KEY] = _apply(params, at)
+    st.session_state[SEEN_KEY] = (settings, step)
+    if not settings:
+        st.session_state.pop(MESSAGE_KEY, None)
+    message = st.session_state.get(MESSAGE_KEY)
+    if message:
+        st.warning("Some settings in this link were not used; their defaults are used instead.",
+                   icon=":material/link_off:")
+        st.text(message)                         # from the URL: shown as text, never as markdown or HTML
+
+
+def _apply(params: dict[str, list[str]], at: LessonAt | None) -> str:
+    """Set the widgets' state from the link; returns the one message naming each refused parameter ('' if none)."""
+    parsed = settings_from_query(params)
+    refusals = [r for r in parsed.refusals if _kind(r.parameter) != "page"]   # name, lesson...: reported where used
+    values = dict(parsed.values)
+    if at is not None:
+        values, more = at.step.apply(values)
+        refusals += more
+    state, unshown = widget_state(_whole_config(values))
+    given = {SPELLINGS[key.strip().lower()][1]: key for key in params if _kind(key) in ("setting", "option")}
+    refusals += [Refusal(given.get(field, setting_parameter(field) if field in SETTINGS else field), why)
+                 for field, why in unshown]
+    st.session_state.update(state)
+    return "\n".join(str(r) for r in refusals)
+
+
+def _whole_config(values: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of the run `values` describe (the preset's own under them): a link pins them all."""
+    try:
+        config = config_from_values(values)
+    except ConfigError:                          # cannot happen after settings_from_query; keep what was given
+        return {"arch": DEFAULT_ARCH, **values}
+    return {"arch": config.arch, "options": validate_options(config.arch, config.options),
+            **{name: getattr(config, name) for name in SETTINGS}}
+
+
+def seed_step(at: LessonAt) -> None:
+    """A step was opened: every architecture it offers starts at the step's fixed settings and caps."""
+    for arch in at.step.allowed_archs:
+        values, _ = at.step.apply({"arch": arch})
+        state, _ = widget_state(values)
+        state.pop("train_arch")
+        st.session_state.update(state)
+
+
+def step_problems(at: LessonAt, values: dict[str, Any]) -> list[str]:
+    """Why Start refuses `values` (arch, options, settings) in this step: outside its architectures or caps."""
+    step, problems = at.step, []
+    if values["arch"] not in step.allowed_archs:
+        problems.append(f"This step offers {', '.join(step.allowed_archs)} (not {values['arch']}).")
+    for name, cap in (("epochs", step.max_epochs), ("limit", step.max_limit)):
+        value = values.get(name)
+        if cap is not None and (value is None or value > cap):
+            asked = "all samples" if value is None else f"{value:,}"
+            problems.append(f"{SETTINGS[name].label}: this step allows at most {cap:,} (you asked for {asked}).")
+    for name, value in step.fixed.items():
+        if name != "arch" and values.get(name) != value:
+            problems.append(f"{name} is fixed to {value} in this step.")
+    return problems
+
+
+def copy_link_ui(arch: str, options: dict, training: dict, at: LessonAt | None) -> None:
+    """The link to the settings on screen (not the model name; in a lesson, to this step), ready to copy."""
+    with st.expander("Copy a link to these settings", icon=":material/link:"):
+        try:
+            config = TrainConfig(arch=arch, options=options, **{**training, "name": None})
+        except ConfigError:
+            st.caption("Settings the page would refuse make no link: fix them first.")
+            return
+        base = at.lesson.step_params(at.number) if at else {}
+        root = visitor.join_url()[0] or ""       # the address others can open, not this browser's localhost
+        st.code(link(f"{root.rstrip('/')}/train", query_from_config(config, base)), language=None, wrap_lines=True)
+        st.caption("Copy it with the button at its right. Whoever opens it starts from these settings.")
