@@ -23,7 +23,8 @@ GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
 SPARES_ENV = "DIGIT_STUDIO_SPARE_WORKERS"
 DEFAULT_GRACE = 30.0
 # what a worker's recorder forwards; the server replays each on the job's own recorder
-RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended")
+RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended", "panel_chosen",
+                   "snapshot_taken")
 
 
 def executor_from_env(default: str = "process") -> str:
@@ -98,16 +99,26 @@ class ForwardingRecorder(ProgressRecorder):
         super().fit_ended()
         self._send(("fit_ended",))
 
+    def panel_chosen(self, panel) -> None:
+        super().panel_chosen(panel)
+        self._send(("panel_chosen", panel))
 
-def run_in_worker(job_id: str, config: TrainConfig, send: Callable[[tuple], None], stop_requested, store) -> None:
+    def snapshot_taken(self, snapshot) -> None:
+        super().snapshot_taken(snapshot)
+        self._send(("snapshot_taken", snapshot))
+
+
+def run_in_worker(job_id: str, config: TrainConfig, send: Callable[[tuple], None], stop_requested, store,
+                  probe=None) -> None:
     """The worker's side of a run: train with a forwarding recorder, then send ("done", result, stopped)
-    or ("failed", message). Imports TensorFlow, so only workers call it."""
+    or ("failed", message). `probe()` reads the user's drawing (see train). Imports TensorFlow, so only
+    workers call it."""
     recorder = ForwardingRecorder(job_id, config, send)
     recorder.started()
     try:
         from core.training import train
 
-        result = None if stop_requested() else train(config, recorder, stop_requested, store)
+        result = None if stop_requested() else train(config, recorder, stop_requested, store, probe=probe)
         send(("done", result, bool(stop_requested())))
     except Exception as exc:  # the run fails with the reason; the traceback goes to the worker's log
         traceback.print_exc()
