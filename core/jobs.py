@@ -2,6 +2,9 @@
 
 TensorFlow-free and picklable: whatever trains a run (a thread today, a worker process or a
 Ray task tomorrow) feeds a ProgressRecorder with plain numbers, and pages read Progress.
+The queue is fair between owners (the visitors who started the runs): the next run to start is
+the oldest of the owner who was served least recently, and an owner may have at most
+`max_per_owner` runs queued or training.
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable
 
 from core.config import TrainConfig
+from core.snapshots import MAX_LIVE, ProbeBox, Replay, thin
 
 if TYPE_CHECKING:
+    from core.snapshots import Panel, Snapshot
     from core.store import ModelStore
 
 MAX_BATCH_POINTS = 400  # the per-batch curve is thinned to at most this many points
@@ -67,6 +72,10 @@ class Progress:
     queue_position: int | None = None
     error: str | None = None
     result: JobResult | None = None
+    panel: "Panel | None" = None               # the test images this run is watched on (core.snapshots)
+    snapshot: "Snapshot | None" = None         # the latest snapshot of them
+    snapshot_count: int = 0                    # snapshots taken so far (job.snapshots(since=k) gives them)
+    confusion_snapshot: "Snapshot | None" = None  # the latest one with a per-epoch confusion matrix
 
     @property
     def epochs(self) -> int:
@@ -80,6 +89,10 @@ class Progress:
 
 class StopRequested(Exception):
     """Raised when a queued job is stopped before it starts."""
+
+
+class QueueLimitError(RuntimeError):
+    """An owner already has as many runs queued or training as the registry allows; the message says so."""
 
 
 class ProgressRecorder:
@@ -102,6 +115,10 @@ class ProgressRecorder:
         self._stride = 1
         self._window = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) at the previous curve point
         self._started = self._ended = self._first_batch_at = 0.0
+        self._panel: "Panel | None" = None
+        self._snapshots: list["Snapshot"] = []  # thinned beyond MAX_LIVE, epoch ends kept
+        self._snapshot_count = 0
+        self._confusion_snapshot: "Snapshot | None" = None
 
     @property
     def state(self) -> JobState:
@@ -164,6 +181,35 @@ class ProgressRecorder:
     def fit_ended(self) -> None:
         """fit returned; testing and saving follow (a worker's recorder tells its server, which times Stop)."""
 
+    def panel_chosen(self, panel: "Panel") -> None:
+        """The run's watched test images (core.snapshots.Panel), chosen once before training."""
+        with self._lock:
+            self._panel = panel
+
+    def snapshot_taken(self, snapshot: "Snapshot") -> None:
+        """What the network said about the panel at one moment (core.snapshots.Snapshot)."""
+        with self._lock:
+            self._snapshots.append(snapshot)
+            self._snapshot_count += 1
+            if snapshot.confusion is not None:
+                self._confusion_snapshot = snapshot
+            if len(self._snapshots) > MAX_LIVE:
+                self._snapshots = thin(self._snapshots, MAX_LIVE // 2)
+
+    def snapshots(self, since: int = 0) -> list["Snapshot"]:
+        """The kept snapshots numbered `since` or later (numbers are Snapshot.seq; a long run keeps a thinned set)."""
+        with self._lock:
+            if since <= 0:
+                return list(self._snapshots)
+            return [s for s in self._snapshots if s.seq >= since]
+
+    def replay(self) -> Replay | None:
+        """The run's panel and snapshots, to save with its model; None if it took none."""
+        with self._lock:
+            if self._panel is None or not self._snapshots:
+                return None
+            return Replay(self._panel, tuple(self._snapshots), self._batches_per_epoch)
+
     def finished(self, result: JobResult | None, stopped: bool, note: str | None = None) -> None:
         """The run ended; `note` (shown as the error) says why a stopped run saved nothing, if it was ended by force."""
         with self._lock:
@@ -192,7 +238,9 @@ class ProgressRecorder:
                 learning_rate=self._epoch_log[-1]["learning_rate"] if self._epoch_log else None,
                 elapsed=elapsed, samples_per_second=rate * self.config.batch_size if rate else None,
                 eta=(total - self._steps) / rate if rate and running else None,
-                queue_position=queue_position, error=self._error, result=self._result)
+                queue_position=queue_position, error=self._error, result=self._result, panel=self._panel,
+                snapshot=self._snapshots[-1] if self._snapshots else None, snapshot_count=self._snapshot_count,
+                confusion_snapshot=self._confusion_snapshot)
 
 
 class QueuedJob:
@@ -211,11 +259,17 @@ class QueuedJob:
         self._registry = registry
         self._stop = threading.Event()
         self._done = threading.Event()  # waited on instead of join(): a Ctrl-C inside join() can spoil it
+        self._probe = ProbeBox()        # the user's drawing, predicted with every snapshot
         self._thread = threading.Thread(target=self._run, name=f"train-{job_id}", daemon=True)
 
     @property
     def state(self) -> JobState:
         return self.recorder.state
+
+    @property
+    def owner(self) -> str | None:
+        """Who started the run (a visitor's name), None when nobody said."""
+        return self._registry.owner(self.id)
 
     def start(self) -> None:
         self._thread.start()
@@ -234,6 +288,25 @@ class QueuedJob:
     def progress(self) -> Progress:
         return self.recorder.snapshot(self._registry.queue_position(self.id))
 
+    def snapshots(self, since: int = 0) -> list:
+        """The run's snapshots numbered `since` or later (Snapshot.seq), for replay; Progress has the latest."""
+        return self.recorder.snapshots(since)
+
+    def set_probe(self, image28) -> int:
+        """Hand the run a drawing (28x28, float in [0, 1]; None clears it): its next snapshots predict it too.
+        Returns the drawing's version (Snapshot.probe_version says which drawing an answer is for)."""
+        self._probe.set(image28)
+        version, image = self._probe.get()
+        self._probe_changed(version, image)
+        return version
+
+    def probe(self) -> tuple[int, Any]:
+        """(version, image) of the drawing last handed over; (0, None) if none."""
+        return self._probe.get()
+
+    def _probe_changed(self, version: int, image) -> None:
+        """Hook: pass a new drawing on to where the run trains (the thread reads the box itself)."""
+
     def _execute(self) -> None:
         """Train the run and end with recorder.finished(...) or recorder.failed(...)."""
         raise NotImplementedError
@@ -251,6 +324,7 @@ class QueuedJob:
                 self.recorder.finished(None, stopped=True)
             else:
                 self._execute()
+                self._sign_model()
         except Exception as exc:  # a failed run reports why; the app and other runs keep going
             traceback.print_exc()
             self.recorder.failed(f"{type(exc).__name__}: {exc}")
@@ -260,36 +334,67 @@ class QueuedJob:
             self._registry.release(self.id)
             self._done.set()
 
+    def _sign_model(self) -> None:
+        """Write the owner into the saved model's metadata, where the run's trainer did not (a worker, Ray)."""
+        result, owner = self.recorder.snapshot().result, self.owner
+        if result is None or owner is None:
+            return
+        try:
+            self.store.set_author(result.model_name, owner)
+        except Exception:  # the model is saved and usable; only its author is missing
+            traceback.print_exc()
+
 
 class JobRegistry:
-    """All jobs of this process, findable by id; at most `max_running` train at once, the rest wait in order.
+    """All jobs of this process, findable by id; at most `max_running` train at once, the rest wait.
 
     A job is anything with `id`, `state`, `stop()`, `wait()`, `progress()` and `start()`;
     `job_factory(job_id, config, store, registry)` makes one (the thread-based TrainingJob by default).
+    Each run may have an owner (a visitor's name; None = nobody said, all such runs count as one owner).
+    Waiting runs start in a fair order (`queue()`): the owner served least recently goes next, with
+    their oldest run, so one visitor's many runs alternate with everyone else's. With `max_per_owner`,
+    `submit` refuses a named owner's run beyond that many queued or training (QueueLimitError).
     """
 
     def __init__(self, max_running: int = 1, store: "ModelStore | None" = None,
-                 job_factory: Callable[..., Any] | None = None):
+                 job_factory: Callable[..., Any] | None = None, max_per_owner: int | None = None):
         if not isinstance(max_running, int) or max_running < 1:
             raise ValueError("max_running must be a whole number, at least 1")
+        if max_per_owner is not None and (not isinstance(max_per_owner, int) or max_per_owner < 1):
+            raise ValueError("max_per_owner must be a whole number, at least 1, or None")
         self.max_running = max_running
+        self.max_per_owner = max_per_owner
         self.store = store
         self._job_factory = job_factory
         self._jobs: dict[str, Any] = {}
-        self._waiting: list[str] = []
+        self._owners: dict[str, str | None] = {}
+        self._waiting: list[str] = []              # in the order submitted; queue() gives the fair order
         self._running: set[str] = set()
+        self._served: dict[str | None, int] = {}   # owner -> when their latest run started (a counter)
+        self._starts = itertools.count(1)
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
 
-    def submit(self, config: TrainConfig, store: "ModelStore | None" = None):
-        """Queue a run; it starts as soon as a slot is free."""
+    def submit(self, config: TrainConfig, store: "ModelStore | None" = None, owner: str | None = None):
+        """Queue a run for `owner`; it starts when a slot is free and its turn comes (QueueLimitError if
+        the owner already has `max_per_owner` runs queued or training)."""
         from core.store import ModelStore
 
+        if owner is not None and not isinstance(owner, str):
+            raise TypeError(f"owner must be a name or None (got {type(owner).__name__})")
         factory = self._job_factory
         if factory is None:
             from core.training import TrainingJob as factory
         with self._cond:
+            if owner is not None and self.max_per_owner is not None:
+                mine = [i for i, o in self._owners.items() if o == owner and not self._jobs[i].state.done]
+                if len(mine) >= self.max_per_owner:
+                    raise QueueLimitError(
+                        f"{owner} already has {len(mine)} run{'s' if len(mine) != 1 else ''} queued or training "
+                        f"(at most {self.max_per_owner} each, so that everyone gets a turn). "
+                        "Wait for one to finish, or stop one.")
             job_id = f"job-{next(self._ids)}-{int(time.time() * 1000) % 100000:05d}"
+            self._owners[job_id] = owner
             job = factory(job_id, config, store or self.store or ModelStore(), self)
             self._jobs[job_id] = job
             self._waiting.append(job_id)
@@ -300,6 +405,11 @@ class JobRegistry:
         with self._cond:
             return self._jobs.get(job_id) if isinstance(job_id, str) else None
 
+    def owner(self, job_id: str) -> str | None:
+        """Who started `job_id` (None when nobody said, or the job is unknown)."""
+        with self._cond:
+            return self._owners.get(job_id)
+
     def jobs(self) -> list:
         with self._cond:
             return list(self._jobs.values())
@@ -308,27 +418,50 @@ class JobRegistry:
         """Jobs queued or training, oldest first."""
         return [j for j in self.jobs() if not j.state.done]
 
+    def _fair_order(self) -> list[str]:
+        """The waiting ids in the order they will start if nothing else arrives (call with the lock held).
+
+        Round-robin by owner: the owner whose latest run started longest ago (or never) goes next,
+        ties to the owner whose oldest waiting run came first; each owner's runs keep their own order."""
+        per_owner: dict[str | None, list[str]] = {}
+        for job_id in self._waiting:
+            per_owner.setdefault(self._owners.get(job_id), []).append(job_id)
+        served = {owner: self._served.get(owner, 0) for owner in per_owner}
+        arrival = {job_id: i for i, job_id in enumerate(self._waiting)}
+        order, turn = [], max(self._served.values(), default=0)
+        while per_owner:
+            owner = min(per_owner, key=lambda o: (served[o], arrival[per_owner[o][0]]))
+            order.append(per_owner[owner].pop(0))
+            if not per_owner[owner]:
+                del per_owner[owner]
+            turn += 1
+            served[owner] = turn
+        return order
+
     def queue(self) -> list[str]:
         """Ids of the jobs waiting for a slot, next to start first."""
         with self._cond:
-            return list(self._waiting)
+            return self._fair_order()
 
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to start, None when not waiting."""
         with self._cond:
-            return self._waiting.index(job_id) + 1 if job_id in self._waiting else None
+            if job_id not in self._waiting:
+                return None
+            return self._fair_order().index(job_id) + 1
 
     def wait_for_slot(self, job_id: str, stop_requested: Callable[[], bool]) -> None:
-        """Block until `job_id` is first in line and a slot is free; StopRequested if it is stopped meanwhile."""
+        """Block until `job_id`'s turn has come and a slot is free; StopRequested if it is stopped meanwhile."""
         with self._cond:
-            while not (self._waiting[0] == job_id and len(self._running) < self.max_running):
+            while not (len(self._running) < self.max_running and self._fair_order()[0] == job_id):
                 if stop_requested():
                     self._waiting.remove(job_id)
                     self._cond.notify_all()
                     raise StopRequested
                 self._cond.wait()
-            self._waiting.pop(0)
+            self._waiting.remove(job_id)
             self._running.add(job_id)
+            self._served[self._owners.get(job_id)] = next(self._starts)
             self._cond.notify_all()
 
     def release(self, job_id: str) -> None:
@@ -360,6 +493,17 @@ def max_jobs_from_env() -> int:
         return default_max_jobs()
 
 
+DEFAULT_MAX_PER_VISITOR = 2
+
+
+def max_per_visitor_from_env() -> int:
+    """$DIGIT_STUDIO_MAX_RUNS_PER_VISITOR: runs one named visitor may have queued or training (default 2)."""
+    try:
+        return max(1, int(os.environ.get("DIGIT_STUDIO_MAX_RUNS_PER_VISITOR", DEFAULT_MAX_PER_VISITOR)))
+    except ValueError:
+        return DEFAULT_MAX_PER_VISITOR
+
+
 def default_registry() -> JobRegistry:
     """The process-wide registry (so a reloaded page finds its job); runs train where $DIGIT_STUDIO_EXECUTOR
     says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster."""
@@ -368,5 +512,6 @@ def default_registry() -> JobRegistry:
         if _registry is None:
             from core.executors import app_job_factory
 
-            _registry = JobRegistry(max_running=max_jobs_from_env(), job_factory=app_job_factory())
+            _registry = JobRegistry(max_running=max_jobs_from_env(), job_factory=app_job_factory(),
+                                    max_per_owner=max_per_visitor_from_env())
         return _registry

@@ -76,15 +76,21 @@ def runtime_env() -> dict:
 
 @ray.remote(num_cpus=0)
 class RunChannels:
-    """Between the tasks and the server: each run's events go up, its stop flag comes down."""
+    """Between the tasks and the server: each run's events go up, its stop flag and the user's drawing come down."""
 
     def __init__(self):
         self._events: dict[str, list] = {}
         self._stop: set[str] = set()
+        self._probes: dict[str, tuple] = {}  # job id -> (version, 28x28 image or None)
 
-    def push(self, job_id: str, events: list) -> bool:
+    def push(self, job_id: str, events: list, probe_seen: int = 0) -> tuple[bool, tuple | None]:
+        """Store the task's events; (stop asked for, the drawing if its version is not `probe_seen`)."""
         self._events.setdefault(job_id, []).extend(events)
-        return job_id in self._stop
+        probe = self._probes.get(job_id)
+        return job_id in self._stop, (probe if probe is not None and probe[0] != probe_seen else None)
+
+    def set_probe(self, job_id: str, version: int, image) -> None:
+        self._probes[job_id] = (version, image)
 
     def drain(self, job_id: str) -> list:
         return self._events.pop(job_id, [])
@@ -95,6 +101,7 @@ class RunChannels:
     def close(self, job_id: str) -> None:
         self._events.pop(job_id, None)
         self._stop.discard(job_id)
+        self._probes.pop(job_id, None)
 
 
 class KerasFileBytes:
@@ -111,13 +118,14 @@ class CapturingStore:
     """Stands in for the ModelStore on a Ray node: keeps what would be saved, for the server to save."""
 
     def __init__(self):
-        self.saved: tuple | None = None  # (name, .keras bytes, ModelMeta, new)
+        self.saved: tuple | None = None  # (name, .keras bytes, ModelMeta, new, replay bytes or None)
 
-    def save(self, name: str, model, meta, *, new: bool = False) -> str:
+    def save(self, name: str, model, meta, *, new: bool = False, replay=None) -> str:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             model.save(path)
-            self.saved = (name, path.read_bytes(), meta, new)
+            replay_bytes = replay if replay is None or isinstance(replay, bytes) else replay.to_bytes()
+            self.saved = (name, path.read_bytes(), meta, new, replay_bytes)
         return name
 
 
@@ -125,9 +133,11 @@ class CapturingStore:
 def train_task(job_id: str, config: dict, channels) -> tuple | None:
     """A run on a Ray node; returns what to save (name, bytes, meta, new), or None when nothing was learned."""
     from core.config import TrainConfig
+    from core.snapshots import ProbeBox
 
     pending: list[tuple] = []
     lock, stop, finished = threading.Lock(), threading.Event(), threading.Event()
+    probe = ProbeBox()  # the user's drawing, as the channel last passed it on
 
     def send(event: tuple) -> None:
         with lock:
@@ -137,8 +147,11 @@ def train_task(job_id: str, config: dict, channels) -> tuple | None:
         with lock:
             batch = pending[:]
             del pending[:]
-        if ray.get(channels.push.remote(job_id, batch), timeout=30):
+        stopped, drawing = ray.get(channels.push.remote(job_id, batch, probe.get()[0]), timeout=30)
+        if stopped:
             stop.set()
+        if drawing is not None:
+            probe.set(drawing[1], version=drawing[0])
 
     def pusher() -> None:
         while not finished.wait(PUSH_EVERY):
@@ -152,7 +165,7 @@ def train_task(job_id: str, config: dict, channels) -> tuple | None:
     thread.start()
     store = CapturingStore()
     try:
-        run_in_worker(job_id, TrainConfig.from_dict(config), send, stop.is_set, store)
+        run_in_worker(job_id, TrainConfig.from_dict(config), send, stop.is_set, store, probe=probe.get)
     finally:
         finished.set()
         thread.join()
@@ -210,6 +223,12 @@ class RayJob(OutOfProcessJob):
         super().__init__(job_id, config, store, registry, grace=executor.grace)
         self._executor = executor
         self.worker_node: str | None = None
+        self._channels = None
+
+    def _probe_changed(self, version: int, image) -> None:
+        channels = self._channels
+        if channels is not None:
+            channels.set_probe.remote(self.id, version, image)
 
     def _apply(self, event: tuple) -> None:
         if event[0] == "started":
@@ -225,7 +244,10 @@ class RayJob(OutOfProcessJob):
             self._apply(event)
 
     def _execute(self) -> None:
-        channels = self._executor.channels()
+        channels = self._channels = self._executor.channels()
+        version, image = self.probe()
+        if version:
+            channels.set_probe.remote(self.id, version, image)
         ref = train_task.options(**self._executor.task_options()).remote(self.id, self.config.to_dict(), channels)
         stop_sent = False
         try:
@@ -256,7 +278,7 @@ class RayJob(OutOfProcessJob):
             if saved is None:
                 self.recorder.failed("The Ray task sent no model back.")
                 return
-            name, data, meta, new = saved
-            stored = self.store.save(name, KerasFileBytes(data), meta, new=new)
+            name, data, meta, new, replay = saved
+            stored = self.store.save(name, KerasFileBytes(data), meta, new=new, replay=replay)
             self._outcome = ("done", dataclasses.replace(outcome[1], model_name=stored), outcome[2])
         self._end_with_outcome("The Ray task ended without a word about its run.")

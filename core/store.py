@@ -1,4 +1,5 @@
-"""Saved models: `<name>.keras` plus `<name>.json` metadata, written atomically.
+"""Saved models: `<name>.keras` plus `<name>.json` metadata, written atomically (and `<name>.replay.npz`,
+the run's snapshots, when it has them).
 
 A model is listed once its metadata exists, and the metadata is written last, so a crash
 mid-save never leaves a half-written model listed as healthy: a model file without metadata
@@ -7,6 +8,7 @@ Metadata is typed (ModelMeta): a wrong type anywhere makes that one entry unread
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -23,7 +25,9 @@ from typing import Any
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
 STORE_ENV = "DIGIT_STUDIO_MODELS"
 DEFAULT_MODEL = "default"
+REPLAY_SUFFIX = ".replay.npz"  # a run's snapshots, saved beside its model
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+AUTHOR_NAME = re.compile(r"[^\W_][\w-]{0,23}")  # a visitor's name: core.links.VISITOR_NAME, the same pattern
 
 
 class StoreError(RuntimeError):
@@ -109,10 +113,11 @@ class ModelMeta:
     train_seconds: float | None = None
     stopped_early: bool = False
     note: str | None = None
+    author: str | None = None                                  # the visitor who trained it (a plain name)
     extra: dict[str, Any] = field(default_factory=dict)        # any other stored keys, kept as they are
 
     FIELDS = ("arch", "dataset", "config", "history", "test_metrics", "parameters", "created", "created_unix",
-              "train_seconds", "stopped_early", "note")
+              "train_seconds", "stopped_early", "note", "author")
 
     @property
     def test_accuracy(self) -> float | None:
@@ -140,6 +145,8 @@ class ModelMeta:
                                  "a number of seconds"),
             stopped_early=_field(data, "stopped_early", lambda v: isinstance(v, bool), "true or false", False),
             note=_field(data, "note", lambda v: v is None or isinstance(v, str), "text"),
+            author=_field(data, "author", lambda v: v is None or (isinstance(v, str) and AUTHOR_NAME.fullmatch(v)),
+                          "a plain name (1-24 letters, digits, '-' or '_')"),
             extra={k: v for k, v in data.items() if k not in cls.FIELDS and k != "name"},
         )
 
@@ -277,7 +284,7 @@ class ModelStore:
             if not got_it:
                 return []
             for path in self.root.glob(".*.*"):
-                if path.name != ".lock" and path.suffix in (".keras", ".json") and path.is_file():
+                if path.name != ".lock" and path.suffix in (".keras", ".json", ".npz") and path.is_file():
                     path.unlink(missing_ok=True)
                     removed.append(path.name)
         return removed
@@ -294,12 +301,14 @@ class ModelStore:
         validate_name(base)
         return self._free_name(base)
 
-    def save(self, name: str, model, meta: ModelMeta, *, new: bool = False) -> str:
-        """Save model then metadata, each atomically, under the store lock; returns the name used.
+    def save(self, name: str, model, meta: ModelMeta, *, new: bool = False, replay=None) -> str:
+        """Save model, replay (a core.snapshots.Replay or its bytes, if any) then metadata, each atomically,
+        under the store lock; returns the name used.
 
         With `new`, `name` is a base: the first free of `name`, `name-2`, ... is chosen and
         written under the same lock, so concurrent savers never pick the same name.
         """
+        replay_bytes = replay if replay is None or isinstance(replay, bytes) else replay.to_bytes()
         validate_name(name)
         if not isinstance(meta, ModelMeta):
             raise TypeError("meta must be a ModelMeta")
@@ -308,9 +317,34 @@ class ModelStore:
                 name = self._free_name(name)
             model_path, meta_path = self.root / f"{name}.keras", self.root / f"{name}.json"
             _atomic_write(model_path, lambda tmp: model.save(tmp))
+            replay_path = self.root / f"{name}{REPLAY_SUFFIX}"
+            if replay_bytes is None:
+                replay_path.unlink(missing_ok=True)  # a model saved again without one: no stale replay
+            else:
+                _atomic_write(replay_path, lambda tmp: tmp.write_bytes(replay_bytes))
             text = json.dumps(meta.to_json(name), indent=2, default=_jsonable)
             _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
         return name
+
+    def replay_path(self, name: str) -> Path:
+        return self._dir_for(validate_name(name)) / f"{name}{REPLAY_SUFFIX}"
+
+    def load_replay(self, name: str):
+        """The snapshots saved with `name` (a core.snapshots.Replay), or None if it has none;
+        StoreError if the file is damaged."""
+        from core.snapshots import Replay
+
+        path = self.replay_path(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"The replay of {name!r} ({path.name}) cannot be read ({exc.strerror}).") from None
+        try:
+            return Replay.from_bytes(data)
+        except ValueError as exc:
+            raise StoreError(f"The replay of {name!r} ({path.name}) is unreadable: {exc}.") from None
 
     def load(self, name: str):
         """Load a model with safe_mode=True; any failure becomes a StoreError naming the file."""
@@ -322,6 +356,18 @@ class ModelStore:
             return keras.saving.load_model(model_path, safe_mode=True, compile=False)
         except Exception as exc:
             raise StoreError(f"Model {name!r} ({model_path.name}) could not be loaded: {exc}") from exc
+
+    def set_author(self, name: str, author: str | None) -> None:
+        """Record who trained `name` in its metadata (rewritten atomically under the store lock)."""
+        if author is not None and not (isinstance(author, str) and AUTHOR_NAME.fullmatch(author)):
+            raise StoreError(f"An author is a plain name of 1-24 letters, digits, '-' or '_' (got {str(author)[:40]!r}).")
+        with self.locked():
+            meta = self.read_meta(name)
+            if meta.author == author:
+                return
+            _, meta_path = self.paths(name)
+            text = json.dumps(dataclasses.replace(meta, author=author).to_json(name), indent=2, default=_jsonable)
+            _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
 
     def delete(self, name: str) -> None:
         """Remove a saved model, or a broken entry listed under any file name; not the shipped default."""
@@ -335,6 +381,7 @@ class ModelStore:
         with self.locked():
             meta_path.unlink(missing_ok=True)  # unlist first, then remove the weights
             model_path.unlink(missing_ok=True)
+            (self.root / f"{name}{REPLAY_SUFFIX}").unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=256)

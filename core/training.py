@@ -11,6 +11,7 @@ from core.evaluation import evaluate
 from core.jobs import JobResult, ProgressRecorder, QueuedJob
 from core.recipe import plan_fit, standard_callbacks
 from core.store import ModelMeta, ModelStore, TestMetrics
+from core.watching import watch_callback
 
 
 class ProgressCallback(keras.callbacks.Callback):
@@ -42,8 +43,9 @@ def current_lr(model) -> float:
 
 
 def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]], train_seconds: float,
-                      stopped_early: bool, store: ModelStore) -> JobResult:
-    """Test a trained model on its dataset's test set and save it with its metadata under a free name."""
+                      stopped_early: bool, store: ModelStore, replay=None, author: str | None = None) -> JobResult:
+    """Test a trained model on its dataset's test set and save it with its metadata (and the run's
+    snapshots, a core.snapshots.Replay, if given) under a free name; `author` is the visitor who trained it."""
     x_test, y_test = datasets.load(config.dataset).test_arrays()
     result = evaluate(model, x_test, y_test)
     summary = result.summary()
@@ -52,31 +54,38 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
         test_metrics=TestMetrics(summary["accuracy"], summary["loss"], tuple(summary["precision"]),
                                  tuple(summary["recall"]), tuple(map(tuple, summary["confusion"]))),
         parameters=model.count_params(), created=time.strftime("%Y-%m-%d %H:%M:%S"), created_unix=time.time(),
-        train_seconds=round(train_seconds, 2), stopped_early=stopped_early)
+        train_seconds=round(train_seconds, 2), stopped_early=stopped_early, author=author)
     base = config.name or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name = store.save(base, model, meta, new=config.name is None)
+    name = store.save(base, model, meta, new=config.name is None, replay=replay)
     return JobResult(name, result.accuracy, result.loss, result.confusion.tolist(), train_seconds, len(history))
 
 
-def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store: ModelStore) -> JobResult | None:
-    """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved)."""
+def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store: ModelStore,
+          probe=None, author: str | None = None) -> JobResult | None:
+    """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved).
+
+    Snapshots of the panel (core.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
+    drawing or None) is the user's drawing, predicted with each of them."""
     plan = plan_fit(config)
     if stop_requested():
         return None
     recorder.planned(plan.batches_per_epoch, plan.train_samples)
-    callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan.has_validation)]
+    callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan.has_validation),
+                 watch_callback(plan, config, recorder, probe)]  # last: its final snapshot sees restored weights
     started = time.perf_counter()
     plan.model.fit(callbacks=callbacks, **plan.fit_args)
     history = recorder.history()
     if not history and recorder.snapshot().steps == 0:
         return None
     return evaluate_and_save(models.for_inference(plan.model, plan.preset.logits), config, history,
-                             time.perf_counter() - started, stop_requested(), store)
+                             time.perf_counter() - started, stop_requested(), store, replay=recorder.replay(),
+                             author=author)
 
 
 class TrainingJob(QueuedJob):
     """One training run in a thread of this process (the command line's default; `thread` executor)."""
 
     def _execute(self) -> None:
-        result = train(self.config, self.recorder, self._stop.is_set, self.store)
+        result = train(self.config, self.recorder, self._stop.is_set, self.store, probe=self._probe.get,
+                       author=self.owner)
         self.recorder.finished(result, stopped=self._stop.is_set())

@@ -17,8 +17,12 @@ import threading
 import time
 
 from core.executors import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
+from core.snapshots import SharedProbe
 
 _SPAWN = multiprocessing.get_context("spawn")
+# Training runs at a lower CPU priority than the server, so predictions for drawings are answered
+# first: with both at the same priority, two TensorFlow runtimes on 2 cores doubled stroke latency.
+WORKER_NICENESS = 10
 _live: set["Worker"] = set()
 _live_lock = threading.Lock()
 
@@ -33,9 +37,10 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def worker_main(jobs, events, stop, parent_pid: int) -> None:
+def worker_main(jobs, events, stop, parent_pid: int, probe=None) -> None:
     """A worker process: import TensorFlow and the training code, then train the one run it is sent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches the server, which stops the run
+    os.nice(WORKER_NICENESS)  # a user's stroke on the server comes first; training takes what is left
     _watch_parent(parent_pid)
     from core.quiet import filter_native_logs
 
@@ -56,7 +61,7 @@ def worker_main(jobs, events, stop, parent_pid: int) -> None:
 
     events.send(("started", os.getpid()))
     run_in_worker(job["job_id"], TrainConfig.from_dict(job["config"]), events.send, stop.is_set,
-                  ModelStore(job["store"]))
+                  ModelStore(job["store"]), probe=probe.get if probe is not None else None)
     events.close()
 
 
@@ -67,8 +72,10 @@ class Worker:
         jobs_out, jobs_in = _SPAWN.Pipe(duplex=False)      # server -> worker: the run
         events_out, events_in = _SPAWN.Pipe(duplex=False)  # worker -> server: its events
         self.stop = _SPAWN.Event()
+        self.probe = SharedProbe(_SPAWN)  # the user's drawing, read by the run's snapshots
         self.ready = False  # its "ready" message was read (by wait_ready; else a run's events start with it)
-        self.process = _SPAWN.Process(target=worker_main, args=(jobs_out, events_in, self.stop, os.getpid()),
+        self.process = _SPAWN.Process(target=worker_main,
+                                      args=(jobs_out, events_in, self.stop, os.getpid(), self.probe),
                                       name="digit-studio-worker", daemon=True)
         self.started_at = time.perf_counter()
         self.process.start()
@@ -120,10 +127,22 @@ class ProcessJob(OutOfProcessJob):
     def __init__(self, job_id, config, store, registry, pool: "WorkerPool"):
         super().__init__(job_id, config, store, registry, grace=pool.grace)
         self._pool = pool
+        self._worker: Worker | None = None
+        self._probe_lock = threading.Lock()
+
+    def _probe_changed(self, version: int, image) -> None:
+        with self._probe_lock:
+            if self._worker is not None:
+                self._worker.probe.set(image, version)
 
     def _execute(self) -> None:
         worker = self._pool.take()
         self.worker_pid = worker.pid
+        with self._probe_lock:
+            self._worker = worker
+            version, image = self.probe()
+            if version:
+                worker.probe.set(image, version)
         try:
             worker.send_run(self.id, self.config, self.store.root)
         except OSError:  # a spare that died as it was handed out: its exit status says why

@@ -14,12 +14,14 @@ import streamlit as st
 from core.predict import Prediction, predict_drawing
 from core.preprocess import BlankImageError, ImageError, Preprocessed, TooSmallError, load_image_bytes
 from core.store import StoreError
-from pages import canvas, charts, keep_drawing, resources, session
+from pages import canvas, charts, keep_drawing, resources, session, visitor
 from pages.formatting import plain
 from pages.images import fit_pil, to_pil
+from pages import live_draw
 
 LOW_CONFIDENCE = 0.60
 ENLARGE = 7  # 28 px -> 196 px, nearest neighbour: every input pixel stays visible
+ENLARGE_PRESENTING = 11  # 308 px in presenter view
 MAX_UPLOAD_MB = 5
 DRAW, UPLOAD = ":material/draw: Draw", ":material/upload: Upload an image"
 HINT = ("Draw a digit in the black box: one digit, as large as the box allows. "
@@ -55,36 +57,44 @@ def percent(probability: float, decimals: int) -> str:
     return f"{math.floor(probability * 100 * scale + 1e-6) / scale:.{decimals}f}%"
 
 
-def probability_bars_html(prediction: Prediction, height_px: int = 170) -> str:
+def probability_bars_html(prediction: Prediction, height_px: int = 170, large: bool = False) -> str:
     """Ten bars, one per digit, the predicted one highlighted, each labelled with its percentage.
 
     Plain HTML rather than a Vega chart: the browser draws it at once, where a chart
     re-embedded after every stroke held the whole answer back by about half a second.
+    `large`: presenter view (taller bars, larger type, black text).
     """
+    percent_size, digit_size, note = ("1.4rem", "2.6rem", "font-size:1.3rem;color:#000") if large else \
+        ("0.95rem", "1.5rem", "font-size:0.9rem;color:#777")
+    # presenter view: heights in % of the screen's height (vh), so a 720-line projector shows them too
+    unit, scale = ("vh", 26 / height_px) if large else ("px", 1.0)
     columns = []
     for digit, probability in enumerate(prediction.probabilities.astype(float)):
         colour = BAR_HIGHLIGHT if digit == prediction.digit else BAR_COLOUR
-        bar = max(2, round(probability * height_px))
+        bar = round(max(2, probability * height_px) * scale, 2) if large else max(2, round(probability * height_px))
         columns.append(
             f"<div title='{digit}: {probability:.1%}' style='flex:1;display:flex;flex-direction:column;"
             f"align-items:center;justify-content:flex-end'>"
-            f"<div style='font-size:0.95rem'>{percent(probability, 0)}</div>"
-            f"<div style='width:70%;height:{bar}px;background:{colour};border-radius:3px 3px 0 0'></div>"
-            f"<div style='font-size:1.5rem;font-weight:{700 if digit == prediction.digit else 400}'>{digit}</div>"
+            f"<div style='font-size:{percent_size}'>{percent(probability, 0)}</div>"
+            f"<div style='width:70%;height:{bar}{unit};background:{colour};border-radius:3px 3px 0 0'></div>"
+            f"<div style='font-size:{digit_size};font-weight:{700 if digit == prediction.digit else 400}'>{digit}</div>"
             f"</div>"
         )
+    height = "calc(26vh + 110px)" if large else f"{height_px + 70}px"
     return (f"<div aria-label='probability of each digit' style='display:flex;gap:4px;align-items:flex-end;"
-            f"height:{height_px + 70}px;border-bottom:1px solid #ccc'>{''.join(columns)}</div>"
-            f"<div style='font-size:0.9rem;color:#777;margin-top:4px'>How likely the network thinks each digit is</div>")
+            f"height:{height};border-bottom:1px solid #ccc'>{''.join(columns)}</div>"
+            f"<div style='{note};margin-top:4px'>How likely the network thinks each digit is</div>")
 
 
-def prediction_ui(prediction: Prediction) -> None:
-    """The answer, large enough for the back of a classroom, and how sure the network is."""
+def prediction_ui(prediction: Prediction, large: bool = False) -> None:
+    """The answer, large enough for the back of a classroom (larger still in presenter view), and how sure
+    the network is."""
+    words, digit = ("2rem", "min(14rem, 26vh)") if large else ("1.3rem", "8rem")
     st.markdown(
         f"<div style='line-height:1.1'>"
-        f"<div style='font-size:1.3rem'>Predicted digit</div>"
-        f"<div style='font-size:8rem;font-weight:700;line-height:1'>{prediction.digit}</div>"
-        f"<div style='font-size:1.3rem'>{percent(prediction.confidence, 1)} confident</div></div>",
+        f"<div style='font-size:{words}'>Predicted digit</div>"
+        f"<div style='font-size:{digit};font-weight:700;line-height:1'>{prediction.digit}</div>"
+        f"<div style='font-size:{words}'>{percent(prediction.confidence, 1)} confident</div></div>",
         unsafe_allow_html=True,
     )
     if prediction.confidence < LOW_CONFIDENCE:
@@ -92,9 +102,9 @@ def prediction_ui(prediction: Prediction) -> None:
                    "like a digit to the network. Try drawing it larger and clearer.")
 
 
-def network_input_ui(prepared: Preprocessed) -> None:
+def network_input_ui(prepared: Preprocessed, large: bool = False) -> None:
     """The 28 x 28 picture the network was given, enlarged so each pixel shows."""
-    st.image(to_pil(prepared.image, ENLARGE), caption="What the network sees: 28 x 28 pixels")
+    st.image(to_pil(prepared.image, ENLARGE_PRESENTING if large else ENLARGE), caption="What the network sees: 28 x 28 pixels")
 
 
 def steps_ui(prepared: Preprocessed) -> None:
@@ -133,12 +143,13 @@ def results_ui(model, image: np.ndarray | None, source: str = DRAW) -> Preproces
         st.error(f"This model could not make a prediction ({type(exc).__name__}: {plain(exc)}). "
                  "Pick another model above.")
         return None
+    large = visitor.presenting()
     answer, picture = st.columns([1, 1])
     with answer:
-        prediction_ui(prediction)
+        prediction_ui(prediction, large)
     with picture:
-        network_input_ui(prepared)
-    st.markdown(probability_bars_html(prediction), unsafe_allow_html=True)
+        network_input_ui(prepared, large)
+    st.markdown(probability_bars_html(prediction, large=large), unsafe_allow_html=True)
     keep_drawing.keep_ui(prediction, prepared, image, clear=clear_canvas if source == DRAW else None)
     return prepared
 
@@ -165,20 +176,16 @@ def drawing_ui(model_name: str | None, source: str) -> None:
     uploaded = False
     with left:
         if source == DRAW:
-            st.space(36)  # room for the canvas toolbar, which slides up above the canvas on hover
-            image = canvas.drawing_canvas(
-                stroke_width=st.session_state.get("stroke_width", 20),
-                key=f"draw_canvas_{st.session_state.get(CANVAS_GENERATION, 0)}",
-            )
+            # the canvas with Clear, Undo and the pen width; sized for a phone on a phone
+            image = canvas.canvas_ui(key=f"draw_canvas_{st.session_state.get(CANVAS_GENERATION, 0)}",
+                                     clear=clear_canvas)
             st.session_state["draw_last_canvas"] = image  # the Inside the network page reads the latest drawing
-            clear, width = st.columns([1, 2], vertical_alignment="bottom")
-            clear.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas, key="draw_clear")
-            width.slider("Pen width", 8, 40, 20, step=2, key="stroke_width")
-            st.caption("Undo and redo: hover over the canvas for its toolbar.")
         else:
             image, uploaded = uploaded_image()
         show_steps = st.toggle("Show the preprocessing steps", key="draw_show_steps")
     with right:
+        if live_draw.answer_ui(image, source):  # "the run in progress" chosen: its latest answer instead
+            return
         if model_name is None:
             return
         try:
@@ -201,6 +208,7 @@ def main() -> None:
     picker, choice = st.columns([5, 7], gap="large", vertical_alignment="bottom")
     with picker:
         model_name = session.model_picker("Model", digits_only=True)  # a drawing is a digit
+        live_draw.choice_ui()  # or the run in progress, while one trains
     with choice:
         source = st.segmented_control("Input", [DRAW, UPLOAD], default=DRAW, required=True,
                                       key="draw_source", label_visibility="collapsed")

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
-from pages import charts, resources
+from pages import charts, replay_view, resources
 from pages.formatting import duration, plain, settings_line
 from pages.session import active_model_name, set_active_model
 
@@ -194,6 +194,7 @@ def main() -> None:
     if healthy:
         table_ui(healthy)
         curves_ui(healthy)
+        replay_view.models_replay_ui([info.name for info in healthy])
     st.subheader("Manage")
     for info in healthy:
         model_row_ui(info)

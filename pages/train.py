@@ -14,10 +14,12 @@ import streamlit as st
 
 from core import datasets
 from core.config import ConfigError, TrainConfig
-from core.jobs import JobState, Progress
-from pages import charts, resources, session
+from core.jobs import JobState, Progress, QueueLimitError
+from pages import charts, lesson_view, resources, session, train_links, visitor
 from pages.formatting import duration, plain, settings_line
+from pages.lesson_view import LessonAt
 from pages.train_controls import settings_ui
+from pages import live_view
 
 JOB_KEY = "train_job_id"
 POLL_SECONDS = 1.0
@@ -29,11 +31,16 @@ if TYPE_CHECKING:
 
 def main() -> None:
     st.title(":material/model_training: Train a network")
-    settings, panel = st.columns([1, 2], gap="large")
+    at = lesson_view.current()                 # a lesson step limits the settings
+    if at is not None:
+        lesson_view.banner_ui(at, page="train")
+    train_links.apply_link(at)                 # a link's settings, once
+    settings, panel = st.columns([1, 3] if visitor.presenting() else [1, 2], gap="large")  # presenter: curves wider
     with settings:
-        arch, options, training = settings_ui()
+        arch, options, training = settings_ui(at.step if at else None)
         if st.button("▶ Start training", type="primary", key="train_start", width="stretch"):
-            start_job(arch, options, training)
+            start_job(arch, options, training, at)
+        train_links.copy_link_ui(arch, options, training, at)
     with panel:
         job = attached_job()
         if job is None:
@@ -43,18 +50,29 @@ def main() -> None:
             st.fragment(run_every=POLL_SECONDS * 2 if busy else None)(slot_ui)(busy)
         else:
             active = not job.state.done
-            st.fragment(run_every=POLL_SECONDS if active else None)(job_panel)(job.id, active)
+            st.fragment(run_every=live_view.poll_seconds(job) if active else None)(job_panel)(job.id, active)
 
 
-def start_job(arch: str, options: dict, training: dict) -> None:
-    """Refuse impossible settings with every reason, else queue the run and remember its id."""
+def start_job(arch: str, options: dict, training: dict, at: LessonAt | None = None) -> None:
+    """Refuse impossible settings (and, in a lesson, anything beyond the step's limits) with every reason,
+    else queue the run in the visitor's name and remember its id."""
+    problems = train_links.step_problems(at, {"arch": arch, "options": options, **training}) if at else []
+    for problem in problems:
+        st.error(plain(problem))
     try:
         config = TrainConfig(arch=arch, options=options, **training)
     except ConfigError as exc:
         for problem in exc.problems:
             st.error(plain(problem))
         return
-    job = resources.registry().submit(config, resources.model_store())
+    if problems:
+        return
+    try:
+        job = resources.registry().submit(config, resources.model_store(), owner=visitor.name())
+    except QueueLimitError as exc:
+        st.error(plain(exc))
+        return
+    visitor.started(job.id)
     st.session_state[JOB_KEY] = job.id
     st.query_params["job"] = job.id
 
@@ -86,16 +104,23 @@ def job_panel(job_id: str, was_active: bool) -> None:
     p = job.progress()
     if was_active and p.state.done:
         st.rerun()  # a full run shows the result and turns the timer off
+    if was_active and live_view.pace_changed(job):
+        st.rerun()  # queued -> training: a full run polls faster
     cfg = p.config
-    st.subheader(f"Run {p.job_id} · {cfg.arch}")
+    owner = job.owner
+    st.subheader(f"Run {p.job_id} · {cfg.arch}" + (f" · {plain(owner)}" if owner else ""))
     st.caption(plain(settings_line(cfg.to_dict())))
-    if not p.state.done:
+    if not p.state.done and visitor.can_stop(job):
         label = "■ Cancel" if p.state == JobState.QUEUED else "■ Stop"
-        st.button(label, key=f"train_stop_{job.id}", on_click=job.stop, disabled=p.state == JobState.STOPPING,
+        st.button(label, key=f"train_stop_{job.id}", on_click=visitor.stop_if_allowed, args=(job.id,),
+                  disabled=p.state == JobState.STOPPING,
                   help="Ends after the current batch; what was learned so far is tested and saved.")
+    elif not p.state.done:
+        st.caption(f"Started by {plain(owner) if owner else 'another visitor'}: only they, or the presenter, "
+                   "can stop it.")
     if p.state == JobState.QUEUED:
-        active_ids = [j.id for j in resources.registry().active()]
-        ahead = active_ids.index(job.id) if job.id in active_ids else 0
+        running = sum(1 for j in resources.registry().active() if j.state != JobState.QUEUED)
+        ahead = running + (p.queue_position or 1) - 1
         st.warning(f"⏳ Waiting: {ahead} run{'s' if ahead != 1 else ''} ahead of you "
                    f"(place {p.queue_position} in the queue). It starts by itself when the slot is free.")
     elif not p.state.done:
@@ -104,6 +129,8 @@ def job_panel(job_id: str, was_active: bool) -> None:
         outcome_ui(p)
     elif p.batch_curve:
         figures_ui(p)
+    if p.state in (JobState.RUNNING, JobState.STOPPING):
+        live_view.live_ui(job, p)  # test images, the user's drawing and the filters, as it learns
     if p.batch_curve or p.epoch_log:
         curves_ui(p)
     if p.result is not None:
@@ -111,10 +138,13 @@ def job_panel(job_id: str, was_active: bool) -> None:
         labels = None if spec.is_digits else spec.class_names
         with st.expander(f"Confusion matrix on the {spec.title} test set", expanded=True):
             st.caption(f"Rows: the true {spec.item}. Columns: what the model said. Off the diagonal: mistakes.")
-            st.altair_chart(charts.confusion_chart(p.result.confusion, labels=labels, size=360))
+            st.altair_chart(charts.confusion_chart(p.result.confusion, labels=labels, size=360,
+                                                  large=visitor.presenting()))
             charts.png_download(partial(charts.confusion_png, p.result.confusion, labels=labels,
                                         title=f"{p.result.model_name}: {spec.title} test set"),
                                 f"{p.result.model_name}-confusion.png", key=f"train_confusion_png_{p.job_id}")
+    if p.state.done:
+        live_view.replay_after_run(job, p)
     others_ui(job.id)
 
 
@@ -159,7 +189,11 @@ def curve_frame(p: Progress) -> pd.DataFrame:
 def curves_ui(p: Progress) -> None:
     """Loss and accuracy against epochs, and a PNG of both for slides."""
     frame = curve_frame(p)
-    for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs)):
+    if not p.state.done:  # while it trains: light SVG curves, cheap to redraw every second
+        live_view.light_curves_ui(frame, p.epochs)
+        return
+    large = visitor.presenting()
+    for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs, large=large)):
         column.altair_chart(chart, width="stretch")
     st.caption("Training: the batches just trained (each point averages the few batches since the previous one). "
                "Validation: the held-out images, after each epoch.")
@@ -207,14 +241,16 @@ def slot_ui(was_busy: bool) -> None:
 
 def others_ui(own_id: str | None) -> None:
     """Other runs that hold or wait for the training slot, so nobody wonders why theirs is queued."""
-    others = [j.progress() for j in resources.registry().active() if j.id != own_id]
+    job_of = {j.id: j for j in resources.registry().active() if j.id != own_id}
+    others = [j.progress() for j in job_of.values()]
     if not others:
         return
     lines = []
     for p in others:
         where = (f"waiting, place {p.queue_position}" if p.state == JobState.QUEUED
                  else f"{p.state.value}, epoch {min(p.epoch + 1, p.epochs)} of {p.epochs}")
-        lines.append(f"- **{p.job_id}** · {p.config.arch} · {where}")
+        owner = getattr(job_of.get(p.job_id), "owner", None)
+        lines.append(f"- **{p.job_id}** · {p.config.arch} · {where}" + (f" · {plain(owner)}" if owner else ""))
     st.markdown(f"**Other runs on this machine ({len(others)})**\n" + "\n".join(lines))
 
 
