@@ -288,6 +288,45 @@ def page_overhead(settings: Settings) -> dict:
     return {"arch": arch, "epochs": epochs, "limit": limit, "runs": runs, "results": results}
 
 
+PARTS = {
+    "empty": "a fragment redrawing one caption (the floor)",
+    "altair-curves": "loss and accuracy as two Altair charts (the Train page's live curves before)",
+    "svg-curves": "the same curves as two SVG images, thinned to 240 points (now)",
+    "progress": "st.progress, gliding to each new value (before)",
+    "still-progress": "st.progress without the glide (now)",
+    "metrics": "six st.metric figures",
+    "panel": "the live panel: 26 test images, filters, confusion matrix (HTML)",
+}
+
+
+def part_costs(seconds: float) -> dict[str, dict[str, float]]:
+    """Server and browser CPU of each part of the live view on its own (benchmarks/live_parts_app.py),
+    redrawn every second in headless Chromium for `seconds`."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.helpers import start_streamlit, wait_for_app
+
+    costs = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            for part in PARTS:
+                print(f"[live] part: {part}", flush=True)
+                with start_streamlit(Path(__file__).with_name("live_parts_app.py"), env={"LIVE_PART": part}) as url:
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.goto(url)
+                    wait_for_app(page)
+                    time.sleep(3)
+                    with CpuWatch() as cpu:
+                        time.sleep(seconds)
+                    page.close()
+                costs[part] = {"server": cpu.share("server"), "browser": cpu.share("browser"), "others": cpu.others}
+        finally:
+            browser.close()
+    return costs
+
+
 def live_overhead(report: Report, title: str = TITLE) -> None:
     """The section: snapshot cost, replay sizes, and the page's overhead (a/b/c)."""
     from core.config import TrainConfig
@@ -297,6 +336,7 @@ def live_overhead(report: Report, title: str = TITLE) -> None:
     cost = snapshot_cost(cost_config, 1 if s.quick else 4)
     mlp_count, mlp_bytes = replay_size(TrainConfig.for_preset("mlp-128-64", epochs=1 if s.quick else 5,
                                                               limit=2000 if s.quick else 20000))
+    parts = part_costs(5 if s.quick else 20)
     pages = page_overhead(s)
     res = pages["results"]
     speed = {c: median([r["speed"] for r in res[c]]) for c in res}
@@ -308,6 +348,8 @@ def live_overhead(report: Report, title: str = TITLE) -> None:
             f"{speed[c] / speed['no-page']:.0%} | {share[c]['server']:.0%} | {share[c]['browser']:.0%} | "
             f"{share[c]['worker']:.0%} | {share[c]['others']:.0%} |" for c in res]
     worst = min(speed["page"], speed["panel"]) / speed["no-page"]
+    part_rows = [f"| {PARTS[k]} | {v['server']:.1%} | {v['browser']:.1%} | {v['others']:.0%} |"
+                 for k, v in parts.items()]
     cost_rows = [f"| {i + 1} | {p['bare']:.1f} | {p['watched']:.1f} | {100 * (1 - p['watched'] / p['bare']):+.1f}% | "
                  f"{p['count']} | {1000 * p['each']:.1f} | {1000 * p['confusion']:.0f} | {100 * p['share']:.1f}% | "
                  f"{p['bytes'] / 1000:.0f} |"
@@ -340,7 +382,13 @@ def live_overhead(report: Report, title: str = TITLE) -> None:
         f"**With the page open, training runs at {worst:.0%} of its speed with no page open** (worst of (b) and "
         f"(c); goal at least 90%: {'met' if worst >= 0.9 else 'not met'}). \"Rest of the machine\" is CPU used "
         "by everything outside this benchmark meanwhile (on a shared machine: other people's work), the noise "
-        "in these figures; the runs rotate so that it falls on every condition alike."]))
+        "in these figures; the runs rotate so that it falls on every condition alike.", "",
+        "**What each part of the live view costs**, on its own: a Streamlit script redraws it every second (as "
+        "the Train page polls a run) with changing data, in headless Chromium, for "
+        f"{5 if s.quick else 20} s; CPU as a share of one core. What the Train page shows while a run trains "
+        "was chosen from these: SVG curves instead of Altair charts, a progress bar that jumps instead of "
+        "gliding, the panel as one HTML element with inline images (no image files to fetch).", "",
+        "| part | server CPU | browser CPU | rest of the machine |", "|---|---|---|---|", *part_rows]))
 
 
 def main(argv=None) -> int:
