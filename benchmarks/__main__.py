@@ -22,9 +22,10 @@ TITLES = {
     9: "9. Drawing while a run trains: thread against worker process",
     10: "10. Training in worker processes",
     11: "11. Thirty people drawing while a run trains",
+    12: "12. Watching a run: training speed with the Train page and its live panel open",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 7, 8, 9, 10, 11, 6, 2, 1, 3)
+ORDER = (4, 5, 7, 8, 9, 10, 11, 12, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -46,12 +47,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import draw_while_training, explain, inference, load, startup, training, workers
+    from benchmarks import draw_while_training, explain, inference, live, load, startup, training, workers
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
            8: explain.inside_latency, 9: draw_while_training.draw_while_training,
-           10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11])}
+           10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
+           12: lambda report: live.live_overhead(report, title=TITLES[12])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
