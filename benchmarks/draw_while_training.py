@@ -13,24 +13,11 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
-def _start_cnn_bn_run(page, url: str) -> None:
-    """On the Train page: pick cnn-bn (its 10 epochs on all samples outlast the measurement) and press Start."""
-    from tests.e2e.helpers import wait_for_app, wait_for_main_text
-
-    page.goto(f"{url}/train")
-    wait_for_app(page)
-    wait_for_main_text(page, r"parameters to learn")
-    page.locator(".st-key-train_arch").click()
-    page.get_by_role("option", name="cnn-bn", exact=True).click()
-    wait_for_main_text(page, r"225,930 parameters")
-    page.get_by_role("button", name="Start training").click()
-    wait_for_main_text(page, r"Epoch 1 of 10 · batch [1-9]", timeout=120_000)
-
-
 def stroke_latencies(executor: str, strokes: int) -> list[float]:
     """Milliseconds from mouse-up to the answer, for `strokes` strokes drawn while a cnn-bn run trains."""
     from playwright.sync_api import sync_playwright
 
+    from benchmarks.load import start_cnn_bn_run
     from tests.e2e.helpers import start_streamlit, wait_for_main_text
     from tests.e2e.test_draw_browser import clear, open_draw, stroke_to_prediction_ms
 
@@ -42,7 +29,7 @@ def stroke_latencies(executor: str, strokes: int) -> list[float]:
         drawer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         for page in (trainer, drawer):
             page.set_default_timeout(60_000)
-        _start_cnn_bn_run(trainer, url)
+        start_cnn_bn_run(trainer, url)  # all samples: its 10 epochs outlast the measurement
         open_draw(drawer, url)
         stroke_to_prediction_ms(drawer)  # warm-up: loads the model
         latencies = []

@@ -266,8 +266,8 @@ def _sample_load(samples: list, stop: threading.Event) -> None:
         samples.append(os.getloadavg())
 
 
-def _start_run(page, url: str) -> None:
-    """Train page: cnn-bn on 20,000 samples (10 epochs: longer than the test), Start, wait for its first batches."""
+def start_cnn_bn_run(page, url: str, limit: int | None = None) -> None:
+    """Train page: cnn-bn (10 epochs) on `limit` samples (None: all), Start, wait for its first batches."""
     from tests.e2e.helpers import wait_for_app, wait_for_main_text
 
     page.goto(f"{url}/train")
@@ -276,10 +276,11 @@ def _start_run(page, url: str) -> None:
     page.locator(".st-key-train_arch").click()
     page.get_by_role("option", name="cnn-bn", exact=True).click()
     wait_for_main_text(page, r"225,930 parameters")
-    limit = page.locator(".st-key-train_cnn-bn_limit input")
-    limit.fill(str(TRAIN_LIMIT))
-    limit.press("Enter")
-    wait_for_app(page)
+    if limit is not None:
+        field = page.locator(".st-key-train_cnn-bn_limit input")
+        field.fill(str(limit))
+        field.press("Enter")
+        wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     wait_for_main_text(page, r"Epoch 1 of \d+ · batch [1-9]", timeout=180_000)
 
@@ -306,7 +307,7 @@ def run_load(sessions: int = 30, strokes: int = 12, think_s: tuple[float, float]
         for page in (trainer, drawer):
             page.set_default_timeout(90_000)
         if train:
-            _start_run(trainer, url)
+            start_cnn_bn_run(trainer, url, TRAIN_LIMIT)
         open_draw(drawer, url)
         stroke_to_prediction_ms(drawer)  # loads the model once, as the first visitor would
         rss["before"], tree["before"] = rss_mb(pid), tree_rss_mb(pid)
