@@ -300,4 +300,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # Ctrl-C raises KeyboardInterrupt (and stops a run cleanly) even when started from a shell
+    # that left SIGINT ignored, as a background job of a non-interactive shell does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())
