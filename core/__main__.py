@@ -32,7 +32,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
     for name, setting in SETTINGS.items():
         flag = "--" + (setting.flag or name.replace("_", "-"))
-        text = setting.help or setting.label
+        text = (setting.help or setting.label).replace("%", "%%")  # argparse formats help with %
         if setting.kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif setting.choices:

@@ -95,6 +95,7 @@ class Split:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    train_index: np.ndarray | None = None   # rows of the dataset's training set in x_train, in order
 
 
 def get(name: str) -> DatasetSpec:
@@ -182,4 +183,4 @@ def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit:
     n_val = int(round(len(order) * validation_split))
     val, train = order[:n_val], order[n_val:]
     x = dataset.x_train
-    return Split(normalise(x[train]), dataset.y_train[train], normalise(x[val]), dataset.y_train[val])
+    return Split(normalise(x[train]), dataset.y_train[train], normalise(x[val]), dataset.y_train[val], train)

@@ -56,6 +56,8 @@ def plan_fit(config: TrainConfig) -> FitPlan:
     keras.utils.set_random_seed(config.seed)
     dataset = datasets.load(config.dataset)
     split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
+    if config.stroke_copies:
+        split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed)
     batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
     with distribution_strategy().scope():
         model = models.build_model(config.arch, config.options, dataset.spec.input_shape, dataset.spec.num_classes)
@@ -73,6 +75,15 @@ def plan_fit(config: TrainConfig) -> FitPlan:
     else:
         fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
     return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val)
+
+
+def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int, seed: int) -> datasets.Split:
+    """`split` with n of its training digits redrawn as mouse strokes added to the training samples."""
+    from core.stroke_copies import stroke_copies
+
+    x, y = stroke_copies(dataset.x_train[split.train_index], split.y_train, n, seed)
+    return datasets.Split(np.concatenate([split.x_train, x]), np.concatenate([split.y_train, y]),
+                          split.x_val, split.y_val)
 
 
 def standard_callbacks(config: TrainConfig, has_validation: bool) -> list[keras.callbacks.Callback]:

@@ -203,9 +203,9 @@ def render_form(ink: np.ndarray, form: str, rng: np.random.Generator | None = No
 
 
 def robustness_set(
-    x: np.ndarray, y: np.ndarray, n: int, seed: int = 0
+    x: np.ndarray, y: np.ndarray, n: int, seed: int = 0, canvas: int = 280
 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """n redrawn digits picked at random from (x, y), cycling through FORMS.
+    """n redrawn digits picked at random from (x, y), cycling through FORMS, on canvas x canvas pixels.
 
     Deterministic for a seed; returns (images, labels, forms).
     """
@@ -214,6 +214,6 @@ def robustness_set(
     images, forms = [], []
     for i, index in enumerate(picks):
         form = FORMS[i % len(FORMS)]
-        images.append(render_form(redraw_as_strokes(x[index], rng), form, rng))
+        images.append(render_form(redraw_as_strokes(x[index], rng, canvas), form, rng))
         forms.append(form)
     return images, np.asarray(y)[picks], forms

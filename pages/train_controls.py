@@ -111,7 +111,7 @@ def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hi
 
 # How each setting is shown; labels, help and bounds come from core.config's SETTINGS.
 LAYOUT = [("dataset", "epochs"), ("batch_size", "optimizer"), ("learning_rate", "schedule"),
-          ("limit", "validation_split"), ("seed",), ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
+          ("limit", "validation_split"), ("seed", "stroke_copies"), ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
 
 
 def setting_widget(name: str, default: Any, key: str, container, disabled: bool = False) -> Any:
@@ -142,6 +142,9 @@ def setting_widget(name: str, default: Any, key: str, container, disabled: bool 
         value = container.number_input(f"{label} (0 = all)", 0, int(setting.high), int(default or 0), step=500,
                                        key=key, help=text, disabled=disabled)
         return int(value) or None
+    if name == "stroke_copies":
+        return int(container.number_input(label, 0, int(setting.high), int(default), step=1000, key=key, help=text,
+                                          disabled=disabled))
     if name == "validation_split":
         return round(float(container.slider(label, float(setting.low), float(setting.high), float(default),
                                             step=0.05, key=key, help=text, disabled=disabled)), 2)

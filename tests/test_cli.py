@@ -158,3 +158,15 @@ def test_ctrl_c_during_train_prints_one_line_and_exits_130(tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stopped; saved interrupted"), first + out + err
     assert "Traceback" not in err and (tmp_path / "store" / "interrupted.keras").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["archs"], ["train"], ["evaluate"], ["predict"], ["models"], ["export"],
+                                     ["drawings"], ["drawings", "finetune"]])
+def test_every_help_prints(capsys, command):
+    """Help texts come from the settings table; one with a bare % once made `train --help` crash."""
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    out, _ = capsys.readouterr()
+    assert exited.value.code == 0 and "usage: python -m core" in out
+    if command == ["train"]:
+        assert "--stroke-copies" in out and "1% of it" in out
