@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("archs", help="list architectures with parameter counts and default settings")
     train = sub.add_parser("train", help="train a model and save it to the store")
-    train.add_argument("--arch", required=True)
+    train.add_argument("--arch", help="the architecture (see archs); with --start-from, the stored model's own")
     _add_setting_flags(train)
     train.add_argument("--options", type=_json_value,
                        help='JSON options for custom-mlp/custom-cnn, e.g. \'{"hidden": [256, 128]}\'')
@@ -110,12 +110,27 @@ def cmd_train(args) -> int:
     from core.config import SETTINGS, TrainConfig
     from core.store import ModelStore
 
-    config = TrainConfig.for_preset(args.arch, options=args.options,
-                                    **{name: getattr(args, name) for name in SETTINGS})
+    from core import finetune
+
+    given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     store = ModelStore()
     store.list()  # a store path that is a file or unreadable is reported before training starts
+    if args.start_from is not None:  # the stored model's architecture, options and dataset; fine-tune defaults
+        base = store.read_meta(args.start_from)
+        extra = {"arch": args.arch} if args.arch else {}
+        if args.options is not None:
+            extra["options"] = args.options
+        config = finetune.config_for(args.start_from, base, **{"drawings_weight": 0, **extra, **given})
+    elif args.arch is None:
+        raise UsageError("the following arguments are required: --arch (or --start-from)")
+    else:
+        config = TrainConfig.for_preset(args.arch, options=args.options, **given)
     if config.name and store.exists(config.name):
         raise UsageError(f"a model named {config.name!r} already exists in {store.root}")
+    try:
+        finetune.check(config, store)  # a mismatched base model, too few drawings: before the run is queued
+    except finetune.FineTuneError as exc:
+        raise UsageError(str(exc)) from None
     from core.executors import executor_from_env, job_factory
     from core.jobs import JobRegistry, JobState
 
@@ -138,6 +153,10 @@ def cmd_train(args) -> int:
         return 0
     print(f"saved {result.model_name} to {store.root}: test accuracy {result.test_accuracy:.4f}, "
           f"{result.train_seconds:.1f} s")
+    if result.before and result.after:
+        from core.datasets import get
+
+        print("\n".join(finetune.figure_lines(result.before, result.after, get(config.dataset).title)))
     return 0
 
 

@@ -82,6 +82,15 @@ SETTINGS: dict[str, Setting] = {
                              help="Add this many training digits redrawn with a round pen, the way people draw "
                                   "with a mouse, so the network learns to read drawings (digits only; about "
                                   "2.6 ms each to make before training starts)."),
+    "start_from": Setting("Start from", str, optional=True,
+                          help="A stored model's name: train it further instead of building a new network "
+                               "(its architecture and dataset must match these settings); empty: a new network."),
+    "drawings_weight": Setting("Weight of your drawings", int, 0, 100,
+                               help="Train on the kept drawings too: each training drawing is shown this many "
+                                    "times per epoch (0: not used; digits only)."),
+    "drawings_held_out": Setting("Drawings held out", float, 0.05, 0.9,
+                                 help="Share of the kept drawings never trained on, kept to measure the model "
+                                      "on before and after training."),
     "early_stopping": Setting("Early stopping", bool,
                               help="Stop when the validation loss has not improved for 3 epochs."),
     "reduce_lr": Setting("Reduce learning rate on plateau", bool,
@@ -107,6 +116,9 @@ class TrainConfig:
     limit: int | None = None
     augment: bool = False
     stroke_copies: int = 0
+    start_from: str | None = None
+    drawings_weight: int = 0
+    drawings_held_out: float = 0.25
     early_stopping: bool = False
     reduce_lr: bool = False
     seed: int = 0
@@ -166,11 +178,17 @@ class TrainConfig:
                 and not DATASETS[self.dataset].is_digits:
             problems.append(f"Stroke-drawn copies are redrawn digits: {DATASETS[self.dataset].title} has none. "
                             "Set them to 0.")
-        if isinstance(self.name, str):
+        if isinstance(self.drawings_weight, int) and self.drawings_weight > 0 and self.dataset in DATASETS \
+                and not DATASETS[self.dataset].is_digits:
+            problems.append(f"Your drawings are digits: {DATASETS[self.dataset].title} has none. "
+                            "Set the weight of your drawings to 0.")
+        for label, value in (("Start from", self.start_from), (None, self.name)):
+            if not isinstance(value, str):
+                continue
             try:
-                validate_name(self.name)
+                validate_name(value)
             except StoreError as exc:
-                problems.append(str(exc))
+                problems.append(f"{label}: {exc}" if label else str(exc))
         return problems
 
 
@@ -200,6 +218,11 @@ def settings_summary(values: dict[str, Any]) -> str:
                                        ("reduce_lr", "reduce LR")) if v.get(key) is True]
     if number("stroke_copies"):
         parts.append(f"{v['stroke_copies']:,.0f} stroke-drawn copies")
+    if isinstance(v.get("start_from"), str):
+        parts.insert(0, f"from {v['start_from']}")
+    if number("drawings_weight"):
+        held = f", {v['drawings_held_out']:.0%} held out" if number("drawings_held_out") is not None else ""
+        parts.append(f"your drawings ×{v['drawings_weight']:g}{held}")
     if isinstance(v.get("options"), dict) and v["options"]:
         parts.append(", ".join(f"{k}={val}" for k, val in v["options"].items()))
     if number("seed") is not None:

@@ -109,16 +109,17 @@ class ForwardingRecorder(ProgressRecorder):
 
 
 def run_in_worker(job_id: str, config: TrainConfig, send: Callable[[tuple], None], stop_requested, store,
-                  probe=None) -> None:
+                  probe=None, drawings=None) -> None:
     """The worker's side of a run: train with a forwarding recorder, then send ("done", result, stopped)
-    or ("failed", message). `probe()` reads the user's drawing (see train). Imports TensorFlow, so only
-    workers call it."""
+    or ("failed", message). `probe()` reads the user's drawing, `drawings` are the kept drawings where the
+    worker cannot open their database (see train). Imports TensorFlow, so only workers call it."""
     recorder = ForwardingRecorder(job_id, config, send)
     recorder.started()
     try:
         from core.training import train
 
-        result = None if stop_requested() else train(config, recorder, stop_requested, store, probe=probe)
+        result = None if stop_requested() else train(config, recorder, stop_requested, store, probe=probe,
+                                                     drawings=drawings)
         send(("done", result, bool(stop_requested())))
     except Exception as exc:  # the run fails with the reason; the traceback goes to the worker's log
         traceback.print_exc()

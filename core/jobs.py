@@ -42,7 +42,8 @@ class JobState(str, Enum):
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a finished (or stopped) run produced."""
+    """What a finished (or stopped) run produced; a fine-tune (core.finetune) also its figures before and
+    after fit: {"drawings_accuracy" (on the held-out drawings, when it used them), "test_accuracy"}."""
 
     model_name: str
     test_accuracy: float
@@ -50,6 +51,10 @@ class JobResult:
     confusion: list[list[int]]
     train_seconds: float
     epochs_run: int
+    before: dict[str, float] | None = None
+    after: dict[str, float] | None = None
+    held_out: int = 0                   # the drawings held out of training, the before/after drawings figures
+    base: str | None = None             # the stored model it started from
 
 
 @dataclass(frozen=True, kw_only=True)

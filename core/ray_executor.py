@@ -115,10 +115,31 @@ class KerasFileBytes:
 
 
 class CapturingStore:
-    """Stands in for the ModelStore on a Ray node: keeps what would be saved, for the server to save."""
+    """Stands in for the ModelStore on a Ray node: keeps what would be saved, for the server to save, and
+    holds the one stored model a fine-tune starts from, sent along by the server: (name, .keras bytes, ModelMeta)."""
 
-    def __init__(self):
+    def __init__(self, base: tuple | None = None):
         self.saved: tuple | None = None  # (name, .keras bytes, ModelMeta, new, replay bytes or None)
+        self.base = base
+
+    def _base(self, name: str) -> tuple:
+        if self.base is None or self.base[0] != name:
+            from core.store import StoreError
+
+            raise StoreError(f"No model named {name!r} was sent to this Ray node.")
+        return self.base
+
+    def read_meta(self, name: str):
+        return self._base(name)[2]
+
+    def load(self, name: str):
+        import keras
+
+        data = self._base(name)[1]
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            path.write_bytes(data)
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
 
     def save(self, name: str, model, meta, *, new: bool = False, replay=None) -> str:
         with tempfile.TemporaryDirectory() as folder:
@@ -129,9 +150,26 @@ class CapturingStore:
         return name
 
 
+def fine_tune_inputs(config, store) -> dict:
+    """What a fine-tune needs from the server's side (read here, where the store and drawings are): the base
+    model as (name, .keras bytes, ModelMeta) and the drawings as (x, y); empty for an ordinary run."""
+    from core import finetune
+
+    inputs: dict = {}
+    if config.start_from is not None:
+        meta = finetune.base_meta(config, store)
+        inputs["base"] = (config.start_from, store.paths(config.start_from)[0].read_bytes(), meta)
+    if config.drawings_weight:
+        from core.drawings import DrawingStore
+
+        inputs["drawings"] = DrawingStore().arrays()
+    return inputs
+
+
 @ray.remote(max_retries=0)
-def train_task(job_id: str, config: dict, channels) -> tuple | None:
-    """A run on a Ray node; returns what to save (name, bytes, meta, new), or None when nothing was learned."""
+def train_task(job_id: str, config: dict, channels, inputs: dict | None = None) -> tuple | None:
+    """A run on a Ray node; returns what to save (name, bytes, meta, new), or None when nothing was learned.
+    `inputs`: a fine-tune's base model and drawings (see fine_tune_inputs)."""
     from core.config import TrainConfig
     from core.snapshots import ProbeBox
 
@@ -163,9 +201,14 @@ def train_task(job_id: str, config: dict, channels) -> tuple | None:
     send(("started", os.getpid(), ray.util.get_node_ip_address()))
     thread = threading.Thread(target=pusher, name="progress-push", daemon=True)
     thread.start()
-    store = CapturingStore()
+    from core.finetune import KeptDrawings
+
+    inputs = inputs or {}
+    store = CapturingStore(inputs.get("base"))
+    drawings = KeptDrawings(*inputs["drawings"]) if "drawings" in inputs else None
     try:
-        run_in_worker(job_id, TrainConfig.from_dict(config), send, stop.is_set, store, probe=probe.get)
+        run_in_worker(job_id, TrainConfig.from_dict(config), send, stop.is_set, store, probe=probe.get,
+                      drawings=drawings)
     finally:
         finished.set()
         thread.join()
@@ -244,11 +287,13 @@ class RayJob(OutOfProcessJob):
             self._apply(event)
 
     def _execute(self) -> None:
+        inputs = fine_tune_inputs(self.config, self.store)  # a missing base or drawings fail the run here
         channels = self._channels = self._executor.channels()
         version, image = self.probe()
         if version:
             channels.set_probe.remote(self.id, version, image)
-        ref = train_task.options(**self._executor.task_options()).remote(self.id, self.config.to_dict(), channels)
+        ref = train_task.options(**self._executor.task_options()).remote(self.id, self.config.to_dict(), channels,
+                                                                         inputs)
         stop_sent = False
         try:
             while True:

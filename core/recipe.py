@@ -1,7 +1,8 @@
 """From a TrainConfig to a compiled model and the exact `fit` arguments.
 
 TrainingJob and the benchmarks share this, so "bare model.fit" and "fit through a
-job" train the very same thing.
+job" train the very same thing. A run that starts from a stored model, or trains on the
+users' drawings too, gets them from core.finetune.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core import datasets, models
+from core import datasets, finetune, models
 from core.augment import augmented_dataset
 from core.config import TrainConfig
 
@@ -29,6 +30,8 @@ class FitPlan:
     batches_per_epoch: int
     train_samples: int
     has_validation: bool
+    dataset_samples: int = 0                           # of train_samples, those from the dataset itself
+    drawings: finetune.DrawingSplit | None = None      # the users' drawings trained on and held out
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -50,17 +53,34 @@ def learning_rate(config: TrainConfig, batches_per_epoch: int):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
-def plan_fit(config: TrainConfig) -> FitPlan:
-    """Seed everything, split the data, build and compile the model inside the distribution strategy."""
+def plan_fit(config: TrainConfig, store=None, drawings=None) -> FitPlan:
+    """Seed everything, split the data, build (or load, with `start_from`) and compile the model inside the
+    distribution strategy. `store` holds the model to start from (default ModelStore()); `drawings` the
+    users' drawings (default DrawingStore()). A fine-tune's problems (core.finetune.check) are raised
+    before anything is loaded."""
+    if config.start_from is not None and store is None:
+        from core.store import ModelStore
+
+        store = ModelStore()
+    finetune.base_meta(config, store)                  # a missing or mismatched base: before the data
+    kept = finetune.drawing_split(config, drawings)    # too few drawings: likewise
     preset = models.get_preset(config.arch)
     keras.utils.set_random_seed(config.seed)
     dataset = datasets.load(config.dataset)
     split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
+    dataset_samples = len(split.y_train)
     if config.stroke_copies:
         split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed)
+    if kept is not None:
+        split = finetune.with_drawings(split, kept)
     batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
     with distribution_strategy().scope():
-        model = models.build_model(config.arch, config.options, dataset.spec.input_shape, dataset.spec.num_classes)
+        if config.start_from is not None:
+            model = finetune.load_base(config, store)
+            preset = finetune.as_probabilities(preset)
+        else:
+            model = models.build_model(config.arch, config.options, dataset.spec.input_shape,
+                                       dataset.spec.num_classes)
         optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": {}})
         optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch))
         model.compile(optimizer=optimizer,
@@ -74,7 +94,7 @@ def plan_fit(config: TrainConfig) -> FitPlan:
                         shuffle=False)  # the dataset shuffles itself
     else:
         fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
-    return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val)
+    return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept)
 
 
 def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int, seed: int) -> datasets.Split:

@@ -424,7 +424,7 @@ def run(capsys, *argv):
     (["drawings", "evaluate"], "no drawings kept yet"),
     (["drawings", "finetune", "--epochs", "0"], "Epochs must be a whole number from 1 to 20"),
     (["drawings", "finetune", "--epochs", "21"], "Epochs must be"),
-    (["drawings", "finetune", "--held-out", "1"], "Held-out share must be between 0 and 1"),
+    (["drawings", "finetune", "--held-out", "1"], "Held-out share must be between 0.05 and 0.9"),
     (["drawings", "finetune", "--held-out", "0"], "Held-out share"),
     (["drawings", "finetune", "--weight", "0"], "Drawing weight must be"),
     (["drawings", "finetune", "--name", "../up"], "Invalid model name"),

@@ -105,29 +105,36 @@ def evaluate_drawings(args) -> int:
 
 
 def finetune_drawings(args) -> int:
+    """A run that starts from --model and trains on MNIST plus the drawings (core.finetune), in this process."""
     import logging
 
-    from core.finetune import FineTuneSettings, fine_tune, plan
+    from core.finetune import FineTuneSettings, check, figure_lines, plan
+    from core.jobs import ProgressRecorder
     from core.store import ModelStore, validate_name
 
     settings = FineTuneSettings(epochs=args.epochs, held_out=args.held_out, drawing_weight=args.weight,
                                 mnist_samples=args.mnist_samples, learning_rate=args.lr, seed=args.seed).check()
     if args.name is not None:
         validate_name(args.name)
-    store = _store()
-    trained_on, held = plan(store.count(), settings)
-    ModelStore().read_meta(args.model)
-    import keras
+    drawings, models = _store(), ModelStore()
+    trained_on, held = plan(drawings.count(), settings.held_out)  # too few drawings: before the model is read
+    config = settings.config(args.model, models.read_meta(args.model), name=args.name)
+    check(config, models, drawings)
+    from core.training import train
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from evaluating several sets
     print(f"fine-tuning {args.model} on {trained_on} drawings x{settings.drawing_weight} and "
           f"{settings.mnist_samples:,} MNIST digits; {held} drawings held out for testing", flush=True)
-    epoch_line = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
-        f"epoch {epoch + 1}/{settings.epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}", flush=True))
-    result = fine_tune(args.model, store, settings, name=args.name, callbacks=[epoch_line])
-    for key, title in (("drawings_accuracy", "held-out drawings"), ("mnist_accuracy", "MNIST test")):
-        print(f"{title:<17} {result.before[key]:.4f} -> {result.after[key]:.4f}")
-    print(f"saved {result.model_name} to {ModelStore().root} ({result.train_seconds:.1f} s)")
+
+    class EpochLines(ProgressRecorder):
+        def epoch_ended(self, epoch, logs, learning_rate):
+            super().epoch_ended(epoch, logs, learning_rate)
+            print(f"epoch {epoch + 1}/{settings.epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}",
+                  flush=True)
+
+    result = train(config, EpochLines("finetune", config), lambda: False, models, drawings=drawings)
+    print("\n".join(figure_lines(result.before, result.after, "MNIST")))
+    print(f"saved {result.model_name} to {models.root} ({result.train_seconds:.1f} s)")
     return 0
 
 
