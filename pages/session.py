@@ -52,9 +52,11 @@ def reads_digits(info: ModelInfo) -> bool:
     return info.meta.dataset in datasets.DATASETS and datasets.get(info.meta.dataset).is_digits
 
 
-def model_picker(label: str = "Model", key: str = "model_picker", digits_only: bool = False) -> str | None:
+def model_picker(label: str = "Model", key: str = "model_picker", digits_only: bool = False,
+                 activate: bool = True) -> str | None:
     """A selectbox over usable models (only digit models with `digits_only`), starting at the active one;
-    the choice becomes active."""
+    the choice becomes active (unless `activate` is False: a choice for something else, such as a
+    model to train further)."""
     models = saved_models()
     broken_models_ui(models)
     usable = [info for info in models.usable if reads_digits(info)] if digits_only else models.usable
@@ -65,6 +67,8 @@ def model_picker(label: str = "Model", key: str = "model_picker", digits_only: b
     infos = {info.name: info for info in usable}
     names = list(infos)
     current = active_model_name()
+    if key in st.session_state and st.session_state[key] not in names:
+        del st.session_state[key]  # a model deleted since, or one a link named that is not here
 
     def describe(name: str) -> str:
         meta = infos[name].meta
@@ -74,7 +78,8 @@ def model_picker(label: str = "Model", key: str = "model_picker", digits_only: b
 
     choice = st.selectbox(label, names, index=names.index(current) if current in names else 0,
                           format_func=describe, key=key)
-    set_active_model(choice)
+    if activate:
+        set_active_model(choice)
     return choice
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 from core import datasets
 from core.config import ConfigError, TrainConfig
 from core.jobs import JobState, Progress, QueueLimitError
-from pages import charts, lesson_view, resources, session, train_links, visitor
+from pages import charts, lesson_view, resources, session, train_links, train_source, visitor
 from pages.formatting import duration, plain, settings_line
 from pages.lesson_view import LessonAt
 from pages.train_controls import settings_ui
@@ -67,6 +67,8 @@ def start_job(arch: str, options: dict, training: dict, at: LessonAt | None = No
         return
     if problems:
         return
+    if not fine_tune_ready(config):
+        return
     try:
         job = resources.registry().submit(config, resources.model_store(), owner=visitor.name())
     except QueueLimitError as exc:
@@ -75,6 +77,23 @@ def start_job(arch: str, options: dict, training: dict, at: LessonAt | None = No
     visitor.started(job.id)
     st.session_state[JOB_KEY] = job.id
     st.query_params["job"] = job.id
+
+
+def fine_tune_ready(config: TrainConfig) -> bool:
+    """A run from a stored model or with the drawings: refuse a missing or mismatched model, or too few
+    drawings, here rather than as a failed run."""
+    from core.drawings import DrawingsError
+    from core.finetune import FineTuneError, check, tuned
+    from core.store import StoreError
+
+    if not tuned(config):
+        return True
+    try:
+        check(config, resources.model_store(), resources.drawing_store())
+    except (FineTuneError, StoreError, DrawingsError) as exc:
+        st.error(plain(exc))
+        return False
+    return True
 
 
 def attached_job() -> "QueuedJob | None":
@@ -223,6 +242,7 @@ def outcome_ui(p: Progress) -> None:
     cols[1].metric("Test loss", f"{result.test_loss:.3f}")
     cols[2].metric("Training time", duration(result.train_seconds))
     cols[3].metric("Epochs run", result.epochs_run)
+    train_source.before_after_ui(result, p.config.dataset)
     name_col, button_col = st.columns([3, 2], vertical_alignment="center")
     name_col.markdown(f"Saved as model **`{result.model_name}`**")
     if session.active_model_name() == result.model_name:

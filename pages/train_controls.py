@@ -2,7 +2,8 @@
 
 Every widget is keyed by architecture, so choosing a preset shows that preset's own defaults.
 Each training setting's label, help and bounds come from core.config's SETTINGS table (the same
-table that validates a config and makes the command-line flags). Validation is left to TrainConfig: the widgets allow a few impossible values (a limit of 10,
+table that validates a config and makes the command-line flags); starting from a stored model and
+the users' drawings are pages/train_source.py. Validation is left to TrainConfig: the widgets allow a few impossible values (a limit of 10,
 a learning rate of 0) so that the page can explain why they are refused.
 A lesson step (core.lessons.LessonStep) limits the architectures, locks its fixed settings, hides
 controls and starts epochs and samples at its caps; `widget_state` turns TrainConfig values (from a
@@ -21,6 +22,10 @@ from core.presets import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, Architect
 
 DEFAULT_ARCH = "cnn-basic"
 ARCH_KEY = "train_arch"
+SOURCE_KEY = "train_source"          # "1 · Network": a new network, or a stored model to train further
+BASE_KEY = "train_base_model"        # the stored model chosen to start from
+BASE_SEEN_KEY = "train_base_applied"  # the stored model whose settings were last put into the widgets
+NEW_NETWORK, STORED_MODEL = "a new network", "a stored model"
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 # The custom architectures' sliders: option -> widget key suffix (custom-mlp's `hidden` is two sliders).
 OPTION_WIDGETS = {"custom-mlp": {"activation": "activation", "dropout": "dropout"},
@@ -111,7 +116,8 @@ def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hi
 
 # How each setting is shown; labels, help and bounds come from core.config's SETTINGS.
 LAYOUT = [("dataset", "epochs"), ("batch_size", "optimizer"), ("learning_rate", "schedule"),
-          ("limit", "validation_split"), ("seed", "stroke_copies"), ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
+          ("limit", "validation_split"), ("seed", "stroke_copies"), ("drawings_weight", "drawings_held_out"),
+          ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
 
 
 def setting_widget(name: str, default: Any, key: str, container, disabled: bool = False) -> Any:
@@ -145,6 +151,9 @@ def setting_widget(name: str, default: Any, key: str, container, disabled: bool 
     if name == "stroke_copies":
         return int(container.number_input(label, 0, int(setting.high), int(default), step=1000, key=key, help=text,
                                           disabled=disabled))
+    if name == "drawings_held_out":
+        return round(float(container.slider(label, float(setting.low), float(setting.high), float(default),
+                                            step=0.05, key=key, help=text, disabled=disabled)), 2)
     if name == "validation_split":
         return round(float(container.slider(label, float(setting.low), float(setting.high), float(default),
                                             step=0.05, key=key, help=text, disabled=disabled)), 2)
@@ -165,9 +174,15 @@ def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: froze
     values = {}
     for row in LAYOUT:
         shown = [name for name in row if name not in hidden]
+        if "drawings_weight" in shown:
+            st.markdown("**Your drawings**", help="The digits kept on the Draw page, as extra training samples.")
         columns = st.columns(len(shown)) if len(shown) > 1 else [st] * len(shown)
         for name, column in zip(shown, columns):
             values[name] = setting_widget(name, start[name], widget_key(arch, name), column, disabled=name in locked)
+        if "drawings_weight" in shown:
+            from pages.train_source import drawings_plan_ui
+
+            drawings_plan_ui(values["drawings_weight"], values.get("drawings_held_out", start["drawings_held_out"]))
     for name in hidden:
         values[name] = start[name]
     return values
@@ -177,9 +192,16 @@ def settings_ui(step: "LessonStep | None" = None) -> tuple[str, dict[str, Any], 
     """The whole settings panel: (architecture, its options, training settings), within `step`'s limits if given."""
     st.subheader("1 · Network")
     if step is None:
-        arch, options = architecture_ui()
+        from pages.train_source import source_ui
+
+        base = source_ui()                             # a stored model to train further, or None
+        if base is None:
+            arch, options = architecture_ui()
+        else:
+            arch, options = architecture_ui([base.arch], locked=True, hidden=frozenset({"options"}),
+                                            fixed_options=base.options)
         st.subheader("2 · Training")
-        return arch, options, training_ui(arch)
+        return arch, options, {**training_ui(arch), "start_from": base.name if base else None}
     hidden = frozenset(step.hidden)
     arch, options = architecture_ui(step.allowed_archs, locked=step.control("arch") == "locked", hidden=hidden,
                                     fixed_options=step.fixed.get("options"))
@@ -208,6 +230,11 @@ def widget_state(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[
     state: dict[str, Any] = {ARCH_KEY: arch}
     refused: list[tuple[str, str]] = []
     for name, value in values.items():
+        if name == "start_from":
+            state[SOURCE_KEY] = STORED_MODEL if value else NEW_NETWORK
+            if value:
+                state[BASE_KEY] = state[BASE_SEEN_KEY] = value   # its settings are these, not the defaults
+            continue
         if name not in SETTINGS or name == "name":
             continue
         if name == "batch_size" and value not in BATCH_SIZES:

@@ -22,6 +22,8 @@ def refusal_for(result: LinkSettings, parameter: str) -> str:
     ({"batch-size": "32", "validation-split": "0", "seed": "7"}, {"batch_size": 32, "validation_split": 0.0, "seed": 7}),
     ({"augment": "1", "early-stopping": "yes", "reduce_lr": "ON"}, {"augment": True, "early_stopping": True, "reduce_lr": True}),
     ({"augment": "0", "early_stopping": "no", "reduce-lr": "False"}, {"augment": False, "early_stopping": False, "reduce_lr": False}),
+    ({"start-from": "default", "drawings-weight": "5", "drawings_held_out": "0.3"},
+     {"start_from": "default", "drawings_weight": 5, "drawings_held_out": 0.3}),
     ({"augment": "off", "early_stopping": "true"}, {"augment": False, "early_stopping": True}),
     ({"limit": "0"}, {"limit": None}),
     ({"limit": ""}, {"limit": None}),
@@ -49,6 +51,9 @@ def test_good_values_become_typed_settings(params, expected):
 
 @pytest.mark.parametrize("params, parameter, fragment", [
     ({"epochs": "0"}, "epochs", "Epochs must be a whole number from 1 to 100 (got 0)"),
+    ({"start-from": "../up"}, "start-from", "Start from: Invalid model name '../up'"),
+    ({"drawings-weight": "101"}, "drawings-weight", "Weight of your drawings must be a whole number from 0 to 100"),
+    ({"drawings-held-out": "0.95"}, "drawings-held-out", "Drawings held out must be between 0.05 and 0.9"),
     ({"epochs": "101"}, "epochs", "Epochs must be a whole number from 1 to 100"),
     ({"epochs": "2.5"}, "epochs", "Epochs must be a whole number from 1 to 100 (got 2.5)"),
     ({"epochs": "five"}, "epochs", "Epochs must be a whole number from 1 to 100 (got 'five')"),
@@ -148,13 +153,14 @@ def test_an_option_given_both_ways_is_refused():
     ({"arch": "cnn-fast", "reduce-lr": "on"}, "reduce-lr", {"arch": "cnn-fast"}),          # clashes with the preset
     ({"validation_split": "0", "early_stopping": "1"}, "early_stopping", {"validation_split": 0.0}),
     ({"arch": "cnn-bn", "validation-split": "0"}, "validation-split", {"arch": "cnn-bn"}),  # cnn-bn stops early
+    ({"dataset": "fashion-mnist", "drawings-weight": "5"}, "drawings-weight", {"dataset": "fashion-mnist"}),
 ])
 def test_values_that_clash_are_dropped_latest_first(params, parameter, kept):
     result = settings_from_query(params)
     assert result.values == kept
     assert len(result.refusals) == 1
     message = refusal_for(result, parameter)
-    assert "one-cycle" in message or "validation split above 0" in message
+    assert "one-cycle" in message or "validation split above 0" in message or "Your drawings are digits" in message
     result.config()
 
 
@@ -216,6 +222,8 @@ CUSTOM_CONFIGS = [
                            validation_split=0.0),
     TrainConfig.for_preset("linear", learning_rate=1e-5, validation_split=0.5, early_stopping=True, limit=50),
     TrainConfig.for_preset("cnn-bn", early_stopping=False, reduce_lr=False, epochs=100),
+    TrainConfig.for_preset("cnn-best", start_from="default", drawings_weight=5, drawings_held_out=0.3, epochs=3,
+                           learning_rate=3e-4, schedule="constant", augment=False, limit=10_000),
 ]
 
 

@@ -261,38 +261,43 @@ def test_fine_tuning_is_refused_before_training_with_too_few_drawings(drawings):
 
     assert not at.exception
     assert any("Fine-tuning needs at least 10 kept drawings (there are 5)" in w for w in texts(at.warning))
-    assert not [b for b in at.button if b.key == "tune_start"]
+    assert not at.get("page_link"), "no way to the Train page without enough drawings"
 
 
-def test_fine_tuning_shows_before_and_after_and_saves_a_new_model(drawings, monkeypatch):
-    from pages import drawings_tune
+def test_the_fine_tune_tab_shows_the_plan_and_opens_the_train_page_with_it_filled_in(drawings):
+    from urllib.parse import parse_qs
 
-    monkeypatch.setattr(drawings_tune, "MNIST_TEST_LIMIT", 500)  # quick: the core tests check the gains
+    from core.links import settings_from_query
+    from page_support import ROOT
+
     keep_digits(drawings, 20, wrong_every=4)
-    at = open_drawings("Fine-tune")
-    at.slider(key="tune_epochs").set_value(1)
-    at.number_input(key="tune_mnist").set_value(500).run()
-    assert "15 of your 20 drawings to train on (each shown 5×), 5 held out for testing, plus 500 MNIST digits; " \
-           "1 epoch." in all_text(at).replace("**", "")
-
-    at.button(key="tune_start").click().run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["drawings_tab"] = "Fine-tune"
+    at.run()
+    at.switch_page("pages/drawings.py").run()
     assert not at.exception and not at.error
-    result = at.session_state["drawings_tuned"]
-    assert result.model_name == "default-tuned" and result.held_out == 5
-    assert any(s.startswith("Saved as **default-tuned**: default fine-tuned in") for s in texts(at.success))
-    assert metric(at, "Held-out drawings (5)") == f"{result.after['drawings_accuracy']:.1%}"
-    assert metric(at, "MNIST test") == f"{result.after['mnist_accuracy']:.2%}"
-    held_out = next(m for m in at.metric if m.label == "Held-out drawings (5)")
-    assert held_out.proto.delta_description == f"from {result.before['drawings_accuracy']:.1%}", "before, beside after"
-    meta = ModelStore().read_meta("default-tuned")
-    assert meta.extra["fine_tuned_from"] == "default" and meta.extra["held_out"] == 5
-    assert meta.extra["fine_tune"]["mnist_samples"] == 500 and len(meta.history) == 1
+    assert "15 of your 20 drawings to train on (each shown 5×), 5 held out for testing, plus 10,000 MNIST digits; " \
+           "3 epochs at learning rate 0.0003." in all_text(at).replace("**", "")
+    assert not [b for b in at.button if b.key == "tune_start"], "nothing trains in this page"
+    [link] = [link for link in at.get("page_link") if link.proto.label.startswith("Fine-tune")]
+    assert link.proto.label == "Fine-tune default on the Train page"
+    query = parse_qs(link.proto.query_string)
+    config = settings_from_query(query).config()
+    assert (config.start_from, config.arch, config.drawings_weight, config.epochs, config.limit) == \
+        ("default", "cnn-best", 5, 3, 10_000)
 
-    at.button(key="tune_use").click().run()
-    assert at.session_state["active_model"] == "default-tuned"
-    assert at.selectbox(key="drawings_model").value == "default-tuned", "the picker follows the model in use"
-    assert at.button(key="tune_use").disabled
-    assert not at.exception
+    # Following the link: the Train page starts from the stored model, with these settings in its widgets.
+    at.query_params.update({key: values[0] for key, values in query.items()})
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and not at.error
+    assert at.radio(key="train_source").value == "a stored model"
+    assert at.selectbox(key="train_base_model").value == "default"
+    assert at.selectbox(key="train_arch").value == "cnn-best" and at.selectbox(key="train_arch").disabled
+    assert at.number_input(key="train_cnn-best_epochs").value == 3
+    assert at.number_input(key="train_cnn-best_drawings_weight").value == 5
+    assert "15 of your 20 drawings to train on (each shown 5×), 5 held out for testing." in \
+        all_text(at).replace("**", "")
+    assert not at.warning, texts(at.warning)
 
 
 def test_see_these_mistakes_opens_the_mistakes_page_on_the_drawings(drawings):

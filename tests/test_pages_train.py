@@ -243,3 +243,80 @@ def test_a_run_ended_by_force_says_why_not_cancelled(temp_store, monkeypatch):
     assert not at.exception
     assert any(note in text for text in texts(at.warning)), texts(at.warning)
     assert "Cancelled before it started" not in all_text(at)
+
+
+# --- starting from a stored model (fine-tuning) ----------------------------------------------------------
+
+
+@pytest.fixture
+def small_in_app(app_store, small_trained_model):
+    """The session's small cnn-basic model copied into the pages' store, and 20 kept drawings beside it."""
+    import shutil
+
+    from core import datasets
+    from core.drawings import DrawingStore
+
+    source, name = small_trained_model
+    for path in source.paths(name):
+        shutil.copy(path, app_store.root / path.name)
+    mnist = datasets.load("mnist")
+    drawings = DrawingStore()
+    for i in range(20):
+        drawings.add(int(mnist.y_test[i]), mnist.x_test[i])
+    yield name
+    drawings.close()
+
+
+def test_a_run_from_a_stored_model_is_queued_watched_and_shows_before_and_after(small_in_app, registry):
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
+    assert at.radio(key="train_source").value == "a new network" and not at.number_input(
+        key="train_cnn-basic_drawings_weight").value, "a new network trains on MNIST only unless asked"
+    at.radio(key="train_source").set_value("a stored model").run()
+    at.selectbox(key="train_base_model").select(small_in_app).run()
+    assert not at.exception
+    arch = at.selectbox(key="train_arch")
+    assert arch.value == "cnn-basic" and arch.disabled, "the stored model's own architecture"
+    assert at.number_input(key="train_cnn-basic_epochs").value == 3, "fine-tune defaults"
+    assert at.number_input(key="train_cnn-basic_learning_rate").value == 3e-4
+    assert at.number_input(key="train_cnn-basic_limit").value == 10_000
+    assert at.number_input(key="train_cnn-basic_drawings_weight").value == 5
+    assert "15 of your 20 drawings to train on (each shown 5×), 5 held out for testing." in \
+        all_text(at).replace("**", "")
+    assert "active_model" not in at.session_state, "choosing a model to start from does not make it the Draw page's"
+    at.number_input(key="train_cnn-basic_epochs").set_value(1)
+    at.number_input(key="train_cnn-basic_limit").set_value(500).run()
+    assert at.number_input(key="train_cnn-basic_epochs").value == 1, "the defaults are applied once, then kept"
+
+    job = start(at, registry)
+    assert (job.config.start_from, job.config.arch, job.config.drawings_weight) == (small_in_app, "cnn-basic", 5)
+    assert "from small · 1 epoch" in all_text(at)
+    poll_until(at, lambda: job.state.done)
+    result = job.progress().result
+    assert job.state == JobState.FINISHED and result.model_name == "small-tuned", job.progress().error
+    assert metric(at, "Held-out drawings (5)") == f"{result.after['drawings_accuracy']:.1%}"
+    assert metric(at, "MNIST test") == f"{result.after['test_accuracy']:.2%}"
+    held = next(m for m in at.metric if m.label == "Held-out drawings (5)")
+    assert held.proto.delta_description == f"from {result.before['drawings_accuracy']:.1%}", "before, beside after"
+    assert ModelStore().read_meta("small-tuned").extra["fine_tuned_from"] == small_in_app
+
+
+def test_a_run_from_a_stored_model_is_refused_before_it_is_queued(small_in_app, registry):
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
+    at.radio(key="train_source").set_value("a stored model").run()
+    at.selectbox(key="train_base_model").select(small_in_app).run()
+    at.selectbox(key="train_cnn-basic_dataset").select("fashion-mnist").run()
+    at.button(key="train_start").click().run()
+    assert any("Your drawings are digits" in e for e in texts(at.error)), texts(at.error)
+    at.number_input(key="train_cnn-basic_drawings_weight").set_value(0).run()
+    at.button(key="train_start").click().run()
+    assert any("small reads mnist, but these settings train on fashion-mnist" in e for e in texts(at.error))
+    at.selectbox(key="train_cnn-basic_dataset").select("mnist")
+    at.number_input(key="train_cnn-basic_drawings_weight").set_value(5).run()
+    from core.drawings import DrawingStore
+
+    drawings = DrawingStore()
+    drawings.delete([i for i in drawings.arrays(ids=True)[2][:12]])
+    at.button(key="train_start").click().run()
+    assert any("Fine-tuning needs at least 10 kept drawings (there are 8)" in w for w in texts(at.warning))
+    assert any("Fine-tuning needs at least 10 kept drawings (there are 8)" in e for e in texts(at.error))
+    assert not at.exception and registry.jobs() == [], "nothing was queued"
