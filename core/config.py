@@ -81,7 +81,7 @@ SETTINGS: dict[str, Setting] = {
     "stroke_copies": Setting("Stroke-drawn copies", int, 0, 60000,
                              help="Add this many training digits redrawn with a round pen, the way people draw "
                                   "with a mouse, so the network learns to read drawings (digits only; about "
-                                  "2.6 ms each to make before training starts)."),
+                                  "4 ms each to make before training starts)."),
     "start_from": Setting("Start from", str, optional=True,
                           help="A stored model's name: train it further instead of building a new network "
                                "(its architecture and dataset must match these settings); empty: a new network."),

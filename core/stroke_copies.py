@@ -13,8 +13,7 @@ import numpy as np
 from core.preprocess import canvas_to_mnist
 from core.strokes import FORMS, redraw_as_strokes, render_form
 
-COPY_CANVAS = 140   # half the app's 280-pixel canvas: the same shapes relative to it, in half the time
-SECONDS_PER_COPY = 0.0026   # measured on one core of the 2-core development machine, for time estimates
+COPY_CANVAS = 280   # the Draw page's canvas: at 140 pixels copies were faster to make but read 0.2-0.3 points worse
 
 
 def stroke_copies(digits: np.ndarray, labels: np.ndarray, n: int, seed: int = 0,
