@@ -4,8 +4,8 @@ processes, synchronous=NORMAL against FULL, and bytes per drawing in the file.
 Each drawing is realistic: an MNIST test digit redrawn as mouse strokes on a 280x280 RGBA canvas
 (white ink on black, as the Draw page's canvas gives it) plus its 28x28 network input. "end to end"
 is what the Draw page pays (`add` with the RGBA array: PNG encoding plus the write); "database"
-passes ready PNG bytes, so only the write is timed. Not wired into `make bench`:
-`drawings_throughput()` returns the figures as a dict; `python -m benchmarks.drawings` prints them.
+passes ready PNG bytes, so only the write is timed. Section 13 of `make bench` (`drawings_section`);
+`python -m benchmarks.drawings` prints the figures as JSON.
 """
 from __future__ import annotations
 
@@ -129,6 +129,25 @@ def _file_bytes(path: Path) -> int:
     finally:
         con.close()
     return path.stat().st_size
+
+
+def drawings_section(report, title: str) -> None:
+    """Section 13: the figures of `drawings_throughput` as a table (a smaller run in --quick mode)."""
+    quick = report.settings.quick
+    print("[13] keeping drawings from threads and processes ...", flush=True)
+    figures = drawings_throughput(total=80 if quick else 800, repeats=1 if quick else 3)
+    rows = [f"| {name} | {rate:,.0f} |" for name, rate in figures["per_second"].items()]
+    report.results["drawings"] = figures
+    report.add(title, "\n".join([
+        f"{figures['drawings']} drawings per run into a new SQLite file (WAL), median of {figures['repeats']} runs; "
+        "each drawing is an MNIST test digit redrawn as strokes on the 280x280 canvas plus its 28x28 input. "
+        "\"end to end\" is the Draw page's call (PNG encoding of the canvas plus the write); the others pass "
+        f"ready PNG bytes. Load average at the start: {figures['load_average']:.1f}.", "",
+        "| writers | drawings kept per second |", "|---|---|", *rows, "",
+        f"PNG encoding of one canvas: {figures['png_encode_ms']:.2f} ms. Size in the file: "
+        f"**{figures['bytes_per_drawing']:,} bytes per drawing** with its canvas PNG "
+        f"(the PNG alone {figures['canvas_png_bytes_mean']:,}), {figures['bytes_per_drawing_without_canvas']:,} without. "
+        "Every run checks that no drawing was lost."]))
 
 
 if __name__ == "__main__":

@@ -109,4 +109,5 @@ def robustness(report: Report) -> None:
         "| model | MNIST test | stroke set, all | " + " | ".join(FORMS) + " |",
         "|---|---|---|" + "---|" * len(FORMS), *rows, "",
         f"**Shipped default model: {pct(default_strokes)} on the stroke set, {pct(default_mnist)} on MNIST test** "
-        f"(aim ≥ 98% on strokes: {'met' if default_strokes >= 0.98 else 'not met'})."]))
+        f"(aim ≥ 99% on strokes while keeping ≥ 99.5% on MNIST test: "
+        f"{'met' if default_strokes >= 0.99 and default_mnist >= 0.995 else 'not met'})."]))
