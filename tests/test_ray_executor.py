@@ -118,3 +118,33 @@ def test_the_command_line_trains_on_ray_when_asked(capsys, tmp_path, monkeypatch
                  "--name", "cli-ray"]) == 0
     out = capsys.readouterr().out
     assert "epoch 1/1" in out and "saved cli-ray" in out and (tmp_path / "cli-ray.json").exists()
+
+
+def test_a_fine_tune_gets_its_base_model_and_drawings_from_the_server(small_trained_model, tmp_path, monkeypatch):
+    """No cluster needed: what the server sends along is enough for a Ray node to plan the run."""
+    import numpy as np
+
+    from core import datasets
+    from core.drawings import DrawingStore
+    from core.finetune import KeptDrawings, config_for
+    from core.ray_executor import CapturingStore, fine_tune_inputs
+    from core.recipe import plan_fit
+    from core.store import StoreError
+
+    store, name = small_trained_model
+    mnist = datasets.load("mnist")
+    drawings = DrawingStore(tmp_path / "drawings.sqlite3")
+    for i in range(12):
+        drawings.add(int(mnist.y_test[i]), mnist.x_test[i])
+    monkeypatch.setenv("DIGIT_STUDIO_DRAWINGS", str(drawings.path))
+    config = config_for(name, store.read_meta(name), epochs=1, limit=200, validation_split=0.0)
+    inputs = fine_tune_inputs(config, store)
+    assert inputs["base"][0] == name and inputs["base"][2] == store.read_meta(name)
+    assert np.array_equal(inputs["drawings"][0], drawings.arrays()[0])
+    node = CapturingStore(inputs["base"])
+    plan = plan_fit(config, node, KeptDrawings(*inputs["drawings"]))
+    assert plan.drawings.held == 3 and plan.train_samples == 200 + 9 * 5
+    assert np.allclose(plan.model.get_weights()[0], store.load(name).get_weights()[0]), "the base model's weights"
+    with pytest.raises(StoreError, match="No model named 'other' was sent"):
+        node.load("other")
+    assert fine_tune_inputs(TrainConfig(epochs=1), store) == {}

@@ -167,9 +167,9 @@ def test_stop_while_preparing_saves_nothing(store, monkeypatch):
 
     real_plan = training.plan_fit
 
-    def slow_plan(config):
+    def slow_plan(config, *args, **kwargs):
         time.sleep(1.0)
-        return real_plan(config)
+        return real_plan(config, *args, **kwargs)
 
     monkeypatch.setattr(training, "plan_fit", slow_plan)
     job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=500))
