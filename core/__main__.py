@@ -136,6 +136,10 @@ def cmd_train(args) -> int:
 
     # in this process by default: the command line is a process of its own, so a worker would only add its start-up
     job = JobRegistry(1, store, job_factory(args.executor or executor_from_env("thread"))).submit(config)
+    if config.stroke_copies:
+        from core.stroke_copies import preparing_text
+
+        print(preparing_text(config.stroke_copies).replace("…", " ..."), flush=True)
     printed = 0
     try:
         while not job.wait(timeout=0.5):

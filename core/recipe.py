@@ -53,11 +53,12 @@ def learning_rate(config: TrainConfig, batches_per_epoch: int):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
-def plan_fit(config: TrainConfig, store=None, drawings=None) -> FitPlan:
+def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None) -> FitPlan:
     """Seed everything, split the data, build (or load, with `start_from`) and compile the model inside the
     distribution strategy. `store` holds the model to start from (default ModelStore()); `drawings` the
     users' drawings (default DrawingStore()). A fine-tune's problems (core.finetune.check) are raised
-    before anything is loaded."""
+    before anything is loaded. Making stroke copies takes a while: `stop_requested()` true then raises
+    core.jobs.StopRequested."""
     if config.start_from is not None and store is None:
         from core.store import ModelStore
 
@@ -70,7 +71,7 @@ def plan_fit(config: TrainConfig, store=None, drawings=None) -> FitPlan:
     split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
     dataset_samples = len(split.y_train)
     if config.stroke_copies:
-        split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed)
+        split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed, stop_requested)
     if kept is not None:
         split = finetune.with_drawings(split, kept)
     batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
@@ -97,11 +98,18 @@ def plan_fit(config: TrainConfig, store=None, drawings=None) -> FitPlan:
     return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept)
 
 
-def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int, seed: int) -> datasets.Split:
-    """`split` with n of its training digits redrawn as mouse strokes added to the training samples."""
+def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int, seed: int,
+                       stop_requested=None) -> datasets.Split:
+    """`split` with n of its training digits redrawn as mouse strokes added to the training samples;
+    core.jobs.StopRequested as soon as `stop_requested()` is true while they are made."""
+    from core.jobs import StopRequested
     from core.stroke_copies import stroke_copies
 
-    x, y = stroke_copies(dataset.x_train[split.train_index], split.y_train, n, seed)
+    def progress(done: int, total: int) -> None:
+        if stop_requested is not None and stop_requested():
+            raise StopRequested
+
+    x, y = stroke_copies(dataset.x_train[split.train_index], split.y_train, n, seed, progress)
     return datasets.Split(np.concatenate([split.x_train, x]), np.concatenate([split.y_train, y]),
                           split.x_val, split.y_val)
 

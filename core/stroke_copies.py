@@ -13,6 +13,7 @@ import numpy as np
 from core.preprocess import canvas_to_mnist
 from core.strokes import FORMS, redraw_as_strokes, render_form
 
+SECONDS_PER_COPY = 0.004   # on one core of the 2-core development machine: for the "about N s" shown first
 COPY_CANVAS = 280   # the Draw page's canvas: at 140 pixels copies were faster to make but read 0.2-0.3 points worse
 
 
@@ -21,7 +22,7 @@ def stroke_copies(digits: np.ndarray, labels: np.ndarray, n: int, seed: int = 0,
     """n digits picked at random from (digits uint8 (N, 28, 28), labels), redrawn as strokes.
 
     Returns (x float32 (n, 28, 28, 1) in [0, 1], y); deterministic for a seed. `progress(done, n)`, if
-    given, is called every 1,000 digits (and may raise to stop).
+    given, is called every 100 digits (and may raise to stop).
     """
     rng = np.random.default_rng([seed, 1])
     picks = rng.choice(len(digits), size=max(n, 0), replace=n > len(digits))
@@ -32,6 +33,12 @@ def stroke_copies(digits: np.ndarray, labels: np.ndarray, n: int, seed: int = 0,
             x[i, ..., 0] = canvas_to_mnist(canvas).image
         except ValueError:   # an MNIST digit with no ink to redraw (or to find again): the copy stays blank
             pass
-        if progress is not None and (i + 1) % 1000 == 0:
+        if progress is not None and (i + 1) % 100 == 0:
             progress(i + 1, len(picks))
     return x, np.asarray(labels)[picks]
+
+
+def preparing_text(n: int) -> str:
+    """What a run does before its first batch when it makes n copies, for the Train page and the command line."""
+    return (f"Drawing {n:,} training digits as mouse strokes (about {max(1, round(n * SECONDS_PER_COPY)):,} s), "
+            "then building the network…")

@@ -8,7 +8,7 @@ import keras
 from core import datasets, finetune, models
 from core.config import TrainConfig
 from core.evaluation import evaluate
-from core.jobs import JobResult, ProgressRecorder, QueuedJob
+from core.jobs import JobResult, ProgressRecorder, QueuedJob, StopRequested
 from core.recipe import FitPlan, plan_fit, standard_callbacks
 from core.store import ModelMeta, ModelStore, TestMetrics
 from core.watching import watch_callback
@@ -79,7 +79,10 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
     Snapshots of the panel (core.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
     drawing or None) is the user's drawing, predicted with each of them. A fine-tune (a stored model to
     start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too."""
-    plan = plan_fit(config, store, drawings)
+    try:
+        plan = plan_fit(config, store, drawings, stop_requested)
+    except StopRequested:   # stopped while its stroke copies were made: nothing learned yet
+        return None
     if stop_requested():
         return None
     before = None

@@ -15,6 +15,7 @@ import streamlit as st
 from core import datasets
 from core.config import ConfigError, TrainConfig
 from core.jobs import JobState, Progress, QueueLimitError
+from core.stroke_copies import preparing_text
 from pages import charts, lesson_view, resources, session, train_links, train_source, visitor
 from pages.formatting import duration, plain, settings_line
 from pages.lesson_view import LessonAt
@@ -170,6 +171,8 @@ def job_panel(job_id: str, was_active: bool) -> None:
 def progress_ui(p: Progress) -> None:
     if p.state == JobState.STOPPING:
         text = "Stopping after this batch, then testing and saving what was learned…"
+    elif not p.batches_per_epoch and p.config.stroke_copies:
+        text = preparing_text(p.config.stroke_copies)
     elif not p.batches_per_epoch:
         text = "Preparing the data and building the network…"
     elif p.epoch >= p.epochs:

@@ -67,3 +67,22 @@ def test_impossible_copies_are_refused_before_training(values, words):
 def test_summary_names_the_copies():
     assert "5,000 stroke-drawn copies" in TrainConfig(stroke_copies=5000).summary()
     assert "stroke" not in TrainConfig().summary()
+
+
+def test_stop_while_copies_are_made_saves_nothing_and_says_what_it_does(tmp_path):
+    """Making 60,000 copies takes minutes: Stop must work then too, and the page and CLI say what happens."""
+    from core.jobs import ProgressRecorder
+    from core.stroke_copies import preparing_text
+    from core.training import train
+
+    config = TrainConfig(arch="linear", epochs=1, limit=2000, stroke_copies=5000)
+    asked = []
+
+    def stop_requested():
+        asked.append(1)
+        return len(asked) > 3          # a few hundred copies in, Stop is pressed
+
+    store = ModelStore(tmp_path / "models")
+    assert train(config, ProgressRecorder("j", config), stop_requested, store) is None
+    assert 3 < len(asked) < 10 and [info.name for info in store.list()] == ["default"]   # the shipped one only
+    assert preparing_text(60000).startswith("Drawing 60,000 training digits as mouse strokes (about 240 s)")
