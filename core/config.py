@@ -78,7 +78,7 @@ SETTINGS: dict[str, Setting] = {
     "limit": Setting("Training-sample limit", int, 50, 60000, optional=True,
                      help="Train on a random subset: fewer samples train faster and learn less."),
     "augment": Setting("Augmentation", bool, help="Randomly shift, turn and zoom the training images."),
-    "stroke_copies": Setting("Stroke-drawn copies", int, 0, 60000,
+    "stroke_copies": Setting("Stroke-drawn copies", int, 0, 120000,
                              help="Add this many training digits redrawn with a round pen, the way people draw "
                                   "with a mouse, so the network learns to read drawings (digits only; about "
                                   "4 ms each to make before training starts)."),

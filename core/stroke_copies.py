@@ -19,13 +19,17 @@ COPY_CANVAS = 280   # the Draw page's canvas: at 140 pixels copies were faster t
 
 def stroke_copies(digits: np.ndarray, labels: np.ndarray, n: int, seed: int = 0,
                   progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """n digits picked at random from (digits uint8 (N, 28, 28), labels), redrawn as strokes.
+    """n digits from (digits uint8 (N, 28, 28), labels) redrawn as strokes: each digit is used n // N or
+    n // N + 1 times, chosen at random (a digit used twice gets two different drawings).
 
     Returns (x float32 (n, 28, 28, 1) in [0, 1], y); deterministic for a seed. `progress(done, n)`, if
     given, is called every 100 digits (and may raise to stop).
     """
     rng = np.random.default_rng([seed, 1])
-    picks = rng.choice(len(digits), size=max(n, 0), replace=n > len(digits))
+    n = max(n, 0)
+    whole, rest = divmod(n, len(digits))     # more copies than digits: each digit as evenly as can be
+    picks = np.concatenate([*(rng.permutation(len(digits)) for _ in range(whole)),
+                            rng.choice(len(digits), size=rest, replace=False)])
     x = np.zeros((len(picks), 28, 28, 1), np.float32)
     for i, digit in enumerate(digits[picks]):
         canvas = render_form(redraw_as_strokes(digit, rng, COPY_CANVAS), FORMS[i % len(FORMS)], rng)

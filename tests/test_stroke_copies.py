@@ -54,8 +54,8 @@ def test_a_run_trains_on_the_copies_too():
 
 @pytest.mark.parametrize("values, words", [
     ({"dataset": "fashion-mnist", "stroke_copies": 100}, "Fashion-MNIST has none"),
-    ({"stroke_copies": -1}, "whole number from 0 to 60000"),
-    ({"stroke_copies": 60001}, "whole number from 0 to 60000"),
+    ({"stroke_copies": -1}, "whole number from 0 to 120000"),
+    ({"stroke_copies": 120001}, "whole number from 0 to 120000"),
     ({"stroke_copies": 2.5}, "whole number"),
     ({"stroke_copies": True}, "whole number"),
 ])
@@ -86,3 +86,12 @@ def test_stop_while_copies_are_made_saves_nothing_and_says_what_it_does(tmp_path
     assert train(config, ProgressRecorder("j", config), stop_requested, store) is None
     assert 3 < len(asked) < 10 and [info.name for info in store.list()] == ["default"]   # the shipped one only
     assert preparing_text(60000).startswith("Drawing 60,000 training digits as mouse strokes (about 240 s)")
+
+
+def test_more_copies_than_digits_use_every_digit_evenly_with_different_drawings(mnist):
+    labels = np.arange(50)                      # labels = which digit was redrawn
+    x, used = stroke_copies(mnist.x_train[:50], labels, 120, seed=0)
+    counts = np.bincount(used, minlength=50)
+    assert counts.min() == 2 and counts.max() == 3 and counts.sum() == 120
+    twice = np.flatnonzero(used == used[0])
+    assert len(twice) >= 2 and not np.array_equal(x[twice[0]], x[twice[1]])
