@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import finetune
+from core import datasets, finetune
 from core.config import ConfigError
 from core.links import query_from_config
 from core.store import StoreError
@@ -41,8 +41,12 @@ def tune_ui(store, count: int) -> None:
     except finetune.FineTuneError as exc:
         st.warning(plain(exc))
         return
+    spec = datasets.get(config.dataset)
+    mnist = min(config.limit or spec.train_size, spec.train_size)   # split as core.datasets.split does
+    checked = int(round(mnist * config.validation_split))
+    also = f" ({checked:,} more to check each epoch)" if checked else ""
     st.markdown(f"**{trained}** of your {count} drawings to train on (each shown {config.drawings_weight}×), "
-                f"**{held}** held out for testing, plus {config.limit:,} MNIST digits; "
+                f"**{held}** held out for testing, plus {mnist - checked:,} {spec.title} digits{also}; "
                 f"{config.epochs} epoch{'s' * (config.epochs > 1)} at learning rate {config.learning_rate:g}.")
     st.page_link(TRAIN_PAGE, label=f"Fine-tune {name} on the Train page", icon=":material/model_training:",
                  query_params=query_from_config(config))

@@ -25,6 +25,9 @@ ARCH_KEY = "train_arch"
 SOURCE_KEY = "train_source"          # "1 · Network": a new network, or a stored model to train further
 BASE_KEY = "train_base_model"        # the stored model chosen to start from
 BASE_SEEN_KEY = "train_base_applied"  # the stored model whose settings were last put into the widgets
+LINK_GIVEN_KEY = "train_link_given"  # a link's own training settings, kept for a stored model chosen in place of its
+MISSING_KEY = "train_base_missing"   # (the model a link named and is not here, the one chosen instead)
+AUTOMATIC_NAME = "automatic: <architecture>-<date>-<time>"
 NEW_NETWORK, STORED_MODEL = "a new network", "a stored model"
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 # The custom architectures' sliders: option -> widget key suffix (custom-mlp's `hidden` is two sliders).
@@ -120,7 +123,8 @@ LAYOUT = [("dataset", "epochs"), ("batch_size", "optimizer"), ("learning_rate", 
           ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
 
 
-def setting_widget(name: str, default: Any, key: str, container, disabled: bool = False) -> Any:
+def setting_widget(name: str, default: Any, key: str, container, disabled: bool = False,
+                   placeholder: str = AUTOMATIC_NAME) -> Any:
     """One training setting as a widget, from its entry in the settings table; returns the TrainConfig value.
 
     Number widgets reach one step past what TrainConfig accepts where that is natural (a learning
@@ -138,7 +142,7 @@ def setting_widget(name: str, default: Any, key: str, container, disabled: bool 
         return container.toggle(label, bool(default), key=key, help=text, disabled=disabled)
     if name == "name":
         value = container.text_input(f"{label} (optional)", key=key, help=text, disabled=disabled,
-                                     placeholder="automatic: <architecture>-<date>-<time>").strip()
+                                     placeholder=placeholder).strip()
         return value or None
     if name == "batch_size":
         sizes = [b for b in BATCH_SIZES if setting.low <= b <= setting.high]
@@ -165,10 +169,11 @@ def setting_widget(name: str, default: Any, key: str, container, disabled: bool 
 
 
 def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: frozenset[str] = frozenset(),
-                hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
+                hidden: frozenset[str] = frozenset(), name_placeholder: str = AUTOMATIC_NAME) -> dict[str, Any]:
     """Every training setting, starting at the preset's own (or `defaults`); TrainConfig keyword arguments.
 
     A `locked` setting is shown but cannot be changed; a `hidden` one is not shown and keeps its default.
+    `name_placeholder` says what the model is called when no name is given.
     """
     start = {**TrainConfig.for_preset(arch).to_dict(), **(defaults or {})}
     values = {}
@@ -178,7 +183,8 @@ def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: froze
             st.markdown("**Your drawings**", help="The digits kept on the Draw page, as extra training samples.")
         columns = st.columns(len(shown)) if len(shown) > 1 else [st] * len(shown)
         for name, column in zip(shown, columns):
-            values[name] = setting_widget(name, start[name], widget_key(arch, name), column, disabled=name in locked)
+            values[name] = setting_widget(name, start[name], widget_key(arch, name), column, disabled=name in locked,
+                                          placeholder=name_placeholder)
         if "drawings_weight" in shown:
             from pages.train_source import drawings_plan_ui
 
@@ -201,7 +207,10 @@ def settings_ui(step: "LessonStep | None" = None) -> tuple[str, dict[str, Any], 
             arch, options = architecture_ui([base.arch], locked=True, hidden=frozenset({"options"}),
                                             fixed_options=base.options)
         st.subheader("2 · Training")
-        return arch, options, {**training_ui(arch), "start_from": base.name if base else None}
+        if base is None:
+            return arch, options, {**training_ui(arch), "start_from": None}
+        placeholder = f"automatic: {base.name}-tuned"
+        return arch, options, {**training_ui(arch, name_placeholder=placeholder), "start_from": base.name}
     hidden = frozenset(step.hidden)
     arch, options = architecture_ui(step.allowed_archs, locked=step.control("arch") == "locked", hidden=hidden,
                                     fixed_options=step.fixed.get("options"))

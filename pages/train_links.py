@@ -10,13 +10,15 @@ from typing import Any
 
 import streamlit as st
 
+from core import finetune
 from core.config import SETTINGS, ConfigError, TrainConfig
 from core.links import (DEFAULT_ARCH, SPELLINGS, Refusal, config_from_values, link, query_from_config,
                         setting_parameter, settings_from_query)
 from core.presets import validate_options
-from pages import visitor
+from core.store import StoreError
+from pages import resources, visitor
 from pages.lesson_view import LessonAt
-from pages.train_controls import widget_state
+from pages.train_controls import LINK_GIVEN_KEY, MISSING_KEY, widget_state
 
 SEEN_KEY = "train_link_seen"        # (the link's settings, the lesson step) last applied
 STEP_KEY = "train_step_seen"        # the lesson step whose settings were last put into the widgets
@@ -61,12 +63,51 @@ def _apply(params: dict[str, list[str]], at: LessonAt | None) -> str:
     if at is not None:
         values, more = at.step.apply(values)
         refusals += more
-    state, unshown = widget_state(_whole_config(values))
-    given = {SPELLINGS[key.strip().lower()][1]: key for key in params if _kind(key) in ("setting", "option")}
-    refusals += [Refusal(given.get(field, setting_parameter(field) if field in SETTINGS else field), why)
-                 for field, why in unshown]
+    st.session_state.pop(MISSING_KEY, None)
+    if values.get("start_from") and at is None:
+        st.session_state[LINK_GIVEN_KEY] = dict(values)   # kept for a model chosen in place of a missing one
+        whole, more = _from_stored(values)
+        refusals += [Refusal(_parameter(params, field), why) for field, why in more]
+    else:
+        st.session_state.pop(LINK_GIVEN_KEY, None)
+        whole = _whole_config(values)
+    state, unshown = widget_state(whole)
+    refusals += [Refusal(_parameter(params, field), why) for field, why in unshown]
     st.session_state.update(state)
     return "\n".join(str(r) for r in refusals)
+
+
+def _parameter(params: dict[str, list[str]], field: str) -> str:
+    """The link's own spelling of setting or option `field` (else its usual one), to name it in a refusal."""
+    for key in params:
+        if _kind(key) in ("setting", "option", "options", "arch") and SPELLINGS[key.strip().lower()][1] == field:
+            return key
+    return setting_parameter(field) if field in SETTINGS else field
+
+
+def _from_stored(values: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Every setting of a run from the stored model values["start_from"], as choosing that model on the page
+    gives: its architecture, options and dataset, the fine-tune defaults, then the link's own settings; and
+    the link's values that cannot be used, as (field, why). For a model that is not here, the link's settings
+    as given: the page warns, chooses another model and puts the link's settings over its defaults."""
+    name = values["start_from"]
+    try:
+        meta = resources.model_store().read_meta(name)
+    except StoreError:
+        return _whole_config(values), []
+    refused = []
+    values = dict(values)
+    if values.get("arch", meta.arch) != meta.arch:
+        refused.append(("arch", f"{name} is a {meta.arch} network: a run that starts from it keeps its "
+                                f"architecture (not {values['arch']})."))
+    values.pop("arch", None)
+    values.pop("options", None)
+    try:
+        config = finetune.config_for(name, meta, **{k: v for k, v in values.items() if k != "start_from"})
+    except ConfigError as exc:
+        return _whole_config(values), refused + [("start_from", " ".join(exc.problems))]
+    return {"arch": config.arch, "options": dict(config.options),
+            **{field: getattr(config, field) for field in SETTINGS}}, refused
 
 
 def _whole_config(values: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +145,26 @@ def step_problems(at: LessonAt, values: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _text(value: Any) -> str:
+    """A setting's value as a link spells it (as core.links does: booleans 1/0, no limit 0)."""
+    if value is None or isinstance(value, bool):
+        return "1" if value else "0"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def link_query(config: TrainConfig, base: dict[str, Any] | None = None) -> dict[str, str]:
+    """query_from_config, plus, for a run from a stored model, each fine-tune setting that is at the preset's
+    value (so left out) but not at the fine-tune default a link from a stored model starts from."""
+    params = query_from_config(config, base)
+    if config.start_from:
+        preset = config_from_values({"arch": config.arch})
+        for name, default in finetune.FINE_TUNE_DEFAULTS.items():
+            value = getattr(config, name)
+            if value == getattr(preset, name) and value != default:
+                params[setting_parameter(name)] = _text(value)
+    return params
+
+
 def copy_link_ui(arch: str, options: dict, training: dict, at: LessonAt | None) -> None:
     """The link to the settings on screen (not the model name; in a lesson, to this step), ready to copy."""
     with st.expander("Copy a link to these settings", icon=":material/link:"):
@@ -114,5 +175,5 @@ def copy_link_ui(arch: str, options: dict, training: dict, at: LessonAt | None) 
             return
         base = at.lesson.step_params(at.number) if at else {}
         root = visitor.join_url()[0] or ""       # the address others can open, not this browser's localhost
-        st.code(link(f"{root.rstrip('/')}/train", query_from_config(config, base)), language=None, wrap_lines=True)
+        st.code(link(f"{root.rstrip('/')}/train", link_query(config, base)), language=None, wrap_lines=True)
         st.caption("Copy it with the button at its right. Whoever opens it starts from these settings.")

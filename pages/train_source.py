@@ -2,8 +2,9 @@
 drawings train and how many are held out, and a finished fine-tune's figures before and after.
 
 Choosing a stored model puts its architecture and the fine-tune defaults (core.finetune.FINE_TUNE_DEFAULTS)
-into the widgets once per model, so the visitor can still change them; the run itself is an ordinary run
-of the job registry (TrainConfig.start_from), queued, watched and stopped like any other.
+into the widgets once per model, so the visitor can still change them (when a link named a model that is
+not here, the model chosen in its place gets the link's own settings over those defaults); the run itself
+is an ordinary run of the job registry (TrainConfig.start_from), queued, watched and stopped like any other.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from core.drawings import DrawingsError
 from core.store import StoreError
 from pages import resources, session
 from pages.formatting import plain
-from pages.train_controls import (ARCH_KEY, BASE_KEY, BASE_SEEN_KEY, NEW_NETWORK, SOURCE_KEY, STORED_MODEL,
-                                  widget_state)
+from pages.train_controls import (ARCH_KEY, BASE_KEY, BASE_SEEN_KEY, LINK_GIVEN_KEY, MISSING_KEY, NEW_NETWORK,
+                                  SOURCE_KEY, STORED_MODEL, widget_state)
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,27 @@ def source_ui() -> Base | None:
                       help="A stored model is trained further (fine-tuned): a few epochs on MNIST and your "
                            "drawings, at a low learning rate. It is kept as it is; the result is a new model.")
     if source != STORED_MODEL:
+        st.session_state.pop(MISSING_KEY, None)
         return None
     asked = st.session_state.get(BASE_KEY)
     name = session.model_picker("Stored model", key=BASE_KEY, digits_only=True, activate=False)
-    if asked is not None and name != asked:
-        st.warning("The model to start from in this link is not in the store: choose one here.")
-        st.text(f"Model asked for: {str(asked)[:200]}")   # from a link: shown as text
+    if asked is not None and name is not None and name != asked:   # a link's model, or one deleted since
+        given = st.session_state.get(LINK_GIVEN_KEY) or {}
+        st.session_state[MISSING_KEY] = (str(asked), name, given.get("start_from") == asked)
+    missing = st.session_state.get(MISSING_KEY)
+    if missing and missing[1] != name:                  # another model chosen since: the warning is done
+        st.session_state.pop(MISSING_KEY, None)
+        missing = None
+    if missing:
+        asked_text, _, from_link = missing
+        if from_link:
+            st.warning(f"This link starts from the model **{plain(asked_text, 80)}**, which is not among the "
+                       f"stored digit models: it starts from **{plain(name)}** instead, with the link's other "
+                       "settings. Choose another model here if you like.", icon=":material/link_off:")
+        else:
+            st.warning(f"The model **{plain(asked_text, 80)}** is no longer among the stored digit models: "
+                       f"**{plain(name)}** is chosen instead, with the fine-tune settings.",
+                       icon=":material/warning:")
     if name is None:
         return None
     try:
@@ -52,8 +68,9 @@ def source_ui() -> Base | None:
     stored = meta.config if isinstance(meta.config, dict) else {}
     options = stored.get("options") if isinstance(stored.get("options"), dict) else {}
     if st.session_state.get(BASE_SEEN_KEY) != name:     # a newly chosen model: its settings, once
+        given = st.session_state.pop(LINK_GIVEN_KEY, None) if missing and missing[2] else None
         state, _ = widget_state({"arch": meta.arch, "options": options, "dataset": meta.dataset,
-                                 **finetune.FINE_TUNE_DEFAULTS, "start_from": name})
+                                 **finetune.FINE_TUNE_DEFAULTS, **link_settings(given), "start_from": name})
         for key in (SOURCE_KEY, BASE_KEY):               # drawn already in this run
             state.pop(key, None)
         st.session_state.update(state)
@@ -61,6 +78,13 @@ def source_ui() -> Base | None:
     st.caption(f"Trains a copy of {plain(name)} further and saves it as a new model "
                f"(`{plain(name)}-tuned` unless you name it); {plain(name)} itself is kept as it is.")
     return Base(name, meta.arch, options)
+
+
+def link_settings(given: dict[str, Any] | None) -> dict[str, Any]:
+    """The training settings a link gave itself, for a stored model chosen in place of the one it named: not
+    its architecture, options or dataset (the model chosen has its own), nor the model to start from."""
+    return {name: value for name, value in (given or {}).items()
+            if name not in ("arch", "options", "dataset", "start_from", "name")}
 
 
 def drawings_plan_ui(weight: int, held_out: float) -> None:
@@ -77,7 +101,7 @@ def drawings_plan_ui(weight: int, held_out: float) -> None:
     try:
         trained, held = finetune.plan(count, held_out)
     except finetune.FineTuneError as exc:
-        st.warning(plain(exc))
+        st.warning(f"{plain(exc)} Or set the weight to 0 to train on MNIST only.")
         return
     st.markdown(f"**{trained}** of your {count} drawings to train on (each shown {weight}×), "
                 f"**{held}** held out for testing.")

@@ -276,8 +276,9 @@ def test_the_fine_tune_tab_shows_the_plan_and_opens_the_train_page_with_it_fille
     at.run()
     at.switch_page("pages/drawings.py").run()
     assert not at.exception and not at.error
-    assert "15 of your 20 drawings to train on (each shown 5×), 5 held out for testing, plus 10,000 MNIST digits; " \
-           "3 epochs at learning rate 0.0003." in all_text(at).replace("**", "")
+    assert "15 of your 20 drawings to train on (each shown 5×), 5 held out for testing, plus 9,000 MNIST digits " \
+           "(1,000 more to check each epoch); 3 epochs at learning rate 0.0003." in all_text(at).replace("**", ""), \
+        "the limit's 10,000 digits, less the validation share"
     assert not [b for b in at.button if b.key == "tune_start"], "nothing trains in this page"
     [link] = [link for link in at.get("page_link") if link.proto.label.startswith("Fine-tune")]
     assert link.proto.label == "Fine-tune default on the Train page"

@@ -320,3 +320,94 @@ def test_a_run_from_a_stored_model_is_refused_before_it_is_queued(small_in_app, 
     assert any("Fine-tuning needs at least 10 kept drawings (there are 8)" in w for w in texts(at.warning))
     assert any("Fine-tuning needs at least 10 kept drawings (there are 8)" in e for e in texts(at.error))
     assert not at.exception and registry.jobs() == [], "nothing was queued"
+
+
+# --- links to a run from a stored model -------------------------------------------------------------------
+
+
+def fine_tune_widgets(at: AppTest, arch: str = "cnn-best") -> dict:
+    """The training widgets' values that a fine-tune link sets, by TrainConfig field."""
+    numbers = {name: at.number_input(key=f"train_{arch}_{name}").value
+               for name in ("epochs", "learning_rate", "limit", "drawings_weight")}
+    return {**numbers, "schedule": at.selectbox(key=f"train_{arch}_schedule").value,
+            "augment": at.toggle(key=f"train_{arch}_augment").value,
+            "held_out": at.slider(key=f"train_{arch}_drawings_held_out").value}
+
+
+def test_a_link_to_a_missing_model_names_it_and_keeps_its_own_settings(app_store):
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    at.query_params.update({"start_from": "my_model.v2", "epochs": "7", "lr": "0.001", "limit": "2000",
+                            "drawings_weight": "2"})
+    at.run()
+    assert not at.exception
+    assert at.radio(key="train_source").value == "a stored model"
+    assert at.selectbox(key="train_base_model").value == "default", "another model is chosen in its place"
+    assert at.selectbox(key="train_arch").value == "cnn-best"
+    expected = {"epochs": 7, "learning_rate": 0.001, "limit": 2000, "drawings_weight": 2,       # the link's own
+                "schedule": "constant", "augment": False, "held_out": 0.25}                    # fine-tune defaults
+    assert fine_tune_widgets(at) == expected
+    [warning] = [w for w in at.warning if "not among the stored digit models" in w.value]
+    assert "This link starts from the model **my\\_model\\.v2**" in warning.value, "named, escaped as text"
+    assert "it starts from **default** instead, with the link's other settings" in texts([warning])[0]
+    assert not at.text, "no second element for the name"
+
+    at.number_input(key="train_cnn-best_seed").set_value(3).run()     # the next rerun: both stay
+    assert fine_tune_widgets(at) == expected
+    assert any("my_model.v2" in w for w in texts(at.warning)), texts(at.warning)
+    at.button(key="train_start")                                       # still there to press
+
+
+def test_a_link_to_a_stored_model_gets_its_architecture_and_the_fine_tune_defaults(app_store):
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    at.query_params.update({"start_from": "default", "epochs": "2"})   # no arch: default is a cnn-best
+    at.run()
+    assert not at.exception and not at.text, "nothing refused"
+    assert [w for w in texts(at.warning) if "kept drawings" not in w] == [], "no drawings kept: only that warning"
+    assert at.selectbox(key="train_arch").value == "cnn-best" and at.selectbox(key="train_arch").disabled
+    assert fine_tune_widgets(at) == {"epochs": 2, "learning_rate": 3e-4, "limit": 10_000, "drawings_weight": 5,
+                                     "schedule": "constant", "augment": False, "held_out": 0.25}
+    assert at.text_input(key="train_cnn-best_name").proto.placeholder == "automatic: default-tuned"
+
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    at.query_params.update({"start_from": "default", "arch": "cnn-basic", "drawings_weight": "999"})
+    at.run()
+    assert not at.exception
+    message = "\n".join(t.value for t in at.text)
+    assert "arch: default is a cnn-best network: a run that starts from it keeps its architecture" in message
+    assert "drawings_weight: Weight of your drawings must be a whole number from 0 to 100 (got 999)" in message
+    assert at.selectbox(key="train_arch").value == "cnn-best"
+    assert at.number_input(key="train_cnn-best_drawings_weight").value == 5, "the fine-tune default instead"
+
+
+def test_the_copied_link_of_a_fine_tune_opens_the_same_settings(app_store):
+    from urllib.parse import parse_qsl, urlsplit
+
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
+    at.radio(key="train_source").set_value("a stored model").run()
+    at.toggle(key="train_cnn-best_augment").set_value(True)           # the preset's value, not the fine-tune's
+    at.number_input(key="train_cnn-best_limit").set_value(0)
+    at.number_input(key="train_cnn-best_epochs").set_value(4).run()
+    shown = fine_tune_widgets(at)
+    [code] = [c.value for c in at.code if "/train?" in c.value]
+    query = dict(parse_qsl(urlsplit(code).query))
+    assert query["augment"] == "1" and query["limit"] == "0", query
+
+    again = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    again.query_params.update(query)
+    again.run()
+    assert not again.exception and not again.text, "nothing refused"
+    assert fine_tune_widgets(again) == shown
+
+
+def test_too_few_drawings_say_how_to_fine_tune_without_them(small_in_app):
+    from core.drawings import DrawingStore
+
+    drawings = DrawingStore()
+    drawings.delete(list(drawings.arrays(ids=True)[2][:17]))
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
+    at.radio(key="train_source").set_value("a stored model").run()
+    assert any("Fine-tuning needs at least 10 kept drawings (there are 3): keep more on the Draw page. "
+               "Or set the weight to 0 to train on MNIST only." in w for w in texts(at.warning)), texts(at.warning)
+    assert at.text_input(key="train_cnn-best_name").proto.placeholder == "automatic: default-tuned"
+    at.button(key="train_start").click().run()
+    assert not at.exception and any("there are 3" in e for e in texts(at.error)), texts(at.error)
