@@ -6,7 +6,6 @@ the registry's real slot, queue and Stop machinery in milliseconds, without Tens
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from core.config import TrainConfig
 from core.jobs import JobRegistry, JobResult, JobState, QueuedJob, QueueLimitError
 from core.store import ModelMeta, ModelStore, StoreError
 from page_support import add_copy_of_default
+from waiting import wait_until
 
 CONFIG = TrainConfig.for_preset("linear", epochs=1, limit=1000)
 
@@ -47,17 +47,10 @@ def fake_registry(slots: int = 1, max_per_owner: int | None = None, store=None, 
     return registry, log
 
 
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def run_one_at_a_time(registry, log: list[str], count: int) -> None:
     """Let `count` runs finish one after the other, each as soon as it is the one training."""
     for n in range(count):
-        wait_until(lambda: len(log) > n)
+        assert wait_until(lambda: len(log) > n, timeout=10)
         job = registry.get(log[n])
         job.finish()
         assert job.wait(5)
@@ -102,14 +95,14 @@ def test_without_owners_the_queue_is_first_come_first_served(tmp_path):
 def test_two_slots_are_shared_not_taken_by_one_visitor(tmp_path):
     registry, log = fake_registry(slots=2, store=ModelStore(tmp_path))
     alice = [registry.submit(CONFIG, owner="alice") for _ in range(3)]
-    wait_until(lambda: len(log) == 2)                          # alice's first two fill both slots
+    assert wait_until(lambda: len(log) == 2, timeout=10)  # alice's first two fill both slots
     bob = registry.submit(CONFIG, owner="bob")
     assert registry.queue() == [bob.id, alice[2].id]
     alice[0].finish()
-    wait_until(lambda: len(log) == 3)
+    assert wait_until(lambda: len(log) == 3, timeout=10)
     assert log[2] == bob.id                                    # the freed slot goes to bob
     for job in (alice[1], bob, alice[2]):
-        wait_until(lambda: job.state != JobState.QUEUED)
+        assert wait_until(lambda: job.state != JobState.QUEUED, timeout=10)
         job.finish()
         assert job.wait(5)
 

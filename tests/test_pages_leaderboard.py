@@ -12,6 +12,7 @@ from core.config import TrainConfig
 from core.jobs import JobRegistry, JobResult, JobState, QueuedJob
 from core.store import ModelStore
 from page_support import TIMEOUT, add_copy_of_default, all_text, page_path, texts
+from waiting import wait_until
 
 TRAIN, BOARD = page_path("train"), page_path("leaderboard")
 CONFIG = TrainConfig.for_preset("linear", epochs=1, limit=1000)
@@ -48,13 +49,6 @@ def held(temp_store, monkeypatch):
         job.wait(10)
 
 
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def train_page(**query) -> AppTest:
     at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
     for key, value in query.items():
@@ -75,7 +69,7 @@ def test_only_the_visitor_who_started_a_run_or_the_presenter_sees_its_stop(held)
     alice.selectbox(key="train_arch").select("linear").run()
     alice.button(key="train_start").click().run()
     (job,) = held.jobs()
-    wait_until(lambda: job.state == JobState.RUNNING)
+    assert wait_until(lambda: job.state == JobState.RUNNING, timeout=10)
     alice.run()
     assert job.owner == "alice" and stop_buttons(alice) == [f"train_stop_{job.id}"]
     assert f"Run {job.id} · linear · alice" in all_text(alice)
@@ -102,7 +96,7 @@ def test_a_stop_from_a_page_that_may_not_is_refused(held):
     alice.selectbox(key="train_arch").select("linear").run()
     alice.button(key="train_start").click().run()
     (job,) = held.jobs()
-    wait_until(lambda: job.state == JobState.RUNNING)
+    assert wait_until(lambda: job.state == JobState.RUNNING, timeout=10)
     alice.run()
     button = alice.button(key=f"train_stop_{job.id}")
     alice.session_state["visitor_started_runs"] = set()           # as if another visitor had this page
@@ -128,7 +122,7 @@ def test_a_run_started_without_a_name_is_stopped_by_its_own_tab(held):
 
 def test_each_visitor_sees_their_place_and_a_third_run_is_refused(held):
     first = held.submit(CONFIG, owner="ana")                      # holds the slot
-    wait_until(lambda: first.state == JobState.RUNNING)
+    assert wait_until(lambda: first.state == JobState.RUNNING, timeout=10)
     held.submit(CONFIG, owner="ana")
     bob = train_page(name="bob")
     bob.selectbox(key="train_arch").select("linear").run()
@@ -167,11 +161,11 @@ def class_runs(held, temp_store):
     add_copy_of_default(temp_store, "alice-linear", author="alice", arch="linear", test_metrics={"accuracy": 0.81})
     held.models.append("alice-linear")
     alice = held.submit(CONFIG, owner="alice")
-    wait_until(lambda: alice.state == JobState.RUNNING)
+    assert wait_until(lambda: alice.state == JobState.RUNNING, timeout=10)
     alice.release.set()
     assert alice.wait(10) and alice.state == JobState.FINISHED
     bob = held.submit(CONFIG.replace(epochs=3), owner="bob")
-    wait_until(lambda: bob.state == JobState.RUNNING)
+    assert wait_until(lambda: bob.state == JobState.RUNNING, timeout=10)
     return {"alice": alice, "bob": bob}
 
 

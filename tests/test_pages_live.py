@@ -15,18 +15,10 @@ from core.config import TrainConfig
 from core.jobs import JobState
 from core.store import ModelStore
 from page_support import TIMEOUT, canvas_image, page_path, vertical_bar
+from waiting import wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # always stopped
 PANEL_LABEL = "test images and what the network says they are"
-
-
-def wait_until(condition, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def markdown(at: AppTest) -> list[str]:

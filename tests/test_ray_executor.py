@@ -2,7 +2,6 @@
 server's own store saves the model that comes back."""
 import os
 import signal
-import time
 
 import pytest
 
@@ -13,17 +12,9 @@ from core.config import TrainConfig  # noqa: E402
 from core.jobs import JobRegistry, JobState  # noqa: E402
 from core.ray_executor import RayExecutor  # noqa: E402
 from core.store import DEFAULT_MODEL  # noqa: E402
+from waiting import wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
-
-
-def wait_until(condition, timeout=120.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return False
 
 
 @pytest.fixture(scope="module")

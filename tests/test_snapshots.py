@@ -3,7 +3,6 @@ the drawing predicted with them in a thread and in a worker process, kept when a
 with the model within budget and read back as recorded."""
 from __future__ import annotations
 
-import time
 
 import keras
 import numpy as np
@@ -17,17 +16,9 @@ from core.snapshots import MAX_SAVED, REPLAY_BUDGET, Panel, ProbeBox, Replay, Sn
 from core.store import DEFAULT_MODEL, StoreError
 from core.training import ProgressCallback
 from core.watching import choose_panel, watch_callback
+from waiting import wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # always stopped
-
-
-def wait_until(condition, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def a_one() -> np.ndarray:

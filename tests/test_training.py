@@ -11,15 +11,7 @@ from core import datasets
 from core.config import TrainConfig
 from core.store import DEFAULT_MODEL
 from core.jobs import MAX_BATCH_POINTS, JobRegistry, JobState
-
-
-def wait_until(condition, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
+from waiting import wait_until
 
 
 def test_small_run_learns_reports_and_saves(store):

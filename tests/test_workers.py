@@ -13,18 +13,10 @@ from core.config import TrainConfig
 from core.jobs import JobRegistry, JobState
 from core.store import DEFAULT_MODEL
 from core.workers import WorkerPool
+from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
-
-
-def wait_until(condition, timeout=120.0, every=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return False
 
 
 def running(pid: int) -> bool:
