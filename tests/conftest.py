@@ -62,6 +62,14 @@ def temp_store(tmp_path, monkeypatch, fresh_caches):
 
 
 @pytest.fixture
+def app_store(temp_store):
+    """The pages' model store over temp_store, for a test to add or read models."""
+    from core.store import ModelStore
+
+    return ModelStore(temp_store)
+
+
+@pytest.fixture
 def page_registry(temp_store, monkeypatch):
     """A private one-slot job registry standing in for the pages' process-wide one; its runs are stopped after."""
     from core.store import ModelStore

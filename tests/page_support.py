@@ -65,6 +65,13 @@ def all_text(at: AppTest) -> str:
     return "\n".join(seen(s) for s in markdown_sources(at))
 
 
+def metric(at: AppTest, label: str) -> str:
+    """The value of the metric with this label; fails naming the labels there are."""
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return values[0]
+
+
 def links_in(markdown: str) -> list[str]:
     """Every link a browser would render from `markdown`: CommonMark links and autolinks, and the
     bare URLs GitHub-flavoured markdown (Streamlit's) turns into links by itself."""

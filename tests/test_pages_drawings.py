@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.drawings import FILE_NAME, DrawingStore
 from core.store import DEFAULT_MODEL, ModelStore
-from page_support import TIMEOUT, all_text, canvas_image, links_in, markdown_sources, page_path, png_bytes, texts
+from page_support import TIMEOUT, all_text, canvas_image, links_in, markdown_sources, metric, page_path, png_bytes, texts
 
 DRAWINGS = page_path("drawings")
 AUTHORS = ("ada", "bob", None)
@@ -63,12 +63,6 @@ def open_drawings(tab: str | None = None, state: dict | None = None) -> AppTest:
 def card_ids(at: AppTest) -> list[int]:
     """The drawings shown in the gallery, in page order (each card has a label selectbox)."""
     return [int(s.key.rsplit("_", 1)[1]) for s in at.selectbox if s.key and s.key.startswith("drawing_label_")]
-
-
-def metric(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return values[0]
 
 
 def test_counts_gallery_pages_and_filters(drawings):

@@ -12,20 +12,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.store import ModelStore
-from page_support import TIMEOUT, all_text, page_path, texts
+from page_support import TIMEOUT, all_text, metric, page_path, texts
 
 MISTAKES = page_path("mistakes")
-
-
-def metric(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return values[0]
-
-
-@pytest.fixture
-def app_store(temp_store):
-    return ModelStore(temp_store)
 
 
 @pytest.fixture

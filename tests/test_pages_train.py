@@ -8,23 +8,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
 from core.store import ModelStore
-from page_support import TIMEOUT, all_text, page_path, texts
+from page_support import TIMEOUT, all_text, metric, page_path, texts
 
 from core.jobs import JobState
 
 TRAIN = page_path("train")
 JOB_TIMEOUT = 300      # seconds for a tiny run to train, test and save
-
-
-def metric(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return values[0]
-
-
-@pytest.fixture
-def app_store(temp_store):
-    return ModelStore(temp_store)
 
 
 @pytest.fixture
