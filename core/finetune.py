@@ -220,18 +220,19 @@ def provenance(config: TrainConfig, drawings: DrawingSplit | None, before: dict,
                test_samples: int, test_title: str, mnist_samples: int) -> tuple[dict[str, Any], str]:
     """(ModelMeta.extra, note) of a fine-tuned run: where it came from, its drawings and the figures."""
     settings = {k: getattr(config, k) for k in ("epochs", "learning_rate", "optimizer", "batch_size", "limit",
-                                                "drawings_weight", "drawings_held_out", "seed")}
+                                                "stroke_copies", "drawings_weight", "drawings_held_out", "seed")}
     extra = {"fine_tuned_from": config.start_from, "drawings": drawings.count if drawings else 0,
              "held_out": drawings.held if drawings else 0, "before": before, "after": after,
              "fine_tune": settings, "test_samples": test_samples}
     source = f"Fine-tuned from {config.start_from}" if config.start_from else "Trained"
+    copies = f" and {config.stroke_copies:,} stroke-drawn copies" if config.stroke_copies else ""
     if drawings:
         held = drawings.held
         note = (f"{source} on {drawings.count - held} of your drawings ({held} held out for testing) and "
-                f"{mnist_samples:,} MNIST digits; held-out drawings {100 * before['drawings_accuracy']:.1f}% -> "
-                f"{100 * after['drawings_accuracy']:.1f}%, ")
+                f"{mnist_samples:,} MNIST digits{copies}; held-out drawings "
+                f"{100 * before['drawings_accuracy']:.1f}% -> {100 * after['drawings_accuracy']:.1f}%, ")
     else:
-        note = f"{source} on {mnist_samples:,} {test_title} training images; "
+        note = f"{source} on {mnist_samples:,} {test_title} training images{copies}; "
     note += f"{test_title} test {100 * before['test_accuracy']:.2f}% -> {100 * after['test_accuracy']:.2f}%."
     return extra, note
 

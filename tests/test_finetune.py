@@ -11,7 +11,7 @@ from core import datasets
 from core.config import ConfigError, TrainConfig
 from core.drawings import DrawingStore, evaluate_on_drawings
 from core.drawings.values import record
-from core.finetune import FineTuneError, FineTuneSettings, config_for, held_out_split
+from core.finetune import FineTuneError, FineTuneSettings, config_for, held_out_split, provenance
 from core.jobs import JobRegistry, JobState, ProgressRecorder
 from core.recipe import plan_fit
 from core.store import ModelStore, StoreError
@@ -259,3 +259,15 @@ def test_impossible_command_line_fine_tunes_are_one_line_exit_2(small, tmp_path,
     _, err = capsys.readouterr()
     assert status == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
     assert saved_models(store) == ["small"]
+
+
+def test_the_provenance_note_names_stroke_drawn_copies_when_the_run_had_them():
+    figures = ({"test_accuracy": 0.9950}, {"test_accuracy": 0.9961})
+    plain = TrainConfig.for_preset("cnn-basic", start_from="base", limit=9000)
+    extra, note = provenance(plain, None, *figures, 10000, "MNIST", 9000)
+    assert note == "Fine-tuned from base on 9,000 MNIST training images; MNIST test 99.50% -> 99.61%."
+    assert extra["fine_tune"]["stroke_copies"] == 0
+    with_copies = TrainConfig.for_preset("cnn-basic", start_from="base", stroke_copies=60000)
+    extra, note = provenance(with_copies, None, *figures, 10000, "MNIST", 54000)
+    assert note.startswith("Fine-tuned from base on 54,000 MNIST training images and 60,000 stroke-drawn copies;")
+    assert extra["fine_tune"]["stroke_copies"] == 60000
