@@ -174,6 +174,7 @@ def test_models_page_downloads_the_keras_file(page, app_url):
     page.goto(f"{app_url}/models")
     wait_for_app(page)
     wait_for_main_text(page, "Manage")
+    wait_until_rendered(page)  # the charts above must not move the row once its menu is open
     page.locator(".st-key-downloads_default button").first.click()  # the row's Download menu
     with page.expect_download() as download_info:
         page.locator(".st-key-download_default button").click()
