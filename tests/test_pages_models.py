@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import pyarrow as pa
+import pandas as pd
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -152,3 +153,12 @@ def test_every_export_format_is_offered_and_the_export_loads(temp_store):
     onnx = export_file("default", "onnx")
     import onnx as onnx_lib
     assert onnx_lib.load_model_from_string(onnx).graph.input[0].name == "image"
+
+
+@pytest.mark.parametrize("accuracies, label_format", [((0.9953, 0.9963, 0.9958), ".2%"), ((0.90, 0.95), ".1%")])
+def test_learning_curve_ticks_are_told_apart_when_the_curves_lie_close(accuracies, label_format):
+    """A model trained further moves within a tenth of a point: one decimal would label every tick 99.6%."""
+    from pages import charts
+
+    frame = pd.DataFrame({"model": "m", "epoch": range(1, len(accuracies) + 1), "validation accuracy": accuracies})
+    assert charts.learning_curves_chart(frame).to_dict()["encoding"]["y"]["axis"]["format"] == label_format
