@@ -79,7 +79,7 @@ class QueuedJob:
     def progress(self) -> Progress:
         return self.recorder.snapshot(self._registry.queue_position(self.id))
 
-    def snapshots(self, since: int = 0) -> list:
+    def snapshots(self, since: int = 0) -> list[Snapshot]:
         """The run's snapshots numbered `since` or later (Snapshot.seq), for replay; Progress has the latest."""
         return self.recorder.snapshots(since)
 

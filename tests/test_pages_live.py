@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 import time
 
-import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 import pages.canvas
