@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 from keras import layers
 
 from benchmarks.common import EpochClock, Report, fmt, median, pct
@@ -66,8 +65,7 @@ def measured_fit(config: TrainConfig, target: float | None = None, per_epoch_tes
     wall = time.perf_counter() - start
     model = models.for_inference(plan.model, plan.preset.logits)
     accuracy = clock.test_accuracy[-1] if clock.test_accuracy else evaluate(model, *test).accuracy
-    n = config.limit or 60000
-    return Run(config.arch, config, clock, accuracy, model, n - int(round(n * config.validation_split)), wall)
+    return Run(config.arch, config, clock, accuracy, model, plan.train_samples, wall)
 
 
 def keras_example() -> keras.Model:

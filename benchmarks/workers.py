@@ -10,6 +10,7 @@ import tempfile
 import time
 
 from benchmarks.common import Report, Settings, fmt, median
+from core import datasets
 from core.config import TrainConfig
 from core.jobs import JobRegistry
 from core.store import ModelStore
@@ -87,7 +88,8 @@ def worker_runs(report: Report, title: str = TITLE) -> None:
         store = ModelStore(folder)
         times = startup(runs, store)
         pairs = throughput(config, store, runs)
-    samples = 2 * int(config.limit * (1 - config.validation_split))
+    spec = datasets.get(config.dataset)
+    samples = 2 * datasets.split_sizes(spec.train_size, config.validation_split, config.limit)[0]
     ratio = median([p["parallel"] / p["sequential"] for p in pairs])
     slowdown = median([p["parallel_train"] / p["sequential_train"] for p in pairs])
     rows = [

@@ -175,12 +175,19 @@ def load(name: str = DEFAULT_DATASET, path: Path | str | None = None) -> Dataset
         return _cache[key]
 
 
+def split_sizes(available: int, validation_split: float = 0.1, limit: int | None = None) -> tuple[int, int]:
+    """(training, validation) sample counts that `split` gives from `available` training samples."""
+    kept = available if limit is None else min(limit, available)
+    n_val = int(round(kept * validation_split))
+    return kept - n_val, n_val
+
+
 def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit: int | None = None) -> Split:
     """Shuffle the training set with `seed`, keep at most `limit` samples, hold out a validation share."""
     order = np.random.default_rng(seed).permutation(len(dataset.y_train))
     if limit is not None:
         order = order[:limit]
-    n_val = int(round(len(order) * validation_split))
+    n_val = split_sizes(len(dataset.y_train), validation_split, limit)[1]
     val, train = order[:n_val], order[n_val:]
     x = dataset.x_train
     return Split(normalise(x[train]), dataset.y_train[train], normalise(x[val]), dataset.y_train[val], train)

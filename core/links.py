@@ -354,13 +354,14 @@ def resolve_clashes(values: Mapping[str, Any], keep: tuple[str, ...] = ("arch",)
     return _without_clashes(dict(values), given, refusals, keep), refusals
 
 
-def _text(value: Any) -> str:
+def link_text(value: Any) -> str:
+    """A value as a link spells it: booleans 1/0, no limit 0, lists comma-separated, floats exactly."""
     if value is None:
         return "0"
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (list, tuple)):
-        return ",".join(_text(v) for v in value)
+        return ",".join(link_text(v) for v in value)
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -373,16 +374,16 @@ def query_from_config(config: TrainConfig, base: Mapping[str, Any] | None = None
     """Query parameters for a link to exactly `config`: `base` (page parameters such as lesson, step,
     name; any setting spellings in it are dropped), then arch, the settings that differ from the
     preset's own, and every option in config.options (all of them, so the link pins the network)."""
-    params = {str(k): _text(v) if not isinstance(v, str) else v for k, v in (base or {}).items()
+    params = {str(k): link_text(v) if not isinstance(v, str) else v for k, v in (base or {}).items()
               if not isinstance(k, str) or SPELLINGS.get(k.strip().lower(), ("page",))[0] == "page"}
     params["arch"] = config.arch
     preset = config_from_values({"arch": config.arch})
     for name in LINK_SETTINGS:
         value = getattr(config, name)
         if value != getattr(preset, name):
-            params[setting_parameter(name)] = _text(value)
+            params[setting_parameter(name)] = link_text(value)
     for key, value in config.options.items():
-        params[key.replace("_", "-")] = _text(value)
+        params[key.replace("_", "-")] = link_text(value)
     return params
 
 
@@ -390,7 +391,7 @@ def link(base_url: str, params: Mapping[str, Any]) -> str:
     """`base_url` with `params` as its query, URL-encoded. Parameters already on `base_url` are kept
     unless `params` gives them again or they are settings (a link's settings all come from `params`)."""
     parts = urllib.parse.urlsplit(base_url)
-    new = [(str(k), v if isinstance(v, str) else _text(v)) for k, v in params.items()]
+    new = [(str(k), v if isinstance(v, str) else link_text(v)) for k, v in params.items()]
     given = {k for k, _ in new}
     kept = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
             if k not in given and SPELLINGS.get(k.strip().lower(), ("page",))[0] == "page"]

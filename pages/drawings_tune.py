@@ -42,11 +42,10 @@ def tune_ui(store, count: int) -> None:
         st.warning(plain(exc))
         return
     spec = datasets.get(config.dataset)
-    mnist = min(config.limit or spec.train_size, spec.train_size)   # split as core.datasets.split does
-    checked = int(round(mnist * config.validation_split))
+    mnist, checked = datasets.split_sizes(spec.train_size, config.validation_split, config.limit)
     also = f" ({checked:,} more to check each epoch)" if checked else ""
     st.markdown(f"**{trained}** of your {count} drawings to train on (each shown {config.drawings_weight}×), "
-                f"**{held}** held out for testing, plus {mnist - checked:,} {spec.title} digits{also}; "
+                f"**{held}** held out for testing, plus {mnist:,} {spec.title} digits{also}; "
                 f"{config.epochs} epoch{'s' * (config.epochs > 1)} at learning rate {config.learning_rate:g}.")
     st.page_link(TRAIN_PAGE, label=f"Fine-tune {name} on the Train page", icon=":material/model_training:",
                  query_params=query_from_config(config))

@@ -12,8 +12,8 @@ import streamlit as st
 
 from core import finetune
 from core.config import SETTINGS, ConfigError, TrainConfig
-from core.links import (DEFAULT_ARCH, SPELLINGS, Refusal, config_from_values, link, query_from_config,
-                        setting_parameter, settings_from_query)
+from core.links import (DEFAULT_ARCH, SPELLINGS, Refusal, config_from_values, link, link_text,
+                        query_from_config, setting_parameter, settings_from_query)
 from core.presets import validate_options
 from core.store import StoreError
 from pages import resources, visitor
@@ -145,13 +145,6 @@ def step_problems(at: LessonAt, values: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _text(value: Any) -> str:
-    """A setting's value as a link spells it (as core.links does: booleans 1/0, no limit 0)."""
-    if value is None or isinstance(value, bool):
-        return "1" if value else "0"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def link_query(config: TrainConfig, base: dict[str, Any] | None = None) -> dict[str, str]:
     """query_from_config, plus, for a run from a stored model, each fine-tune setting that is at the preset's
     value (so left out) but not at the fine-tune default a link from a stored model starts from."""
@@ -161,7 +154,7 @@ def link_query(config: TrainConfig, base: dict[str, Any] | None = None) -> dict[
         for name, default in finetune.FINE_TUNE_DEFAULTS.items():
             value = getattr(config, name)
             if value == getattr(preset, name) and value != default:
-                params[setting_parameter(name)] = _text(value)
+                params[setting_parameter(name)] = link_text(value)
     return params
 
 

@@ -30,6 +30,13 @@ def test_split_is_seeded_limited_and_normalised():
     assert len(full.y_train) + len(full.y_val) == 60000
 
 
+@pytest.mark.parametrize("validation_split, limit", [(0.1, None), (0.2, 1000), (0.1, 333), (0.0, 500), (0.5, 90000)])
+def test_split_sizes_are_what_split_gives(validation_split, limit):
+    mnist = datasets.load("mnist")
+    split = datasets.split(mnist, validation_split, seed=1, limit=limit)
+    assert datasets.split_sizes(60000, validation_split, limit) == (len(split.y_train), len(split.y_val))
+
+
 def test_corrupt_file_gives_one_clear_message(tmp_path, monkeypatch):
     bad = tmp_path / "mnist.npz"
     bad.write_bytes(b"not a zip file at all")
