@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from core import datasets, models
+from core import models
 from core.evaluation import evaluate
 from core.store import DEFAULT_MODEL, SHIPPED_DIR, ModelMeta, ModelStore, StoreError, TestMetrics, validate_name
 
@@ -234,13 +234,10 @@ def test_shipped_default_reads_digits_drawn_as_mouse_strokes():
     """Issue 12's aim, as recorded when the default was made (3,000 drawings: at least 99%, MNIST test at
     least 99.5%), and checked again here on 1,000 of them: the default trained without stroke-drawn
     copies read 98.1% of these, this one 98.8%."""
-    from core.preprocess import canvas_to_mnist
-    from core.strokes import robustness_set
+    from benchmarks.inference import stroke_set
 
     meta = ModelStore().read_meta(DEFAULT_MODEL)
     assert meta.test_accuracy >= 0.995
     assert meta.extra["stroke_set_accuracy"]["robustness_set(x_test, y_test, n=3000, seed=0)"] >= 0.99
-    mnist = datasets.load("mnist")
-    canvases, labels, _ = robustness_set(mnist.x_test, mnist.y_test, 1000, seed=0)
-    x = np.stack([canvas_to_mnist(c).image for c in canvases])[..., None]
+    x, labels, _ = stroke_set(1000)
     assert evaluate(ModelStore().load(DEFAULT_MODEL), x, labels).accuracy >= 0.985
