@@ -45,7 +45,7 @@ PAGES = (
 
 
 def main() -> None:
-    from pages import presenter, visitor  # the name, presenter view and lesson banner around every page
+    from pages.parts import presenter, visitor  # the name, presenter view and lesson banner around every page
 
     presenting = visitor.presenting()
     st.set_page_config(page_title="Digit Studio", page_icon="✍️", layout="wide",

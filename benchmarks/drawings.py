@@ -27,9 +27,9 @@ from core.drawings.values import canvas_png
 
 def sample_drawings(n: int, seed: int = 0) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """n (label, 28x28 input, 280x280 RGBA canvas) from MNIST test digits redrawn as strokes."""
-    from core import datasets
-    from core.preprocess import canvas_to_mnist
-    from core.strokes import redraw_as_strokes
+    from core.data import datasets
+    from core.data.preprocess import canvas_to_mnist
+    from core.data.strokes import redraw_as_strokes
 
     mnist = datasets.load("mnist")
     rng = np.random.default_rng(seed)

@@ -21,7 +21,7 @@ def _timed(fn, inputs, calls: int) -> list[float]:
 def explain_latency(calls: int = 200, model_name: str = "default", embed_train: bool = True) -> dict:
     """Median and p95 ms of activations, saliency and both for one 28x28 input (test digits in turn,
     after a warm-up), plus the seconds to embed the training set once (the page's one-off cost)."""
-    from core import datasets
+    from core.data import datasets
     from core.explain import activations, embed, saliency
     from core.store import ModelStore
 

@@ -5,13 +5,13 @@ import time
 
 import numpy as np
 
-from benchmarks.common import Report, fmt, median, pct, percentile
-from core import datasets
-from core.evaluation import evaluate
-from core.predict import predict_digit, predict_drawing
-from core.preprocess import canvas_to_mnist
+from benchmarks.common import Report, median, pct, percentile
+from core.data import datasets
+from core.data.preprocess import canvas_to_mnist
+from core.data.strokes import FORMS, robustness_set
+from core.nets.evaluation import evaluate
+from core.nets.predict import predict_digit, predict_drawing
 from core.store import ModelStore
-from core.strokes import FORMS, robustness_set
 
 
 def _ms(samples: list[float]) -> str:
@@ -101,7 +101,7 @@ def robustness(report: Report) -> None:
     default_strokes, default_mnist = scores["default (shipped)"]
     report.results["robustness"] = scores
     report.add("5. Real drawings: the stroke-redrawn robustness set", "\n".join([
-        f"`core.strokes.robustness_set(x_test, y_test, n={s.robustness_n}, seed=0)`: MNIST test digits thinned to "
+        f"`core.data.strokes.robustness_set(x_test, y_test, n={s.robustness_n}, seed=0)`: MNIST test digits thinned to "
         "their skeleton and redrawn with a round brush (8-28 px) at random size (30-90% of the canvas), position, "
         "slant (±15°) and aspect on a 280x280 canvas, cycling through the three forms a user can produce; each goes "
         "through the app's `canvas_to_mnist`. Regenerate it with the same call. Section 1 scores each cnn-best "

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, Report, Settings, fmt, median
+from benchmarks.common import ROOT, Report, Settings, median
 
 TITLE = "Watching a run: snapshot cost and the Train page's overhead"
 CLOCK = os.sysconf("SC_CLK_TCK")
@@ -33,10 +33,10 @@ def snapshot_cost(config, runs: int) -> dict:
     """Training seconds of `config` without and with snapshots (pairs), and what the snapshots took."""
     import keras
 
-    from core.jobs import ProgressRecorder
-    from core.recipe import plan_fit
-    from core.training import ProgressCallback
-    from core.watching import watch_callback
+    from core.fit.progress import ProgressRecorder
+    from core.fit.recipe import plan_fit
+    from core.fit.training import ProgressCallback
+    from core.fit.watching import watch_callback
 
     class Clock(keras.callbacks.Callback):
         """Seconds from the end of the first batch (tracing) to the end of the last."""
@@ -77,12 +77,13 @@ def snapshot_cost(config, runs: int) -> dict:
 
 def replay_size(config) -> tuple[int, int]:
     """(snapshots, bytes of the saved replay) of a short run with an MLP's large filters."""
-    from core.jobs import JobRegistry
+    from core.runs.queue import JobRegistry
+    from core.runs.thread import TrainingJob
     from core.store import ModelStore
 
     with tempfile.TemporaryDirectory() as folder:
         store = ModelStore(folder)
-        job = JobRegistry(1, store).submit(config)
+        job = JobRegistry(1, store, TrainingJob).submit(config)
         job.wait()
         p = job.progress()
         if p.error or p.result is None:
@@ -251,7 +252,7 @@ def page_run(browser, url: str, store: Path, arch: str, epochs: int, limit: int,
     if condition != "no-page":
         wait_for_main_text(page, r"Finished: ", timeout=120_000)
     context.close()
-    from core.snapshots import Replay
+    from core.store.snapshots import Replay
 
     (path,) = set(store.glob("*.replay.npz")) - before
     snapshots = Replay.from_bytes(path.read_bytes()).snapshots
@@ -329,7 +330,7 @@ def part_costs(seconds: float) -> dict[str, dict[str, float]]:
 
 def live_overhead(report: Report, title: str = TITLE) -> None:
     """The section: snapshot cost, replay sizes, and the page's overhead (a/b/c)."""
-    from core.config import TrainConfig
+    from core.fit.config import TrainConfig
 
     s = report.settings
     cost_config = TrainConfig.for_preset("cnn-bn", epochs=1, limit=2000 if s.quick else 20000)

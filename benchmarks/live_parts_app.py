@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.snapshots import Panel, Snapshot  # noqa: E402
-from pages import charts, live_view, snapshot_html  # noqa: E402
+from core.store.snapshots import Panel, Snapshot  # noqa: E402
+from pages.parts import charts, live_view, snapshot_html  # noqa: E402
 
 PART = os.environ.get("LIVE_PART", "empty")
 RNG = np.random.default_rng(0)

@@ -28,8 +28,8 @@ import json, os, resource, sys, time
 t0 = time.perf_counter()
 import numpy as np, keras
 t_import = time.perf_counter() - t0
-from core import datasets
-from core.predict import predict_digit
+from core.data import datasets
+from core.nets.predict import predict_digit
 from core.store import ModelStore
 t1 = time.perf_counter()
 mnist = datasets.load("mnist"); split = datasets.split(mnist); x_test, y_test = mnist.test_arrays()

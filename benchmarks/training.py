@@ -11,12 +11,14 @@ from keras import layers
 
 from benchmarks.common import EpochClock, Report, fmt, median, pct
 from benchmarks.inference import stroke_accuracy
-from core import datasets, models
-from core.config import TrainConfig
-from core.evaluation import evaluate
-from core.recipe import plan_fit, standard_callbacks
+from core.data import datasets
+from core.fit.config import TrainConfig
+from core.fit.recipe import plan_fit, standard_callbacks
+from core.nets import builders
+from core.nets.evaluation import evaluate
+from core.runs.queue import JobRegistry
+from core.runs.thread import TrainingJob
 from core.store import ModelStore
-from core.jobs import JobRegistry
 
 # What each preset's source reports (test accuracy); a preset far below it is a bug.
 SOURCE_ACCURACY = {"linear": 0.92, "mlp-512": 0.978, "mlp-128-64": 0.97, "tiny-20px": 0.91, "cnn-basic": 0.99,
@@ -56,14 +58,14 @@ def _capped(config: TrainConfig, max_epochs: int | None) -> TrainConfig:
 
 
 def measured_fit(config: TrainConfig, target: float | None = None, per_epoch_test: bool = False) -> Run:
-    """Train exactly as a TrainingJob would (core.recipe), timing each epoch."""
+    """Train exactly as a TrainingJob would (core.fit.recipe), timing each epoch."""
     test = _test_set(config.dataset)
     plan = plan_fit(config)
     clock = EpochClock(test if (per_epoch_test or target) else None, target)
     start = time.perf_counter()
     plan.model.fit(callbacks=[clock, *standard_callbacks(config, plan.has_validation)], **plan.fit_args)
     wall = time.perf_counter() - start
-    model = models.for_inference(plan.model, plan.preset.logits)
+    model = builders.for_inference(plan.model, plan.preset.logits)
     accuracy = clock.test_accuracy[-1] if clock.test_accuracy else evaluate(model, *test).accuracy
     return Run(config.arch, config, clock, accuracy, model, plan.train_samples, wall)
 
@@ -119,7 +121,7 @@ def best_accuracy(report: Report) -> None:
     report.results["cnn-best"] = runs
     accs = [r.test_accuracy for r in runs]
     verdict = "met" if median(accs) >= BEST_TARGET else f"NOT met: {100 * (BEST_TARGET - median(accs)):.2f} points short"
-    preset, cfg = models.get_preset("cnn-best"), TrainConfig.for_preset("cnn-best")
+    preset, cfg = builders.get_preset("cnn-best"), TrainConfig.for_preset("cnn-best")
     report.add("1. Best accuracy: cnn-best", "\n".join([
         f"`cnn-best` ({preset.source}) on its default settings: {runs[0].config.epochs} epochs, batch "
         f"{cfg.batch_size}, {cfg.optimizer} with a {cfg.schedule} learning-rate schedule peaking at "
@@ -160,7 +162,7 @@ def fast_to_99(report: Report) -> None:
     else:
         summary = (f"**Median time to 99%: cnn-fast {fmt(mine, suffix=' s')}, Keras example "
                    f"{fmt(keras_time, suffix=' s')}** (a dash: not every run reached 99%, so no ratio).")
-    preset, cfg = models.get_preset("cnn-fast"), TrainConfig.for_preset("cnn-fast")
+    preset, cfg = builders.get_preset("cnn-fast"), TrainConfig.for_preset("cnn-fast")
     report.add("2. Fast to 99%: cnn-fast against Keras' example convnet", "\n".join([
         f"Both train on the same {ours[0].train_samples:,} in-memory float32 training images; after every epoch "
         "the 10,000 test images are evaluated off the clock and training stops at ≥ 99%. Time is training "
@@ -180,7 +182,7 @@ def every_preset(report: Report) -> None:
     (cnn-best's MNIST run reuses section 1's seed 0)."""
     s = report.settings
     rows = []
-    for name, preset in models.PRESETS.items():
+    for name, preset in builders.PRESETS.items():
         reused = name == "cnn-best" and report.results.get("cnn-best")
         default = TrainConfig.for_preset(name)
         config = _capped(TrainConfig.for_preset(name, limit=min(filter(None, (s.limit, default.limit)), default=None)),
@@ -203,7 +205,7 @@ def every_preset(report: Report) -> None:
               f"fashion {pct(fashion.test_accuracy)}", flush=True)
     report.add("3. Every preset on its default settings", "\n".join([
         "One run per preset with `TrainConfig.for_preset(name)` (the app's and CLI's defaults: validation split 0.1, "
-        "seed 0), trained through `core.recipe` exactly as the Train page does. Seconds per epoch count training "
+        "seed 0), trained through `core.fit.recipe` exactly as the Train page does. Seconds per epoch count training "
         "batches only (median over epochs); samples/s = training images / that. Verdict: ok within 0.5 points of the "
         "source's figure (custom presets: the figure their classic counterparts reach). The last column trains the "
         "same settings on Fashion-MNIST (`--dataset fashion-mnist`) and tests on its 10,000 test images.", "",
@@ -218,7 +220,7 @@ def job_overhead(report: Report) -> None:
     config = _capped(TrainConfig.for_preset("cnn-fast", limit=s.limit), s.max_epochs)
     bare, job_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        registry = JobRegistry(1, ModelStore(tmp))
+        registry = JobRegistry(1, ModelStore(tmp), TrainingJob)
         for i in range(s.runs):
             print(f"[6] run {i + 1}/{s.runs}: bare fit ...", flush=True)
             start = time.perf_counter()

@@ -10,11 +10,12 @@ import tempfile
 import time
 
 from benchmarks.common import Report, Settings, fmt, median
-from core import datasets
-from core.config import TrainConfig
-from core.jobs import JobRegistry
+from core.data import datasets
+from core.fit.config import TrainConfig
+from core.runs.queue import JobRegistry
+from core.runs.thread import TrainingJob
+from core.runs.workers import Worker, WorkerPool
 from core.store import ModelStore
-from core.workers import Worker, WorkerPool
 
 TITLE = "Training in worker processes"
 STARTUP_CONFIG = TrainConfig.for_preset("cnn-bn", epochs=1, limit=1000)
@@ -37,7 +38,7 @@ def startup(runs: int, store: ModelStore) -> dict[str, list[float]]:
     """Submit-to-first-batch: a thread here (TensorFlow already imported), a cold worker, a warm spare;
     and spawn-to-ready of one worker (process start plus the TensorFlow import)."""
     times: dict[str, list[float]] = {"thread": [], "cold": [], "warm": [], "ready": []}
-    thread = JobRegistry(1, store)
+    thread = JobRegistry(1, store, TrainingJob)
     _first_batch_seconds(thread, STARTUP_CONFIG)  # TensorFlow's one-time set-up in this process, off the clock
     for i in range(runs):
         print(f"[workers] start-up {i + 1}/{runs}", flush=True)

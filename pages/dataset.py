@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from core import datasets
-from pages import charts, resources
-from pages.images import enlarge
+from core.data import datasets
+from pages.parts import charts, resources
+from pages.parts.images import enlarge
 
 PER_DIGIT = 10
 SCALE = 3          # each 28x28 digit becomes 84x84 screen pixels

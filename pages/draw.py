@@ -6,18 +6,15 @@ answers within a few hundred milliseconds of the stroke.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 
-from core.predict import Prediction, predict_drawing
-from core.preprocess import BlankImageError, ImageError, Preprocessed, TooSmallError, load_image_bytes
+from core.data.preprocess import BlankImageError, ImageError, Preprocessed, TooSmallError, load_image_bytes
+from core.nets.predict import Prediction, predict_drawing
 from core.store import StoreError
-from pages import canvas, charts, keep_drawing, resources, session, visitor
-from pages.formatting import plain
-from pages.images import fit_pil, to_pil
-from pages import live_draw
+from pages.parts import canvas, keep_drawing, live_draw, probability_bars, resources, session, visitor
+from pages.parts.formatting import percent, plain
+from pages.parts.images import fit_pil, to_pil
 
 LOW_CONFIDENCE = 0.60
 ENLARGE = 7  # 28 px -> 196 px, nearest neighbour: every input pixel stays visible
@@ -35,7 +32,7 @@ TOO_SMALL_HINTS = {
 }
 BLANK_UPLOAD_HINT = ("The picture looks empty: no digit found. Upload a photo of one dark digit on light paper, "
                      "or of one light digit on a dark background, filling most of the picture.")
-BAR_COLOUR, BAR_HIGHLIGHT = charts.NEUTRAL, charts.HIGHLIGHT
+DIGITS = tuple(str(d) for d in range(10))
 STEP_CAPTIONS = {
     "ink": "1. Ink found",
     "cropped": "2. Cropped to the ink",
@@ -49,41 +46,6 @@ CANVAS_GENERATION = "canvas_generation"
 def clear_canvas() -> None:
     """A new widget key mounts a fresh, empty canvas (and forgets the old drawing)."""
     st.session_state[CANVAS_GENERATION] = st.session_state.get(CANVAS_GENERATION, 0) + 1
-
-
-def percent(probability: float, decimals: int) -> str:
-    """Rounded down, so a network that is almost sure never reads as '100%' sure."""
-    scale = 10 ** decimals
-    return f"{math.floor(probability * 100 * scale + 1e-6) / scale:.{decimals}f}%"
-
-
-def probability_bars_html(prediction: Prediction, height_px: int = 170, large: bool = False) -> str:
-    """Ten bars, one per digit, the predicted one highlighted, each labelled with its percentage.
-
-    Plain HTML rather than a Vega chart: the browser draws it at once, where a chart
-    re-embedded after every stroke held the whole answer back by about half a second.
-    `large`: presenter view (taller bars, larger type, black text).
-    """
-    percent_size, digit_size, note = ("1.4rem", "2.6rem", "font-size:1.3rem;color:#000") if large else \
-        ("0.95rem", "1.5rem", "font-size:0.9rem;color:#777")
-    # presenter view: heights in % of the screen's height (vh), so a 720-line projector shows them too
-    unit, scale = ("vh", 26 / height_px) if large else ("px", 1.0)
-    columns = []
-    for digit, probability in enumerate(prediction.probabilities.astype(float)):
-        colour = BAR_HIGHLIGHT if digit == prediction.digit else BAR_COLOUR
-        bar = round(max(2, probability * height_px) * scale, 2) if large else max(2, round(probability * height_px))
-        columns.append(
-            f"<div title='{digit}: {probability:.1%}' style='flex:1;display:flex;flex-direction:column;"
-            f"align-items:center;justify-content:flex-end'>"
-            f"<div style='font-size:{percent_size}'>{percent(probability, 0)}</div>"
-            f"<div style='width:70%;height:{bar}{unit};background:{colour};border-radius:3px 3px 0 0'></div>"
-            f"<div style='font-size:{digit_size};font-weight:{700 if digit == prediction.digit else 400}'>{digit}</div>"
-            f"</div>"
-        )
-    height = "calc(26vh + 110px)" if large else f"{height_px + 70}px"
-    return (f"<div aria-label='probability of each digit' style='display:flex;gap:4px;align-items:flex-end;"
-            f"height:{height};border-bottom:1px solid #ccc'>{''.join(columns)}</div>"
-            f"<div style='{note};margin-top:4px'>How likely the network thinks each digit is</div>")
 
 
 def prediction_ui(prediction: Prediction, large: bool = False) -> None:
@@ -149,7 +111,9 @@ def results_ui(model, image: np.ndarray | None, source: str = DRAW) -> Preproces
         prediction_ui(prediction, large)
     with picture:
         network_input_ui(prepared, large)
-    st.markdown(probability_bars_html(prediction, large=large), unsafe_allow_html=True)
+    look = probability_bars.PRESENTING if large else probability_bars.DRAW
+    st.markdown(probability_bars.probability_bars_html(prediction.probabilities, DIGITS, look=look,
+                                                       screen_relative=large), unsafe_allow_html=True)
     keep_drawing.keep_ui(prediction, prepared, image, clear=clear_canvas if source == DRAW else None)
     return prepared
 
@@ -179,7 +143,7 @@ def drawing_ui(model_name: str | None, source: str) -> None:
             # the canvas with Clear, Undo and the pen width; sized for a phone on a phone
             image = canvas.canvas_ui(key=f"draw_canvas_{st.session_state.get(CANVAS_GENERATION, 0)}",
                                      clear=clear_canvas)
-            st.session_state["draw_last_canvas"] = image  # the Inside the network page reads the latest drawing
+            st.session_state[session.DRAWING_KEY] = image  # the Inside the network page reads the latest drawing
         else:
             image, uploaded = uploaded_image()
         show_steps = st.toggle("Show the preprocessing steps", key="draw_show_steps")

@@ -1,5 +1,5 @@
 """Drawings: the digits kept on the Draw page. Counts per label, a gallery to filter, relabel and delete,
-export and import, and models tested (pages/drawings_models.py) and fine-tuned (pages/drawings_tune.py) on them."""
+export and import, and models tested (pages/parts/drawings_models.py) and fine-tuned (pages/parts/drawings_tune.py) on them."""
 from __future__ import annotations
 
 import math
@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core.drawings import Drawing, DrawingsError, DrawingStore, ImportReport
-from pages import charts, drawings_models, drawings_tune, keep_drawing, resources
-from pages.formatting import plain
-from pages.images import enlarge
+from pages.parts import charts, drawings_models, drawings_tune, keep_drawing, resources
+from pages.parts.formatting import plain
+from pages.parts.images import enlarge
 
 PAGE_SIZE, COLUMNS = 24, 4
 ANY, EVERYONE, NO_NAME = "Any", "(everyone)", "(no name)"  # never a kept name: names have no brackets or spaces

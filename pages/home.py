@@ -6,14 +6,14 @@ import streamlit as st
 
 from app import PAGES
 from core.store import StoreError
-from pages import lesson_view, resources, visitor
-from pages.formatting import duration, plain
-from pages.session import active_model_name
+from pages.parts import lesson_view, resources, visitor
+from pages.parts.formatting import duration, plain
+from pages.parts.session import active_model_name
 
 POLL_SECONDS = 2.0
 LINKS_PER_ROW = 5
 POLLING = "home_polling"
-# Keyed by JobState values: Home does not import core.training (and TensorFlow) itself.
+# Keyed by JobState values: Home does not import core.fit.training (and TensorFlow) itself.
 STATE_WORDS = {"queued": "waiting to start", "running": "training", "stopping": "stopping"}
 
 

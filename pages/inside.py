@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from core import datasets, explain
+from core import explain
+from core.data import datasets
 from core.store import StoreError
-from pages import resources, session
-from pages import inside_views as views
-from pages.inside_input import Subject, input_ui
-from pages.formatting import plain
+from pages.parts import inside_views as views
+from pages.parts import resources, session
+from pages.parts.formatting import percent, plain
+from pages.parts.inside_input import Subject, input_ui
 
 COMPARE_KEY, WHICH_KEY, TARGET_KEY = "inside_compare", "inside_which", "inside_target"
 NO_SECOND = "none"
@@ -225,7 +226,7 @@ def preprocessing_ui(subject: Subject, models: list[Opened], variants: dict[str,
             for opened in models:
                 result = explain.answer(opened.model, image)
                 st.markdown(f"**{plain(opened.name)}**: {plain(names[result.predicted])} "
-                            f"({views.percent(result.confidence)})")
+                            f"({percent(result.confidence)})")
 
 
 # --- inside one model --------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from core.store import StoreError
-from pages import charts, resources, visitor
-from pages.formatting import UNKNOWN, duration, plain, settings_line
+from pages.parts import charts, resources, visitor
+from pages.parts.formatting import UNKNOWN, duration, plain, settings_line
 
 POLL_SECONDS = 3.0
 PRESENTER_COLUMNS = ["Pinned", "Who", "Network", "Accuracy", "Time", "State"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.lessons import Lesson
-from pages import lesson_view, visitor
+from core.workshop.lessons import Lesson
+from pages.parts import lesson_view, visitor
 
 
 def lesson_ui(lesson: Lesson, presenter: bool) -> None:

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
-from pages import charts, replay_view, resources
-from pages.formatting import duration, plain, settings_line
-from pages.session import active_model_name, set_active_model
+from pages.parts import charts, replay_view, resources
+from pages.parts.formatting import duration, plain, settings_line
+from pages.parts.session import active_model_name, set_active_model
 
 PENDING_DELETE = "models_pending_delete"
 NOTICE = "models_notice"
@@ -123,7 +123,7 @@ def model_row_ui(info: ModelInfo) -> None:
 
 def export_file(name: str, fmt: str) -> bytes:
     """The model exported in format `fmt` (Keras' own exporters), made when its button is clicked."""
-    from core.export import export_bytes
+    from core.nets.export import export_bytes
 
     data, _, _ = export_bytes(resources.load_model(name), fmt, name=name)
     return data
@@ -131,7 +131,7 @@ def export_file(name: str, fmt: str) -> bytes:
 
 def downloads_ui(info: ModelInfo) -> None:
     """The stored .keras file, and the model exported for phones (LiteRT), ONNX runtimes and TF Serving."""
-    from core.export import FORMATS
+    from core.nets.export import FORMATS
 
     name = info.name
     st.download_button(".keras (as saved)", data=partial(info.path.read_bytes), file_name=f"{name}.keras",

@@ -12,22 +12,21 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from core import datasets
-from core.config import ConfigError, TrainConfig
-from core.jobs import JobState, Progress, QueueLimitError
-from core.stroke_copies import preparing_text
-from pages import charts, lesson_view, resources, session, train_links, train_source, visitor
-from pages.formatting import duration, plain, settings_line
-from pages.lesson_view import LessonAt
-from pages.train_controls import settings_ui
-from pages import live_view
+from core.data import datasets
+from core.data.stroke_copies import preparing_text
+from core.fit.config import ConfigError, TrainConfig
+from core.fit.progress import JobState, Progress
+from core.runs.queue import QueueLimitError
+from pages.parts import charts, lesson_view, live_view, resources, session, train_links, train_source, visitor
+from pages.parts.formatting import duration, plain, settings_line
+from pages.parts.lesson_view import LessonAt
+from pages.parts.train_controls import settings_ui
 
-JOB_KEY = "train_job_id"
 POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 if TYPE_CHECKING:
-    from core.jobs import QueuedJob
+    from core.runs.queue import QueuedJob
 
 
 def main() -> None:
@@ -76,7 +75,7 @@ def start_job(arch: str, options: dict, training: dict, at: LessonAt | None = No
         st.error(plain(exc))
         return
     visitor.started(job.id)
-    st.session_state[JOB_KEY] = job.id
+    st.session_state[session.OWN_RUN_KEY] = job.id
     st.query_params["job"] = job.id
 
 
@@ -84,7 +83,7 @@ def fine_tune_ready(config: TrainConfig) -> bool:
     """A run from a stored model or with the drawings: refuse a missing or mismatched model, or too few
     drawings, here rather than as a failed run."""
     from core.drawings import DrawingsError
-    from core.finetune import FineTuneError, check, tuned
+    from core.fit.finetune import FineTuneError, check, tuned
     from core.store import StoreError
 
     if not tuned(config):
@@ -99,7 +98,7 @@ def fine_tune_ready(config: TrainConfig) -> bool:
 
 def attached_job() -> "QueuedJob | None":
     """This tab's run: from the URL (a reloaded tab) or the session (a return from another page)."""
-    job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
+    job_id = st.query_params.get("job") or st.session_state.get(session.OWN_RUN_KEY)
     if not job_id:
         return None
     job = resources.registry().get(job_id)
@@ -107,10 +106,10 @@ def attached_job() -> "QueuedJob | None":
         st.warning("The training run in this link is not known to this server (it may have been restarted). "
                    "Start a new run.")
         st.text(f"Run asked for: {job_id[:200]}")  # text from the URL: shown as text, never as markdown
-        st.session_state.pop(JOB_KEY, None)
+        st.session_state.pop(session.OWN_RUN_KEY, None)
         st.query_params.pop("job", None)
         return None
-    st.session_state[JOB_KEY] = job.id
+    st.session_state[session.OWN_RUN_KEY] = job.id
     if st.query_params.get("job") != job.id:
         st.query_params["job"] = job.id
     return job

@@ -20,12 +20,13 @@ def store(tmp_path):
 @pytest.fixture(scope="session")
 def small_trained_model(tmp_path_factory):
     """A cnn-basic trained for one epoch on 3,000 samples, saved in a session store: (store, name)."""
-    from core.config import TrainConfig
+    from core.fit.config import TrainConfig
+    from core.runs.queue import JobRegistry
+    from core.runs.thread import TrainingJob
     from core.store import ModelStore
-    from core.jobs import JobRegistry
 
     store = ModelStore(tmp_path_factory.mktemp("session-models"))
-    job = JobRegistry(1, store).submit(TrainConfig.for_preset("cnn-basic", epochs=1, limit=3000, name="small"))
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("cnn-basic", epochs=1, limit=3000, name="small"))
     assert job.wait(timeout=300), "small training run did not finish"
     assert job.progress().error is None
     return store, "small"
@@ -72,12 +73,12 @@ def app_store(temp_store):
 @pytest.fixture
 def page_registry(temp_store, monkeypatch):
     """A private one-slot job registry standing in for the pages' process-wide one; its runs are stopped after."""
+    from core.runs.queue import JobRegistry
+    from core.runs.thread import TrainingJob
     from core.store import ModelStore
-    from pages import resources
+    from pages.parts import resources
 
-    from core.jobs import JobRegistry
-
-    registry = JobRegistry(1, ModelStore(temp_store))
+    registry = JobRegistry(1, ModelStore(temp_store), TrainingJob)
     monkeypatch.setattr(resources, "registry", lambda: registry)
     yield registry
     for job in registry.jobs():

@@ -150,7 +150,7 @@ class FakeModel:
     """Stands in for a Keras model: fixed probabilities (or an error) for any input.
 
     `calls` counts predictions actually made, however the page calls the model: inside a
-    tf.function (core.predict traces one per model) the answer comes from a numpy_function,
+    tf.function (core.nets.predict traces one per model) the answer comes from a numpy_function,
     so every run of the traced graph counts, not only the trace.
     """
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from benchmarks.__main__ import TITLES, main
-from core import models
-from core.config import TrainConfig
-from core.recipe import plan_fit
+from core.fit.config import TrainConfig
+from core.fit.recipe import plan_fit
+from core.nets import builders
 
 
 @pytest.mark.parametrize("arch", ["cnn-fast", "cnn-best"])
@@ -18,7 +18,7 @@ def test_preset_builds_and_one_training_step_changes_the_weights(arch):
     logs = plan.model.train_on_batch(x, y, return_dict=True)
     assert np.isfinite(logs["loss"])
     assert any(not np.allclose(a, b) for a, b in zip(before, plan.model.get_weights()))
-    probabilities = models.for_inference(plan.model, plan.preset.logits)(x[:2], training=False)
+    probabilities = builders.for_inference(plan.model, plan.preset.logits)(x[:2], training=False)
     np.testing.assert_allclose(np.asarray(probabilities).sum(axis=1), 1.0, rtol=1e-5)
 
 

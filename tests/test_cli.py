@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core.__main__ import main
+from core.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,7 @@ def test_train_on_fashion_mnist_names_its_classes(capsys, cli_store):
 
 
 def test_archs_and_models_answer_without_tensorflow_and_no_native_log_lines():
-    code = ("import sys; from core.__main__ import main; main(sys.argv[1:]); "
+    code = ("import sys; from core.cli import main; main(sys.argv[1:]); "
             "print('TF-LOADED' if 'tensorflow' in sys.modules else 'TF-ABSENT')")
     for command in ("archs", "models"):
         out = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT, capture_output=True, text=True,
@@ -144,7 +144,6 @@ def test_archs_and_models_answer_without_tensorflow_and_no_native_log_lines():
 
 def test_ctrl_c_during_train_prints_one_line_and_exits_130(tmp_path):
     import signal
-    import time
 
     env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path / "store")}
     proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--arch", "mlp-128-64", "--epochs", "50",

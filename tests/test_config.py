@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from core.config import ConfigError, TrainConfig
+from core.fit.config import ConfigError, TrainConfig
 
 
 def test_presets_fill_in_their_defaults_and_overrides_win():
@@ -69,7 +69,7 @@ def test_bad_values_of_every_kind_are_refused(changes, fragment):
 
 
 def test_settings_table_drives_validation_and_summary():
-    from core.config import SETTINGS
+    from core.fit.config import SETTINGS
 
     assert set(SETTINGS) == {f.name for f in dataclasses.fields(TrainConfig)} - {"arch", "options"}
     line = TrainConfig.for_preset("cnn-fast", dataset="fashion-mnist", limit=5000, seed=3).summary()
@@ -89,7 +89,7 @@ def test_importing_config_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys; import core.config, core.jobs, core.store, core.datasets; print('tensorflow' in sys.modules)"
+    code = "import sys; import core.fit.config, core.runs.queue, core.store, core.data.datasets; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False", out.stderr

@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from core import datasets
+from core.data import datasets
 
 
 def test_bundled_mnist_shapes_counts_and_checksum():

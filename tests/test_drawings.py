@@ -15,9 +15,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.__main__ import main
-from core.drawings import (DamagedDatabaseError, DrawingsError, DrawingStore, InvalidDrawingError, default_path,
-                           evaluate_on_drawings)
+from core.cli import main
+from core.drawings import (
+    DamagedDatabaseError,
+    DrawingsError,
+    DrawingStore,
+    InvalidDrawingError,
+    default_path,
+    evaluate_on_drawings,
+)
 from core.drawings.database import APPLICATION_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -448,7 +454,7 @@ def test_cli_with_a_damaged_database_is_one_line_exit_2(capsys, cli_env):
 
 
 def test_cli_list_export_import_evaluate(capsys, cli_env):
-    from core import datasets
+    from core.data import datasets
 
     mnist = datasets.load("mnist")
     store = DrawingStore()

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core import datasets
-from core.evaluation import Evaluation, evaluate
+from core.data import datasets
+from core.nets.evaluation import Evaluation, evaluate
 
 
 def make_eval():

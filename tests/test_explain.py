@@ -10,13 +10,14 @@ from keras import layers
 from scipy import ndimage
 
 from core import explain
-from core.models import PRESETS, build_model, for_inference
+from core.nets.builders import build_model, for_inference
+from core.nets.presets import PRESETS
 
 PATCH_ROWS, PATCH_COLS = slice(4, 10), slice(15, 21)  # off-centre and asymmetric: a transposed map would miss it
 
 
 def _mnist():
-    from core import datasets
+    from core.data import datasets
 
     return datasets.load("mnist")
 
@@ -255,7 +256,7 @@ def _canvas() -> np.ndarray:
 
 
 def test_each_preprocessing_ablation_skips_exactly_its_step():
-    from core.preprocess import BlankImageError, canvas_to_mnist
+    from core.data.preprocess import BlankImageError, canvas_to_mnist
 
     images = explain.preprocessing_ablations(_canvas())
     assert set(images) == {explain.FULL, *explain.ABLATIONS}
@@ -289,7 +290,7 @@ def test_an_input_that_is_not_28x28_gets_a_plain_error(presets, bad):
 
 
 def test_the_shipped_model_explains_itself_like_the_app_predicts():
-    from core.predict import predict_digit
+    from core.nets.predict import predict_digit
     from core.store import ModelStore
 
     model = ModelStore().load("default")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.__main__ import main
-from core.export import FORMATS, ExportError, check_destination, export_bytes, export_model
+from core.cli import main
+from core.nets.export import FORMATS, ExportError, check_destination, export_bytes, export_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE_NAMES = {"keras": "model.keras", "litert": "model.tflite", "onnx": "model.onnx", "saved-model": "saved_model"}
@@ -71,7 +71,7 @@ def exported(tmp_path_factory, images):
     then their Keras probabilities: {model: (probabilities, {format: path}, before, after)}."""
     import keras
 
-    from core.models import build_model, for_inference
+    from core.nets.builders import build_model, for_inference
     from core.store import ModelStore
 
     keras.utils.set_random_seed(0)
@@ -170,12 +170,12 @@ def test_read_only_folder_is_refused(tmp_path):
 
 
 def test_write_failure_becomes_export_error(tmp_path, monkeypatch):
-    import core.export
+    import core.nets.export
 
     def no_space(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(core.export.tempfile, "mkstemp", no_space)
+    monkeypatch.setattr(core.nets.export.tempfile, "mkstemp", no_space)
     with pytest.raises(ExportError, match="cannot write to folder .*Permission denied"):
         export_model(object(), "onnx", tmp_path / "m.onnx")
 

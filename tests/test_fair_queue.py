@@ -1,4 +1,4 @@
-"""The training queue is fair between visitors (core/jobs.py JobRegistry), and runs carry their owner.
+"""The training queue is fair between visitors (core/runs/queue.py JobRegistry), and runs carry their owner.
 
 A fake job (QueuedJob with an `_execute` that waits until the test lets it finish) goes through
 the registry's real slot, queue and Stop machinery in milliseconds, without TensorFlow.
@@ -9,9 +9,11 @@ import threading
 
 import pytest
 
-from core.config import TrainConfig
-from core.jobs import JobRegistry, JobResult, JobState, QueuedJob, QueueLimitError
+from core.fit.config import TrainConfig
+from core.fit.progress import JobResult, JobState
+from core.runs.queue import JobRegistry, QueuedJob, QueueLimitError
 from core.store import ModelMeta, ModelStore, StoreError
+
 from page_support import add_copy_of_default
 from waiting import wait_until
 
@@ -138,7 +140,11 @@ def test_stopping_a_queued_run_takes_it_out_of_the_turns(tmp_path):
 
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="max_per_owner"):
-        JobRegistry(1, max_per_owner=0)
+        JobRegistry(1, None, FakeJob, max_per_owner=0)
+    with pytest.raises(ValueError, match="max_running"):
+        JobRegistry(0, None, FakeJob)
+    with pytest.raises(TypeError, match="job_factory"):
+        JobRegistry(1, None, None)                              # the registry is handed its factory: no default
     registry, _ = fake_registry()
     with pytest.raises(TypeError, match="owner must be a name"):
         registry.submit(CONFIG, owner=42)
@@ -182,8 +188,13 @@ def test_author_is_a_typed_metadata_field(tmp_path):
     assert "'author' should be a plain name" in {i.name: i.error for i in store.list()}["typed"]
 
 
-def test_the_author_pattern_is_the_links_visitor_name():
-    from core.links import VISITOR_NAME
-    from core.store import AUTHOR_NAME
+def test_a_name_a_link_accepts_is_an_author_the_store_accepts(tmp_path):
+    from core.workshop.links import settings_from_query
 
-    assert AUTHOR_NAME.pattern == VISITOR_NAME.pattern
+    store = ModelStore(tmp_path)
+    for i, name in enumerate(("Ada", "Ωmega-2", "x_y")):
+        assert settings_from_query({"name": name}).page["name"] == name
+        add_copy_of_default(tmp_path, f"by-{i}", author=name)
+        assert store.read_meta(f"by-{i}").author == name
+    for name in ("_ada", "a" * 25, "a b"):
+        assert "name" not in settings_from_query({"name": name}).page

@@ -7,15 +7,16 @@ import shutil
 import numpy as np
 import pytest
 
-from core import datasets
-from core.config import ConfigError, TrainConfig
+from core.data import datasets
 from core.drawings import DrawingStore, evaluate_on_drawings
 from core.drawings.values import record
-from core.finetune import FineTuneError, FineTuneSettings, config_for, held_out_split, provenance
-from core.jobs import JobRegistry, JobState, ProgressRecorder
-from core.recipe import plan_fit
+from core.fit.config import ConfigError, TrainConfig
+from core.fit.finetune import FineTuneError, FineTuneSettings, config_for, held_out_split, provenance
+from core.fit.progress import JobState, ProgressRecorder
+from core.fit.recipe import plan_fit
+from core.fit.training import train
+from core.runs.queue import JobRegistry
 from core.store import ModelStore, StoreError
-from core.training import train
 
 
 def keep(store: DrawingStore, images, labels, author="test") -> DrawingStore:
@@ -100,7 +101,7 @@ def test_fine_tuning_raises_held_out_accuracy_on_drawings_the_model_gets_wrong(s
 
 
 def test_a_fine_tune_runs_through_the_registry_in_a_worker_process(small, tmp_path, monkeypatch, twenty):
-    from core.workers import WorkerPool
+    from core.runs.workers import WorkerPool
 
     store, name = small
     monkeypatch.setenv("DIGIT_STUDIO_DRAWINGS", str(twenty.path))  # the worker opens the drawings itself
@@ -212,7 +213,7 @@ def test_impossible_command_line_settings_are_refused(settings, fragment):
 
 
 def test_the_command_line_fine_tunes_through_the_same_run(small, twenty, monkeypatch, capsys):
-    from core.__main__ import main
+    from core.cli import main
 
     store, name = small
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(store.root))
@@ -250,7 +251,7 @@ def test_the_command_line_fine_tunes_through_the_same_run(small, twenty, monkeyp
 ])
 def test_impossible_command_line_fine_tunes_are_one_line_exit_2(small, tmp_path, monkeypatch, capsys, argv,
                                                                   fragment):
-    from core.__main__ import main
+    from core.cli import main
 
     store, _ = small
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(store.root))

@@ -3,10 +3,12 @@ import textwrap
 
 import pytest
 
-from core.config import TrainConfig
-from core.lessons import (CONTROLS, LESSONS_DIR, Lesson, LessonError, LessonStep, get_lesson, load_lessons)
-from core.links import config_from_values, settings_from_query
-from core.presets import PRESETS
+from core.fit.config import TrainConfig
+from core.nets.presets import PRESETS
+from core.workshop.lesson_checker import LESSONS_DIR, get_lesson, load_lessons
+from core.workshop.lessons import CONTROLS, Lesson, LessonError, LessonStep
+from core.workshop.links import settings_from_query
+from core.workshop.setting_text import config_from_values
 
 # Training speed on the 2-core server, samples per second (docs/benchmarks.md section 3, each preset
 # at its own settings; cnn-best's figure includes its augmentation), and the fixed costs around the

@@ -3,10 +3,17 @@ import urllib.parse
 
 import pytest
 
-from core.config import SETTINGS, TrainConfig
-from core.links import (LINK_SETTINGS, OPTION_KINDS, PAGE_PARAMETERS, LinkSettings, config_from_values, link,
-                        query_from_config, settings_from_query)
-from core.presets import PRESETS
+from core.fit.config import SETTINGS, TrainConfig
+from core.nets.presets import PRESETS
+from core.workshop.links import (
+    LINK_SETTINGS,
+    PAGE_PARAMETERS,
+    LinkSettings,
+    link,
+    query_from_config,
+    settings_from_query,
+)
+from core.workshop.setting_text import OPTION_KINDS, config_from_values
 
 
 def refusal_for(result: LinkSettings, parameter: str) -> str:

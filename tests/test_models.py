@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core import models
+from core.nets import builders
 
 # Parameter counts worked out by hand from the layer shapes (oracle, not the code's own count).
 EXPECTED_PARAMS = {
@@ -15,13 +15,13 @@ EXPECTED_PARAMS = {
 
 @pytest.mark.parametrize("arch", list(EXPECTED_PARAMS))
 def test_classic_parameter_counts(arch):
-    assert models.parameter_count(arch) == EXPECTED_PARAMS[arch]
+    assert builders.parameter_count(arch) == EXPECTED_PARAMS[arch]
 
 
-@pytest.mark.parametrize("arch", list(models.PRESETS))
+@pytest.mark.parametrize("arch", list(builders.PRESETS))
 def test_every_preset_gives_probabilities(arch):
-    preset = models.get_preset(arch)
-    model = models.for_inference(models.build_model(arch), preset.logits)
+    preset = builders.get_preset(arch)
+    model = builders.for_inference(builders.build_model(arch), preset.logits)
     x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
     probs = np.asarray(model(x, training=False))
     assert probs.shape == (3, 10)
@@ -30,9 +30,9 @@ def test_every_preset_gives_probabilities(arch):
 
 
 def test_custom_models_follow_their_options():
-    small = models.build_model("custom-mlp", {"hidden": (32, 16), "dropout": 0.2})
+    small = builders.build_model("custom-mlp", {"hidden": (32, 16), "dropout": 0.2})
     assert small.count_params() == 784 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10
-    cnn = models.build_model("custom-cnn", {"blocks": 3, "filters": 8, "batch_norm": False, "dense_units": 0})
+    cnn = builders.build_model("custom-cnn", {"blocks": 3, "filters": 8, "batch_norm": False, "dense_units": 0})
     convs = [layer for layer in cnn.layers if layer.__class__.__name__ == "Conv2D"]
     assert [c.filters for c in convs] == [8, 16, 32]
     assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in cnn.layers)
@@ -46,16 +46,16 @@ def test_custom_models_follow_their_options():
     ("custom-mlp", {"width": 3}, "no option"),
 ])
 def test_impossible_architectures_are_refused(arch, options, message):
-    with pytest.raises(models.ArchitectureError, match=message):
-        models.build_model(arch, options)
+    with pytest.raises(builders.ArchitectureError, match=message):
+        builders.build_model(arch, options)
 
 
-@pytest.mark.parametrize("arch", list(models.PRESETS))
+@pytest.mark.parametrize("arch", list(builders.PRESETS))
 def test_preset_table_parameter_counts_match_the_built_models(arch):
     """`python -m core archs` answers from the table without TensorFlow; Keras is the oracle here."""
-    assert models.get_preset(arch).parameters == models.parameter_count(arch)
+    assert builders.get_preset(arch).parameters == builders.parameter_count(arch)
 
 
 def test_builders_take_the_input_shape_and_class_count():
-    model = models.build_model("cnn-basic", input_shape=(32, 32, 1), num_classes=4)
+    model = builders.build_model("cnn-basic", input_shape=(32, 32, 1), num_classes=4)
     assert model.input_shape == (None, 32, 32, 1) and model.output_shape == (None, 4)

@@ -14,7 +14,8 @@ import pytest
 from PIL import ImageDraw
 from streamlit.testing.v1 import AppTest
 
-import pages.canvas
+import pages.parts.canvas
+
 from page_support import (
     UPLOAD,
     add_copy_of_default,
@@ -38,14 +39,14 @@ DRAWING_HINT = "Draw a digit in the black box"
 
 def drawn(image) -> Callable[[pytest.MonkeyPatch, Path], AppTest]:
     def give(monkeypatch, store):
-        monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: image)
+        monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", lambda **kw: image)
         return open_page("draw")
     return give
 
 
 def uploaded(file_name: str, data: Callable[[], bytes]) -> Callable[[pytest.MonkeyPatch, Path], AppTest]:
     def give(monkeypatch, store):
-        monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: None)
+        monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", lambda **kw: None)
         at = open_page("draw")
         at.segmented_control(key="draw_source").set_value(UPLOAD).run()
         return at.file_uploader(key="draw_upload").upload(file_name, data(), "image/png").run()
@@ -133,7 +134,7 @@ def test_the_link_check_sees_links():
     assert links_in(f"Run **{EVIL_LINK}** is unknown")[0] == "http://evil.example"
     assert len(links_in("see http://evil.example or www.evil.example")) == 2
     assert links_in("<http://evil.example>")[0] == "http://evil.example"
-    from pages.formatting import plain
+    from pages.parts.formatting import plain
 
     assert links_in(f"Run **{plain(EVIL_LINK)}** is unknown") == []
     assert links_in(plain("see http://evil.example or www.evil.example")) == []

@@ -1,6 +1,6 @@
 """Draw page (AppTest): what the user sees for a drawing, a blank canvas, an upload, a failing model.
 
-AppTest cannot drive the canvas (a custom component), so pages.canvas.drawing_canvas is
+AppTest cannot drive the canvas (a custom component), so pages.parts.canvas.drawing_canvas is
 replaced with a function returning a known drawing. Refused inputs are in test_pages_bad_inputs.py.
 """
 from __future__ import annotations
@@ -10,10 +10,11 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import pages.canvas
-import pages.charts
-import pages.resources
+import pages.parts.canvas
+import pages.parts.charts
+import pages.parts.resources
 from core.store import DEFAULT_MODEL, StoreError
+
 from page_support import (
     TIMEOUT,
     UPLOAD,
@@ -28,7 +29,7 @@ from page_support import (
 
 
 def run_draw(monkeypatch, image) -> AppTest:
-    monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: image)
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", lambda **kw: image)
     return AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
 
 
@@ -48,7 +49,7 @@ def test_draw_vertical_bar_is_read_as_one(monkeypatch, temp_store):
     bars = next(m.value for m in at.markdown if "probability of each digit" in m.value)
     columns = bars.split("title='")[1:]
     assert [c[0] for c in columns] == list("0123456789"), "one bar per digit"
-    assert [c[0] for c in columns if pages.charts.HIGHLIGHT in c] == ["1"], "only the predicted digit's bar is highlighted"
+    assert [c[0] for c in columns if pages.parts.charts.HIGHLIGHT in c] == ["1"], "only the predicted digit's bar is highlighted"
 
 
 def test_draw_blank_canvas_shows_hint_not_prediction(monkeypatch, temp_store):
@@ -75,7 +76,7 @@ def test_draw_clear_button_mounts_a_new_canvas(monkeypatch, temp_store):
         keys.append(key)
         return canvas_image(vertical_bar)
 
-    monkeypatch.setattr(pages.canvas, "drawing_canvas", fake_canvas)
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", fake_canvas)
     at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
     at.button(key="draw_clear").click().run()
 
@@ -90,7 +91,7 @@ def test_draw_pen_width_reaches_canvas(monkeypatch, temp_store):
         widths.append(stroke_width)
         return None
 
-    monkeypatch.setattr(pages.canvas, "drawing_canvas", fake_canvas)
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", fake_canvas)
     at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
     at.slider(key="stroke_width").set_value(30).run()
 
@@ -100,7 +101,7 @@ def test_draw_pen_width_reaches_canvas(monkeypatch, temp_store):
 
 def test_draw_predicts_once_per_run_and_flags_low_confidence(monkeypatch, temp_store):
     flat = FakeModel(probabilities=[0.1] * 10)
-    monkeypatch.setattr(pages.resources, "load_model", lambda name: flat)
+    monkeypatch.setattr(pages.parts.resources, "load_model", lambda name: flat)
     at = run_draw(monkeypatch, canvas_image(vertical_bar))
 
     assert not at.exception
@@ -117,7 +118,7 @@ def test_draw_model_that_fails_to_load_is_an_error_not_a_crash(monkeypatch, temp
     def broken(name):
         raise StoreError(f"Model {name!r} (x.keras) could not be loaded: bad zip.")
 
-    monkeypatch.setattr(pages.resources, "load_model", broken)
+    monkeypatch.setattr(pages.parts.resources, "load_model", broken)
     at = run_draw(monkeypatch, canvas_image(vertical_bar))
 
     assert not at.exception
@@ -127,7 +128,7 @@ def test_draw_model_that_fails_to_load_is_an_error_not_a_crash(monkeypatch, temp
 
 
 def test_draw_model_that_fails_to_predict_is_an_error(monkeypatch, temp_store):
-    monkeypatch.setattr(pages.resources, "load_model", lambda name: FakeModel(error=ValueError("bad input shape")))
+    monkeypatch.setattr(pages.parts.resources, "load_model", lambda name: FakeModel(error=ValueError("bad input shape")))
     at = run_draw(monkeypatch, canvas_image(vertical_bar))
 
     assert not at.exception
@@ -170,11 +171,11 @@ def test_draw_keep_with_a_corrected_label_then_relabel_then_clear(monkeypatch, t
     import numpy as np
     from PIL import Image
 
+    from core.data.preprocess import canvas_to_mnist
     from core.drawings import DrawingStore
-    from core.preprocess import canvas_to_mnist
 
     drawing = canvas_image(vertical_bar)
-    monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: drawing)
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", lambda **kw: drawing)
     at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT)
     at.session_state["visitor_name"] = "ada"
     at.run()
@@ -258,7 +259,7 @@ def test_draw_a_damaged_drawings_database_is_a_message_and_drawing_goes_on(monke
     ("", False),
 ])
 def test_phones_are_told_by_their_user_agent(agent, phone):
-    assert pages.canvas.looks_like_phone(agent) is phone
+    assert pages.parts.canvas.looks_like_phone(agent) is phone
 
 
 def test_draw_on_a_phone_gets_a_larger_canvas_and_an_undo_button_that_needs_no_hover(monkeypatch, temp_store):
@@ -268,18 +269,18 @@ def test_draw_on_a_phone_gets_a_larger_canvas_and_an_undo_button_that_needs_no_h
     calls = []
 
     def fake_canvas(*, stroke_width, key):
-        reset = pages.canvas.reset_drawing(key)
+        reset = pages.parts.canvas.reset_drawing(key)
         if reset is None:
             reported = [first, second]
         elif calls[-1]["reset"] != reset:  # reset in this run: the component has not reloaded yet
             reported = calls[-1]["reported"]
         else:
             reported = reset["objects"]
-        calls.append({"side": pages.canvas.canvas_side(), "reset": reset, "reported": reported})
-        pages.canvas.remember_drawing(key, {"objects": reported})
+        calls.append({"side": pages.parts.canvas.canvas_side(), "reset": reset, "reported": reported})
+        pages.parts.canvas.remember_drawing(key, {"objects": reported})
         return canvas_image(vertical_bar) if reported else canvas_image()
 
-    monkeypatch.setattr(pages.canvas, "drawing_canvas", fake_canvas)
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", fake_canvas)
     at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT)
     at.query_params["phone"] = "1"
     at.run()
@@ -294,7 +295,7 @@ def test_draw_on_a_phone_gets_a_larger_canvas_and_an_undo_button_that_needs_no_h
     assert calls[-1]["reset"]["objects"] == [first], "the canvas is reloaded without its last stroke"
     at.button(key="draw_undo").click().run()  # a second tap before the component has caught up
     assert calls[-1]["reset"]["objects"] == [], "two taps take back two strokes"
-    assert calls[-2]["reset"][pages.canvas.REVISION_FIELD] < calls[-1]["reset"][pages.canvas.REVISION_FIELD]
+    assert calls[-2]["reset"][pages.parts.canvas.REVISION_FIELD] < calls[-1]["reset"][pages.parts.canvas.REVISION_FIELD]
     at.run()  # the component reports the empty canvas
     assert at.button(key="draw_undo").disabled, "nothing left to take back"
     assert any(i.value.startswith("Draw a digit") for i in at.info)
@@ -305,8 +306,8 @@ def test_draw_on_a_phone_gets_a_larger_canvas_and_an_undo_button_that_needs_no_h
 
 def test_draw_on_a_desktop_keeps_the_280_canvas_and_phone_0_turns_the_phone_layout_off(monkeypatch, temp_store):
     sides = []
-    monkeypatch.setattr(pages.canvas, "drawing_canvas",
-                        lambda **kw: sides.append(pages.canvas.canvas_side()) or canvas_image(vertical_bar))
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas",
+                        lambda **kw: sides.append(pages.parts.canvas.canvas_side()) or canvas_image(vertical_bar))
     at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()
     assert sides[-1] == 280
     assert any("hover over the canvas" in c for c in texts(at.caption))

@@ -15,7 +15,18 @@ from streamlit.testing.v1 import AppTest
 
 from core.drawings import FILE_NAME, DrawingStore
 from core.store import DEFAULT_MODEL, ModelStore
-from page_support import TIMEOUT, all_text, canvas_image, links_in, markdown_sources, metric, page_path, png_bytes, texts
+
+from page_support import (
+    TIMEOUT,
+    all_text,
+    canvas_image,
+    links_in,
+    markdown_sources,
+    metric,
+    page_path,
+    png_bytes,
+    texts,
+)
 
 DRAWINGS = page_path("drawings")
 AUTHORS = ("ada", "bob", None)
@@ -33,7 +44,7 @@ def drawings(temp_store, monkeypatch):
 
 def mnist_test(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first n MNIST test digits as uint8 (n, 28, 28), and their labels."""
-    from core import datasets
+    from core.data import datasets
 
     mnist = datasets.load("mnist")
     return mnist.x_test[:n], mnist.y_test[:n]
@@ -261,7 +272,8 @@ def test_fine_tuning_is_refused_before_training_with_too_few_drawings(drawings):
 def test_the_fine_tune_tab_shows_the_plan_and_opens_the_train_page_with_it_filled_in(drawings):
     from urllib.parse import parse_qs
 
-    from core.links import settings_from_query
+    from core.workshop.links import settings_from_query
+
     from page_support import ROOT
 
     keep_digits(drawings, 20, wrong_every=4)

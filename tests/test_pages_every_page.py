@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import app
+
 from page_support import ROOT, TIMEOUT, add_copy_of_default
 
 

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 from streamlit.testing.v1 import AppTest
 
 import app
-import pages.resources
+import pages.parts.resources
 from core.store import DEFAULT_MODEL, SHIPPED_DIR
+
 from page_support import ROOT, TIMEOUT, add_copy_of_default, texts
 
 
@@ -59,7 +60,7 @@ class FakeJob:
 
 
 def test_home_shows_training_in_progress(monkeypatch, temp_store):
-    from core.config import TrainConfig
+    from core.fit.config import TrainConfig
 
     running, queued = SimpleNamespace(value="running"), SimpleNamespace(value="queued")  # JobState values
     jobs = [
@@ -68,7 +69,7 @@ def test_home_shows_training_in_progress(monkeypatch, temp_store):
         FakeJob(config=TrainConfig(arch="linear"), state=queued, epoch=0, epochs=5,
                 fraction_done=0.0, queue_position=1, eta=None),
     ]
-    monkeypatch.setattr(pages.resources, "active_jobs", lambda: jobs)
+    monkeypatch.setattr(pages.parts.resources, "active_jobs", lambda: jobs)
     at = run_home()
 
     assert not at.exception

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import datasets, explain
-from core.models import build_model, for_inference
+from core import explain
+from core.data import datasets
+from core.nets.builders import build_model, for_inference
 from core.store import DEFAULT_MODEL, ModelMeta, ModelStore
+
 from page_support import ROOT, TIMEOUT, all_text, blank_paper_png, canvas_image, png_bytes, texts, vertical_bar
 
 INSIDE = "pages/inside.py"

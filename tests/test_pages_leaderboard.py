@@ -8,9 +8,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
-from core.jobs import JobRegistry, JobResult, JobState, QueuedJob
+from core.fit.config import TrainConfig
+from core.fit.progress import JobResult, JobState
+from core.runs.queue import JobRegistry, QueuedJob
 from core.store import ModelStore
+
 from page_support import TIMEOUT, add_copy_of_default, all_text, page_path, texts
 from waiting import wait_until
 
@@ -36,7 +38,7 @@ class HeldJob(QueuedJob):
 @pytest.fixture
 def held(temp_store, monkeypatch):
     """A one-slot registry of HeldJobs for the pages; `held.models` names the model each next job saves."""
-    from pages import resources
+    from pages.parts import resources
 
     models: list[str | None] = []
     registry = JobRegistry(1, ModelStore(temp_store), max_per_owner=2,

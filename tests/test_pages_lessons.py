@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
+from core.fit.config import TrainConfig
+
 from page_support import ROOT, TIMEOUT, all_text, links_in, markdown_sources, page_path, texts
 
 TRAIN = page_path("train")
@@ -259,7 +260,7 @@ def test_lessons_page_lists_the_shipped_lessons(temp_store):
 # --- presenter view, names, joining -------------------------------------------------------------------
 
 def presenter_css(at: AppTest) -> list[str]:
-    from pages.presenter import PRESENTER_MARK
+    from pages.parts.presenter import PRESENTER_MARK
 
     return [m.value for m in at.markdown if PRESENTER_MARK in m.value]
 
@@ -320,7 +321,7 @@ def qr_modules(png: bytes, scale: int, border: int) -> np.ndarray:
 def test_home_shows_the_join_address_and_its_qr_code(temp_store, monkeypatch):
     import segno
 
-    from pages import visitor
+    from pages.parts import visitor
 
     url = "http://192.168.1.20:8501"
     monkeypatch.setenv("DIGIT_STUDIO_JOIN_URL", url)

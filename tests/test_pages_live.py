@@ -8,10 +8,11 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-import pages.canvas
-from core.config import TrainConfig
-from core.jobs import JobState
+import pages.parts.canvas
+from core.fit.config import TrainConfig
+from core.fit.progress import JobState
 from core.store import ModelStore
+
 from page_support import TIMEOUT, canvas_image, page_path, vertical_bar
 from waiting import wait_until
 
@@ -105,7 +106,7 @@ def test_replay_shows_what_was_recorded_after_the_run_and_on_the_models_page(pag
 
 
 def test_the_draw_page_answers_with_the_run_in_progress(page_registry, monkeypatch):
-    monkeypatch.setattr(pages.canvas, "drawing_canvas", lambda **kw: canvas_image(vertical_bar))
+    monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", lambda **kw: canvas_image(vertical_bar))
     job = page_registry.submit(LONG)
     assert wait_until(lambda: job.progress().snapshot_count >= 2, timeout=180)
     at = AppTest.from_file(page_path("draw"), default_timeout=TIMEOUT).run()

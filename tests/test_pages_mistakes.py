@@ -12,6 +12,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.store import ModelStore
+
 from page_support import TIMEOUT, all_text, metric, page_path, texts
 
 MISTAKES = page_path("mistakes")
@@ -39,7 +40,7 @@ def shown_count(at: AppTest) -> int:
 
 
 def test_mistakes_filters_pages_and_inspects(mistakes_page, small_trained_model):
-    from pages import resources
+    from pages.parts import resources
 
     at = mistakes_page
     store, name = small_trained_model
@@ -87,7 +88,7 @@ def test_mistakes_reports_a_broken_model_without_a_traceback(app_store):
 
 
 def test_confusion_png_is_the_pages_heat_map():
-    from pages import charts
+    from pages.parts import charts
 
     matrix = np.diag([980, 1100, 1000, 990, 950, 870, 940, 1000, 930, 960])
     matrix[4, 9], matrix[7, 2] = 40, 3
@@ -102,7 +103,8 @@ def test_confusion_png_is_the_pages_heat_map():
 
 def test_a_fashion_model_is_tested_on_clothes_and_its_mistakes_named(temp_store):
     """A model whose metadata says Fashion-MNIST is evaluated on Fashion-MNIST's test set, with class names."""
-    from core import datasets
+    from core.data import datasets
+
     from page_support import add_copy_of_default
 
     add_copy_of_default(temp_store, "clothes", dataset="fashion-mnist")
@@ -125,7 +127,7 @@ def test_a_fashion_model_is_tested_on_clothes_and_its_mistakes_named(temp_store)
 
 def keep_mnist_digits(root, n: int, wrong_every: int):
     """n MNIST test digits kept as drawings, every wrong_every-th labelled one more than it is: the store."""
-    from core import datasets
+    from core.data import datasets
     from core.drawings import FILE_NAME, DrawingStore
 
     mnist = datasets.load("mnist")

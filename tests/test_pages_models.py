@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import io
 
-import pyarrow as pa
 import pandas as pd
+import pyarrow as pa
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.store import DEFAULT_MODEL
+
 from page_support import TIMEOUT, add_copy_of_default, open_page, page_path, texts
 
 
@@ -117,11 +118,11 @@ def test_models_learning_curves_drawn_from_history_with_a_png_for_slides(temp_st
 
 
 def test_learning_curves_png_shows_every_model():
-    from pages import charts
-    from pages.models import curves_frame
     from types import SimpleNamespace
 
     from core.store import ModelMeta
+    from pages.models import curves_frame
+    from pages.parts import charts
 
     infos = [SimpleNamespace(name=name, meta=ModelMeta("mlp-512", history=tuple(
                  {"epoch": e, "val_accuracy": a} for e, a in points)))
@@ -138,7 +139,7 @@ def test_learning_curves_png_shows_every_model():
 
 
 def test_every_export_format_is_offered_and_the_export_loads(temp_store):
-    from core.export import FORMATS
+    from core.nets.export import FORMATS
     from pages.models import export_file
 
     at = open_page("models")
@@ -158,7 +159,7 @@ def test_every_export_format_is_offered_and_the_export_loads(temp_store):
 @pytest.mark.parametrize("accuracies, label_format", [((0.9953, 0.9963, 0.9958), ".2%"), ((0.90, 0.95), ".1%")])
 def test_learning_curve_ticks_are_told_apart_when_the_curves_lie_close(accuracies, label_format):
     """A model trained further moves within a tenth of a point: one decimal would label every tick 99.6%."""
-    from pages import charts
+    from pages.parts import charts
 
     frame = pd.DataFrame({"model": "m", "epoch": range(1, len(accuracies) + 1), "validation accuracy": accuracies})
     assert charts.learning_curves_chart(frame).to_dict()["encoding"]["y"]["axis"]["format"] == label_format

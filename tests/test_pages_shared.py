@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages.parts.formatting import duration, plain, settings_line
+from pages.parts.images import enlarge, fit_pil, to_pil
+
 from page_support import TIMEOUT, add_copy_of_default, page_path
-from pages.formatting import duration, plain, settings_line
-from pages.images import enlarge, fit_pil, to_pil
 
 
 @pytest.mark.parametrize("seconds, text", [
@@ -40,7 +41,7 @@ def test_settings_line_leaves_out_what_old_or_damaged_metadata_lacks():
 
 
 def test_settings_line_is_the_train_configs_own_summary():
-    from core.config import TrainConfig
+    from core.fit.config import TrainConfig
 
     config = TrainConfig.for_preset("cnn-basic", epochs=2, limit=500, seed=3)
     line = settings_line(config.to_dict())
@@ -70,8 +71,8 @@ def test_models_evicted_replaced_or_deleted_are_freed(temp_store):
 
     (A gc.freeze() after each load used to keep every model ever loaded alive.)
     """
-    from core.predict import predict_digit
-    from pages import resources
+    from core.nets.predict import predict_digit
+    from pages.parts import resources
 
     add_copy_of_default(temp_store, "spare")
     model = resources.load_model("spare")
@@ -111,7 +112,7 @@ def test_streamlits_per_run_clear_session_no_longer_wipes_tensorflow_state():
     import keras
     from streamlit.runtime.scriptrunner import script_runner
 
-    from pages import resources
+    from pages.parts import resources
 
     resources.freeze_long_lived()
     keras.layers.Dense(1, name=None)

@@ -6,11 +6,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
+from core.fit.config import TrainConfig
+from core.fit.progress import JobState
 from core.store import ModelStore
-from page_support import TIMEOUT, all_text, metric, page_path, texts
 
-from core.jobs import JobState
+from page_support import TIMEOUT, all_text, metric, page_path, texts
 
 TRAIN = page_path("train")
 JOB_TIMEOUT = 300      # seconds for a tiny run to train, test and save
@@ -60,7 +60,8 @@ def long_config() -> TrainConfig:
 def test_train_page_shows_every_preset_and_its_parameter_count(app_store):
     at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
     assert not at.exception
-    from core.models import PRESETS, parameter_count
+    from core.nets.builders import parameter_count
+    from core.nets.presets import PRESETS
 
     assert at.selectbox(key="train_arch").options == list(PRESETS)
     assert f"{parameter_count('cnn-basic'):,} parameters" in all_text(at)
@@ -183,7 +184,7 @@ def test_reloaded_tab_and_returning_session_find_the_run_again(app_store, regist
 
 
 def test_training_widgets_take_label_and_bounds_from_the_settings_table(app_store):
-    from core.config import SETTINGS
+    from core.fit.config import SETTINGS
 
     at = open_train("cnn-basic")
     epochs = at.number_input(key="train_cnn-basic_epochs")
@@ -212,9 +213,9 @@ def test_a_run_on_fashion_mnist_is_tested_on_clothes(app_store, registry):
 
 def test_a_run_ended_by_force_says_why_not_cancelled(temp_store, monkeypatch):
     """A worker that did not stop in its grace time: the page shows the note, not 'Cancelled before it started'."""
-    from core.config import TrainConfig
-    from core.jobs import JobRegistry, QueuedJob
-    from pages import resources
+    from core.fit.config import TrainConfig
+    from core.runs.queue import JobRegistry, QueuedJob
+    from pages.parts import resources
 
     note = "The run did not stop within 1 s of Stop, so its worker was ended; nothing was saved."
 
@@ -242,7 +243,7 @@ def small_in_app(app_store, small_trained_model):
     """The session's small cnn-basic model copied into the pages' store, and 20 kept drawings beside it."""
     import shutil
 
-    from core import datasets
+    from core.data import datasets
     from core.drawings import DrawingStore
 
     source, name = small_trained_model

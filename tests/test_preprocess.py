@@ -1,4 +1,4 @@
-"""core.preprocess: drawings in every form become MNIST-style 28x28 inputs."""
+"""core.data.preprocess: drawings in every form become MNIST-style 28x28 inputs."""
 
 import io
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from core.preprocess import (
+from core.data.preprocess import (
     MAX_UPLOAD_SIDE,
     BlankImageError,
     ImageError,
@@ -19,6 +19,8 @@ from core.preprocess import (
     load_image_bytes,
     to_ink,
 )
+
+from page_support import huge_png
 
 CANVAS = 280
 MNIST_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
@@ -333,21 +335,6 @@ def test_load_image_bytes_rejects_bad_input():
         load_image_bytes(encode(np.zeros((2, 6000), np.uint8), "PNG"))
     with pytest.raises(ImageError):
         load_image_bytes(png[: len(png) // 2])  # truncated
-
-
-def huge_png(width: int, height: int) -> bytes:
-    """A real, valid grey PNG of width x height white pixels: a few hundred kilobytes for 20000 x 20000."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    rows = (b"\x00" + b"\xff" * width) * 100
-    packer = zlib.compressobj(9)
-    data = b"".join(packer.compress(rows) for _ in range(height // 100)) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
 def test_a_20000_pixel_png_is_refused_for_its_size_before_decoding():

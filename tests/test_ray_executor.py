@@ -1,4 +1,4 @@
-"""Runs on a real local Ray cluster (core/ray_executor.py): they train, report live, stop, fail cleanly, and the
+"""Runs on a real local Ray cluster (core/runs/ray_server.py): they train, report live, stop, fail cleanly, and the
 server's own store saves the model that comes back."""
 import os
 import signal
@@ -8,10 +8,14 @@ import pytest
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
-from core.config import TrainConfig  # noqa: E402
-from core.jobs import JobRegistry, JobState  # noqa: E402
-from core.ray_executor import RayExecutor  # noqa: E402
+from run_checks import trains_reports_live_and_saves
+
+from core.fit.config import TrainConfig  # noqa: E402
+from core.fit.progress import JobState  # noqa: E402
+from core.runs.queue import JobRegistry
+from core.runs.ray_server import RayExecutor  # noqa: E402
 from core.store import DEFAULT_MODEL  # noqa: E402
+
 from waiting import wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
@@ -36,24 +40,8 @@ def executor(cluster):
 
 
 def test_a_run_on_ray_trains_reports_live_and_the_server_saves_it(store, executor):
-    registry = JobRegistry(1, store, executor)
-    job = registry.submit(TrainConfig.for_preset("mlp-128-64", epochs=2, limit=3000, batch_size=16, name="r"))
-    seen = []
-    while not job.wait(timeout=0.05):
-        progress = job.progress()
-        if progress.state == JobState.RUNNING and progress.steps:
-            seen.append(progress.steps)
-    progress = job.progress()
-    assert progress.state == JobState.FINISHED, progress.error
-    assert job.worker_pid and job.worker_pid != os.getpid() and job.worker_node
-    assert len(set(seen)) >= 2 and seen == sorted(seen), "steps seen to grow while it ran"
-    assert progress.batches_per_epoch == 169 and progress.steps == 338
-    assert [e["epoch"] for e in progress.epoch_log] == [1, 2] and "val_accuracy" in progress.epoch_log[1]
-    assert progress.result.model_name == "r" and progress.result.test_accuracy > 0.7
-    meta = store.read_meta("r")
-    assert meta.test_accuracy == pytest.approx(progress.result.test_accuracy) and len(meta.history) == 2
-    model = store.load("r")  # the bytes that came back are a loadable Keras model
-    assert model.count_params() == meta.parameters
+    job = trains_reports_live_and_saves(store, executor, "r", batch_size=16)
+    assert job.worker_node, "the node it ran on is known"
 
 
 def test_stop_on_ray_keeps_what_was_learned_under_a_free_name(store, executor):
@@ -102,7 +90,7 @@ def test_a_stuck_ray_task_is_cancelled_after_the_grace_time(store, cluster):
 
 
 def test_the_command_line_trains_on_ray_when_asked(capsys, tmp_path, monkeypatch, cluster):
-    from core.__main__ import main
+    from core.cli import main
 
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(tmp_path))
     assert main(["train", "--arch", "linear", "--epochs", "1", "--limit", "600", "--executor", "ray",
@@ -115,11 +103,12 @@ def test_a_fine_tune_gets_its_base_model_and_drawings_from_the_server(small_trai
     """No cluster needed: what the server sends along is enough for a Ray node to plan the run."""
     import numpy as np
 
-    from core import datasets
+    from core.data import datasets
     from core.drawings import DrawingStore
-    from core.finetune import KeptDrawings, config_for
-    from core.ray_executor import CapturingStore, fine_tune_inputs
-    from core.recipe import plan_fit
+    from core.fit.finetune import KeptDrawings, config_for
+    from core.fit.recipe import plan_fit
+    from core.runs.ray_node import CapturingStore
+    from core.runs.ray_server import fine_tune_inputs
     from core.store import StoreError
 
     store, name = small_trained_model

@@ -1,21 +1,24 @@
-"""Snapshots of a run as it learns (core.snapshots, core.watching): taken with the weights of that moment,
+"""Snapshots of a run as it learns (core.store.snapshots, core.fit.watching): taken with the weights of that moment,
 the drawing predicted with them in a thread and in a worker process, kept when a run is stopped, saved
 with the model within budget and read back as recorded."""
 from __future__ import annotations
-
 
 import keras
 import numpy as np
 import pytest
 
-from core import datasets
-from core.config import TrainConfig
-from core.jobs import JobRegistry, JobState, ProgressRecorder
-from core.recipe import plan_fit
-from core.snapshots import MAX_SAVED, REPLAY_BUDGET, Panel, ProbeBox, Replay, Snapshot
+from core.data import datasets
+from core.fit.config import TrainConfig
+from core.fit.probe import ProbeBox
+from core.fit.progress import JobState, ProgressRecorder
+from core.fit.recipe import plan_fit
+from core.fit.training import ProgressCallback
+from core.fit.watching import choose_panel, watch_callback
+from core.runs.queue import JobRegistry
+from core.runs.thread import TrainingJob
 from core.store import DEFAULT_MODEL, StoreError
-from core.training import ProgressCallback
-from core.watching import choose_panel, watch_callback
+from core.store.snapshots import MAX_SAVED, REPLAY_BUDGET, Panel, Replay, Snapshot
+
 from waiting import wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # always stopped
@@ -170,7 +173,7 @@ def test_the_store_keeps_a_replay_beside_its_model_and_deletes_it_with_it(store)
 
 
 def test_a_thread_run_predicts_the_drawing_and_saves_its_snapshots_with_the_model(store):
-    job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=2000, name="watched"))
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=2000, name="watched"))
     version = job.set_probe(a_one())
     assert job.wait(timeout=300) and job.state == JobState.FINISHED, job.progress().error
     p = job.progress()
@@ -186,7 +189,7 @@ def test_a_thread_run_predicts_the_drawing_and_saves_its_snapshots_with_the_mode
 
 
 def test_a_stopped_run_keeps_its_snapshots_up_to_the_stop(store):
-    job = JobRegistry(1, store).submit(LONG.replace(name="stopped"))
+    job = JobRegistry(1, store, TrainingJob).submit(LONG.replace(name="stopped"))
     assert wait_until(lambda: job.progress().snapshot_count >= 6 and job.progress().steps >= 40)
     job.stop()
     at_stop = job.progress().steps
@@ -201,7 +204,7 @@ def test_a_stopped_run_keeps_its_snapshots_up_to_the_stop(store):
 
 
 def test_a_worker_process_run_predicts_the_drawing_it_is_handed(store):
-    from core.workers import WorkerPool
+    from core.runs.workers import WorkerPool
 
     pool = WorkerPool()
     try:

@@ -4,13 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from core import models
-from core.evaluation import evaluate
+from core.nets import builders
+from core.nets.evaluation import evaluate
 from core.store import DEFAULT_MODEL, SHIPPED_DIR, ModelMeta, ModelStore, StoreError, TestMetrics, validate_name
 
 
 def tiny_model():
-    return models.build_model("custom-mlp", {"hidden": (8,)})
+    return builders.build_model("custom-mlp", {"hidden": (8,)})
 
 
 def test_save_load_roundtrip_keeps_weights_and_metadata(store):
@@ -213,9 +213,9 @@ def test_two_processes_saving_the_same_base_name_at_once_get_two_models(store):
     root = Path(__file__).resolve().parent.parent
     script = textwrap.dedent(f"""
         import sys, time; sys.path.insert(0, {str(root)!r})
-        from core import models
+        from core.nets import builders
         from core.store import ModelMeta, ModelStore
-        model = models.build_model("custom-mlp", {{"hidden": (8,)}})
+        model = builders.build_model("custom-mlp", {{"hidden": (8,)}})
         store = ModelStore({str(store.root)!r})
         while time.time() < float(sys.argv[1]):
             time.sleep(0.001)

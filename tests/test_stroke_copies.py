@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from core import datasets
-from core.config import ConfigError, TrainConfig
-from core.recipe import plan_fit, with_stroke_copies
+from core.data import datasets
+from core.data.stroke_copies import stroke_copies
+from core.fit.config import ConfigError, TrainConfig
+from core.fit.recipe import plan_fit, with_stroke_copies
 from core.store import ModelStore
-from core.stroke_copies import stroke_copies
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,9 @@ def test_summary_names_the_copies():
 
 def test_stop_while_copies_are_made_saves_nothing_and_says_what_it_does(tmp_path):
     """Making 60,000 copies takes minutes: Stop must work then too, and the page and CLI say what happens."""
-    from core.jobs import ProgressRecorder
-    from core.stroke_copies import preparing_text
-    from core.training import train
+    from core.data.stroke_copies import preparing_text
+    from core.fit.progress import ProgressRecorder
+    from core.fit.training import train
 
     config = TrainConfig(arch="linear", epochs=1, limit=2000, stroke_copies=5000)
     asked = []

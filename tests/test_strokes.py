@@ -1,4 +1,4 @@
-"""core.strokes: MNIST digits redrawn as mouse strokes, in every user form."""
+"""core.data.strokes: MNIST digits redrawn as mouse strokes, in every user form."""
 
 from pathlib import Path
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core.preprocess import canvas_to_mnist
-from core.strokes import (
+from core.data.preprocess import canvas_to_mnist
+from core.data.strokes import (
     FORMS,
     SPUR_LENGTH,
     prune_spurs,

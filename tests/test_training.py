@@ -7,15 +7,18 @@ import time
 import numpy as np
 import pytest
 
-from core import datasets
-from core.config import TrainConfig
+from core.data import datasets
+from core.fit.config import TrainConfig
+from core.fit.progress import MAX_BATCH_POINTS, JobState
+from core.runs.queue import JobRegistry
+from core.runs.thread import TrainingJob
 from core.store import DEFAULT_MODEL
-from core.jobs import MAX_BATCH_POINTS, JobRegistry, JobState
+
 from waiting import wait_until
 
 
 def test_small_run_learns_reports_and_saves(store):
-    job = JobRegistry(1, store).submit(TrainConfig.for_preset("cnn-basic", epochs=2, limit=2000, name="tiny"))
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("cnn-basic", epochs=2, limit=2000, name="tiny"))
     assert job.wait(timeout=300)
     progress = job.progress()
     assert progress.state == JobState.FINISHED, progress.error
@@ -32,7 +35,7 @@ def test_small_run_learns_reports_and_saves(store):
 
 def test_stop_ends_within_one_batch_and_keeps_the_model(store):
     cfg = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000, name="stopped")
-    job = JobRegistry(1, store).submit(cfg)
+    job = JobRegistry(1, store, TrainingJob).submit(cfg)
     assert wait_until(lambda: job.progress().steps >= 20)
     job.stop()
     at_stop = job.progress().steps
@@ -46,7 +49,7 @@ def test_stop_ends_within_one_batch_and_keeps_the_model(store):
 
 
 def test_queue_limit_runs_one_job_at_a_time(store):
-    registry = JobRegistry(1, store)
+    registry = JobRegistry(1, store, TrainingJob)
     cfg = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=4000, batch_size=32)
     first, second = registry.submit(cfg), registry.submit(cfg.replace(seed=1))
     assert wait_until(lambda: first.state == JobState.RUNNING)
@@ -64,7 +67,7 @@ def test_queue_limit_runs_one_job_at_a_time(store):
 
 
 def test_two_slots_run_two_jobs_and_a_queued_job_can_be_cancelled(store):
-    registry = JobRegistry(2, store)
+    registry = JobRegistry(2, store, TrainingJob)
     cfg = TrainConfig.for_preset("mlp-128-64", epochs=3, limit=6000, batch_size=32)
     a, b, c = (registry.submit(cfg.replace(seed=s)) for s in range(3))
     assert wait_until(lambda: a.state == JobState.RUNNING and b.state == JobState.RUNNING)
@@ -77,7 +80,7 @@ def test_two_slots_run_two_jobs_and_a_queued_job_can_be_cancelled(store):
 
 def test_batch_curve_is_thinned(store):
     cfg = TrainConfig.for_preset("tiny-20px", epochs=1, batch_size=4, limit=5000, validation_split=0.0)
-    job = JobRegistry(1, store).submit(cfg)
+    job = JobRegistry(1, store, TrainingJob).submit(cfg)
     assert job.wait(timeout=300)
     progress = job.progress()
     assert progress.batches_per_epoch == 1250
@@ -87,7 +90,7 @@ def test_batch_curve_is_thinned(store):
 
 
 def test_same_seed_same_run(store):
-    registry = JobRegistry(1, store)
+    registry = JobRegistry(1, store, TrainingJob)
     cfg = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=1000, seed=7)
     runs = [registry.submit(cfg), registry.submit(cfg), registry.submit(cfg.replace(seed=8))]
     for job in runs:
@@ -102,7 +105,7 @@ def test_failure_is_reported_not_raised(store, monkeypatch):
         raise MemoryError("simulated: out of memory")
 
     monkeypatch.setattr(datasets, "split", broken_split)
-    job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
     assert job.wait(timeout=60)
     assert job.state == JobState.FAILED and "out of memory" in job.progress().error
     assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
@@ -111,7 +114,7 @@ def test_failure_is_reported_not_raised(store, monkeypatch):
 def test_augmented_run_trains(store):
     cfg = TrainConfig.for_preset("cnn-best", epochs=1, limit=2000, batch_size=32)
     assert cfg.augment
-    job = JobRegistry(1, store).submit(cfg)
+    job = JobRegistry(1, store, TrainingJob).submit(cfg)
     assert job.wait(timeout=300) and job.state == JobState.FINISHED, job.progress().error
     assert job.progress().result.test_accuracy > 0.3
 
@@ -122,13 +125,14 @@ def test_distributed_run_on_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from core.config import TrainConfig
+        from core.fit.config import TrainConfig
         from core.store import ModelStore
-        from core.recipe import distribution_strategy
-        from core.jobs import JobRegistry
+        from core.fit.recipe import distribution_strategy
+        from core.runs.queue import JobRegistry
+        from core.runs.thread import TrainingJob
         strategy = distribution_strategy()
         print("STRATEGY", type(strategy).__name__, strategy.num_replicas_in_sync)
-        job = JobRegistry(1, ModelStore({str(tmp_path)!r})).submit(
+        job = JobRegistry(1, ModelStore({str(tmp_path)!r}), TrainingJob).submit(
             TrainConfig.for_preset("mlp-128-64", epochs=1, limit=2000))
         job.wait()
         p = job.progress()
@@ -141,21 +145,21 @@ def test_distributed_run_on_two_logical_cpus(tmp_path):
 
 
 def test_one_cycle_schedule_rises_then_falls(store):
-    from core.recipe import learning_rate
+    from core.fit.recipe import learning_rate
 
     cfg = TrainConfig.for_preset("mlp-128-64", epochs=5, limit=1000, schedule="one-cycle", learning_rate=0.01)
     schedule = learning_rate(cfg, batches_per_epoch=10)  # 50 steps, 10 of warm-up
     rates = [float(schedule(step)) for step in (0, 5, 10, 30, 50)]
     assert rates[0] == pytest.approx(0.001) and rates[0] < rates[1] < rates[2] == pytest.approx(0.01)
     assert rates[2] > rates[3] > rates[4] and rates[4] == pytest.approx(1e-4, rel=0.05)
-    job = JobRegistry(1, store).submit(cfg)
+    job = JobRegistry(1, store, TrainingJob).submit(cfg)
     assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
     per_epoch = [entry["learning_rate"] for entry in job.progress().epoch_log]
     assert per_epoch == sorted(per_epoch, reverse=True) and per_epoch[-1] < 0.05 * per_epoch[0]
 
 
 def test_stop_while_preparing_saves_nothing(store, monkeypatch):
-    import core.training as training
+    import core.fit.training as training
 
     real_plan = training.plan_fit
 
@@ -164,7 +168,7 @@ def test_stop_while_preparing_saves_nothing(store, monkeypatch):
         return real_plan(config, *args, **kwargs)
 
     monkeypatch.setattr(training, "plan_fit", slow_plan)
-    job = JobRegistry(1, store).submit(TrainConfig.for_preset("linear", epochs=1, limit=500))
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=500))
     assert wait_until(lambda: job.state == JobState.RUNNING)
     job.stop()
     assert job.wait(timeout=60)
@@ -176,7 +180,7 @@ def test_stop_while_preparing_saves_nothing(store, monkeypatch):
 def test_batch_curve_points_are_batch_means_not_running_means(store):
     # 1,050 samples in batches of 100: ten full batches and a short one of 50
     cfg = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=1050, batch_size=100, validation_split=0.0)
-    job = JobRegistry(1, store).submit(cfg)
+    job = JobRegistry(1, store, TrainingJob).submit(cfg)
     assert job.wait(timeout=120) and job.state == JobState.FINISHED
     progress = job.progress()
     assert len(progress.batch_curve) == 22

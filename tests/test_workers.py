@@ -1,4 +1,4 @@
-"""Runs in spawned worker processes (core/workers.py): they train, report live, stop, fail cleanly, leave no orphans."""
+"""Runs in spawned worker processes (core/runs/workers.py): they train, report live, stop, fail cleanly, leave no orphans."""
 import os
 import signal
 import subprocess
@@ -8,11 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from run_checks import trains_reports_live_and_saves
 
-from core.config import TrainConfig
-from core.jobs import JobRegistry, JobState
+from core.fit.config import TrainConfig
+from core.fit.progress import JobState
+from core.runs.queue import JobRegistry
+from core.runs.thread import TrainingJob
+from core.runs.workers import WorkerPool
 from core.store import DEFAULT_MODEL
-from core.workers import WorkerPool
+
 from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,28 +39,10 @@ def pool():
 
 
 def test_run_in_a_worker_trains_reports_live_and_saves(store, pool):
-    registry = JobRegistry(1, store, pool)
-    job = registry.submit(TrainConfig.for_preset("mlp-128-64", epochs=2, limit=3000, batch_size=32, name="w"))
-    seen = []
-    while not job.wait(timeout=0.01):
-        progress = job.progress()
-        if progress.state == JobState.RUNNING and progress.steps:
-            seen.append(progress.steps)
-            if "nice" not in locals():  # while it trains, the worker yields the CPU to the server
-                nice = os.getpriority(os.PRIO_PROCESS, job.worker_pid)
-        assert len(seen) < 100000
-    progress = job.progress()
-    assert progress.state == JobState.FINISHED, progress.error
-    assert job.worker_pid and job.worker_pid != os.getpid(), "trained in a worker, not in this process"
-    assert nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10, "the worker runs at a lower priority than the server"
-    assert len(set(seen)) >= 3 and seen == sorted(seen), "steps seen to grow while it ran"
-    assert progress.batches_per_epoch == 85 and progress.steps == 170  # 2,700 samples after validation, batches of 32
-    assert [e["epoch"] for e in progress.epoch_log] == [1, 2]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "elapsed"} <= set(progress.epoch_log[0])
-    assert progress.batch_curve and progress.batch_curve[-1][0] == pytest.approx(2.0)
-    assert progress.samples_per_second > 0 and progress.result.test_accuracy > 0.7
-    meta = store.read_meta("w")
-    assert meta.test_accuracy == pytest.approx(progress.result.test_accuracy) and len(meta.history) == 2
+    priority = []  # while it trains, the worker yields the CPU to the server
+    job = trains_reports_live_and_saves(store, pool, "w", batch_size=32, while_running=lambda job: priority.append(
+        os.getpriority(os.PRIO_PROCESS, job.worker_pid)))
+    assert priority[0] >= os.getpriority(os.PRIO_PROCESS, 0) + 10, "the worker runs at a lower priority than the server"
     assert wait_until(lambda: not running(job.worker_pid), timeout=30), "a worker trains one run, then exits"
 
 
@@ -140,9 +126,9 @@ def test_a_warm_spare_takes_the_next_run_and_is_replaced(store):
 
 
 def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
-    from core.executors import app_job_factory
-    from core.jobs import max_jobs_from_env
-    from core.ray_executor import RayExecutor
+    from core.runs.executors import app_job_factory
+    from core.runs.queue import max_jobs_from_env
+    from core.runs.ray_server import RayExecutor
 
     monkeypatch.setenv("DIGIT_STUDIO_SPARE_WORKERS", "0")
     for value, kind in (("", WorkerPool), ("process", WorkerPool), ("RAY", RayExecutor), ("threads", WorkerPool)):
@@ -151,7 +137,7 @@ def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
         assert type(factory) is kind and getattr(factory, "spares", 0) == 0
     assert "'threads' is not one of thread, process, ray; using process" in capsys.readouterr().err
     monkeypatch.setenv("DIGIT_STUDIO_EXECUTOR", "thread")
-    assert app_job_factory() is None  # JobRegistry's own default: TrainingJob, a thread
+    assert app_job_factory() is TrainingJob  # a thread of this process
     monkeypatch.delenv("DIGIT_STUDIO_MAX_JOBS", raising=False)
     assert max_jobs_from_env() == max(1, os.cpu_count() // 2)
     monkeypatch.setenv("DIGIT_STUDIO_MAX_JOBS", "3")
@@ -159,7 +145,7 @@ def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
 
 
 def test_why_a_worker_ended_in_words():
-    from core.executors import describe_exit
+    from core.runs.out_of_process import describe_exit
 
     assert describe_exit(-9) == "killed by signal 9, SIGKILL; the system may have run out of memory"
     assert describe_exit(-15) == "killed by signal 15, SIGTERM"
@@ -169,10 +155,10 @@ def test_why_a_worker_ended_in_words():
 SERVER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from core.config import TrainConfig
-    from core.jobs import JobRegistry
+    from core.fit.config import TrainConfig
+    from core.runs.queue import JobRegistry
     from core.store import ModelStore
-    from core.workers import WorkerPool
+    from core.runs.workers import WorkerPool
 
     pool = WorkerPool(spares=1, prewarm=True)
     job = JobRegistry(1, ModelStore({store!r}), pool).submit(
@@ -223,7 +209,7 @@ def test_no_worker_outlives_its_server(tmp_path, ending):
 
 
 def test_the_command_line_trains_in_a_worker_when_asked(capsys, tmp_path, monkeypatch):
-    from core.__main__ import main
+    from core.cli import main
 
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(tmp_path))
     assert main(["train", "--arch", "linear", "--epochs", "1", "--limit", "600", "--executor", "process",

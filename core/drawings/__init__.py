@@ -18,8 +18,15 @@ from __future__ import annotations
 
 from core.drawings.database import APPLICATION_ID, FILE_NAME, DrawingStore, default_path
 from core.drawings.files import ImportProblem, ImportReport
-from core.drawings.values import (DRAWINGS_ENV, DamagedDatabaseError, Drawing, DrawingsError, InvalidDrawingError,
-                                  validate_author, validate_label)
+from core.drawings.values import (
+    DRAWINGS_ENV,
+    DamagedDatabaseError,
+    Drawing,
+    DrawingsError,
+    InvalidDrawingError,
+    validate_author,
+    validate_label,
+)
 
 __all__ = ["APPLICATION_ID", "DRAWINGS_ENV", "FILE_NAME", "DamagedDatabaseError", "Drawing", "DrawingStore",
            "DrawingsError", "ImportProblem", "ImportReport", "InvalidDrawingError", "default_path",
@@ -27,13 +34,13 @@ __all__ = ["APPLICATION_ID", "DRAWINGS_ENV", "FILE_NAME", "DamagedDatabaseError"
 
 
 def evaluate_on_drawings(model, store: DrawingStore, *, label=None, author=None):
-    """A model's core.evaluation.Evaluation on the kept drawings (row i = the i-th of store.arrays(), id order).
+    """A model's core.nets.evaluation.Evaluation on the kept drawings (row i = the i-th of store.arrays(), id order).
 
     For the pictures behind each row (the Mistakes page), take x, y, ids = store.arrays(ids=True) and call
-    core.evaluation.evaluate(model, core.datasets.normalise(x), y) on those very arrays.
+    core.nets.evaluation.evaluate(model, core.data.datasets.normalise(x), y) on those very arrays.
     """
-    from core.datasets import normalise
-    from core.evaluation import evaluate
+    from core.data.datasets import normalise
+    from core.nets.evaluation import evaluate
 
     x, y = store.arrays(label, author)
     if not len(y):

@@ -17,8 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from core.drawings.values import (DRAWINGS_ENV, SIDE, Drawing, DrawingsError, InvalidDrawingError, damaged,
-                                  record, validate_author, validate_ids, validate_label)
+from core.drawings.values import (
+    DRAWINGS_ENV,
+    SIDE,
+    Drawing,
+    DrawingsError,
+    InvalidDrawingError,
+    damaged,
+    record,
+    validate_author,
+    validate_ids,
+    validate_label,
+)
 
 FILE_NAME = "drawings.sqlite3"
 APPLICATION_ID = 0x44535444  # "DSTD" in the file header: this file is a Digit Studio drawings database

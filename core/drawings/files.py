@@ -18,8 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from core.drawings.values import (MAX_CANVAS_BYTES, MAX_CANVAS_SIDE, SIDE, DrawingsError, InvalidDrawingError,
-                                  record)
+from core.drawings.values import MAX_CANVAS_BYTES, MAX_CANVAS_SIDE, SIDE, DrawingsError, InvalidDrawingError, record
 
 CSV_NAME = "labels.csv"
 CSV_COLUMNS = ("file", "label", "author", "created", "model", "predicted", "confidence", "canvas")

@@ -65,7 +65,7 @@ def validate_ids(ids) -> list[int]:
 
 
 def network_input_bytes(image) -> bytes:
-    """A 28x28 network input (floats in [0, 1] as core.preprocess makes them, or uint8) -> 784 raw uint8 bytes."""
+    """A 28x28 network input (floats in [0, 1] as core.data.preprocess makes them, or uint8) -> 784 raw uint8 bytes."""
     array = np.asarray(image)
     if array.shape == (SIDE, SIDE, 1):
         array = array[..., 0]
@@ -154,5 +154,5 @@ class Drawing:
         return None if self.predicted is None else self.predicted == self.label
 
     def network_input(self) -> np.ndarray:
-        """float32 (28, 28) in [0, 1], ready for core.predict.predict_digit."""
+        """float32 (28, 28) in [0, 1], ready for core.nets.predict.predict_digit."""
         return self.image.astype(np.float32) / 255.0

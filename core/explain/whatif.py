@@ -128,7 +128,7 @@ def preprocessing_ablations(canvas) -> dict[str, np.ndarray]:
     relative to the canvas; no anti-aliasing: nearest-neighbour shrinking; not inverted: dark ink on
     light paper, as a photo of pen on paper would come in. Raises preprocess.BlankImageError when blank.
     """
-    from core import preprocess
+    from core.data import preprocess
 
     prepared = preprocess.canvas_to_mnist(canvas)
     steps, size, box = prepared.steps, prepared.image.shape[0], getattr(preprocess, "DIGIT_BOX", 20)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ARTIFACTS, start_streamlit, track_script_runs
+from .helpers import start_streamlit, tracked_page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -25,7 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
-DEFAULT_TIMEOUT_MS = 30_000
 
 
 def _unavailable(reason: str) -> None:
@@ -80,21 +79,6 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def page(browser, request):
-    """A fresh page in its own context, its script runs tracked for expect_rerun.
-
-    Saves tests/artifacts/FAILED-<test>.png if the test fails.
-    """
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    page = context.new_page()
-    track_script_runs(page)
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
-        try:
-            page.screenshot(path=str(ARTIFACTS / f"FAILED-{name}.png"), full_page=True)
-        except Exception:  # the page may be what broke; the failure is reported anyway
-            pass
-    context.close()
+    """A fresh desktop-sized page (see tracked_page)."""
+    with tracked_page(browser, request, viewport=VIEWPORT) as page:
+        yield page

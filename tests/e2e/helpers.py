@@ -317,3 +317,28 @@ def wait_until_rendered(page, timeout: float = APP_TIMEOUT_MS, settle_ms: int = 
     """
     page.wait_for_function(_RENDERED_JS, timeout=timeout)
     page.wait_for_timeout(settle_ms)
+
+
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+@contextmanager
+def tracked_page(browser, request, timeout_ms: int = DEFAULT_TIMEOUT_MS, **context_options):
+    """A fresh page in its own context (`context_options` as Playwright's new_context takes them), its
+    script runs tracked for expect_rerun. Saves tests/artifacts/FAILED-<test>.png if the test fails."""
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    track_script_runs(page)
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"FAILED-{name}.png"), full_page=True)
+            except Exception:  # the page may be what broke; the failure is reported anyway
+                pass
+        context.close()

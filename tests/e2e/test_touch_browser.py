@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 
 from .helpers import (
-    ARTIFACTS,
     canvas_box,
     screenshot,
     start_streamlit,
-    track_script_runs,
+    tracked_page,
     wait_for_app,
     wait_for_main_text,
     wait_until_rendered,
@@ -49,20 +48,9 @@ def app_url(chromium_path):
 
 @pytest.fixture
 def phone(browser, request):
-    """A page in a phone-sized touch context; a screenshot is saved if the test fails."""
-    context = browser.new_context(**PHONE)
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    track_script_runs(page)
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        try:
-            page.screenshot(path=str(ARTIFACTS / "FAILED-phone_draw.png"))
-        except Exception:  # the page may be what broke; the failure is reported anyway
-            pass
-    context.close()
+    """A page in a phone-sized touch context (see tracked_page)."""
+    with tracked_page(browser, request, timeout_ms=60_000, **PHONE) as page:
+        yield page
 
 
 def finger(page, points: list[tuple[float, float]]) -> None:

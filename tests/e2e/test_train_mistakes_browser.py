@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pages.charts import CORRECT
+from pages.parts.charts import CORRECT
 
 from .helpers import (
     REPO_ROOT,

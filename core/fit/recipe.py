@@ -1,0 +1,127 @@
+"""From a TrainConfig to a compiled model and the exact `fit` arguments.
+
+TrainingJob and the benchmarks share this, so "bare model.fit" and "fit through a
+job" train the very same thing. A run that starts from a stored model, or trains on the
+users' drawings too, gets them from core.fit.finetune.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core.data import datasets
+from core.data.augment import augmented_dataset
+from core.fit import finetune
+from core.fit.config import TrainConfig
+from core.nets import builders
+
+WARMUP_SHARE = 0.2  # one-cycle: share of all steps spent warming up to the peak rate
+
+
+@dataclass
+class FitPlan:
+    """A compiled model and the keyword arguments for its `fit`, minus callbacks."""
+
+    model: keras.Model
+    preset: builders.Preset
+    fit_args: dict[str, Any]
+    batches_per_epoch: int
+    train_samples: int
+    has_validation: bool
+    dataset_samples: int = 0                           # of train_samples, those from the dataset itself
+    drawings: finetune.DrawingSplit | None = None      # the users' drawings trained on and held out
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over GPUs (or logical CPUs) when more than one is present, else the default."""
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
+
+
+def learning_rate(config: TrainConfig, batches_per_epoch: int):
+    """A constant rate, or a one-cycle schedule: warm up to the peak, then cosine down to 1% of it."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    total = config.epochs * batches_per_epoch
+    warmup = max(1, int(total * WARMUP_SHARE))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, total - warmup), alpha=0.01,
+        warmup_target=config.learning_rate, warmup_steps=warmup)
+
+
+def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None) -> FitPlan:
+    """Seed everything, split the data, build (or load, with `start_from`) and compile the model inside the
+    distribution strategy. `store` holds the model to start from (default ModelStore()); `drawings` the
+    users' drawings (default DrawingStore()). A fine-tune's problems (core.fit.finetune.check) are raised
+    before anything is loaded. Making stroke copies takes a while: `stop_requested()` true then raises
+    core.fit.progress.StopRequested."""
+    if config.start_from is not None and store is None:
+        from core.store import ModelStore
+
+        store = ModelStore()
+    finetune.base_meta(config, store)                  # a missing or mismatched base: before the data
+    kept = finetune.drawing_split(config, drawings)    # too few drawings: likewise
+    preset = builders.get_preset(config.arch)
+    keras.utils.set_random_seed(config.seed)
+    dataset = datasets.load(config.dataset)
+    split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
+    dataset_samples = len(split.y_train)
+    if config.stroke_copies:
+        split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed, stop_requested)
+    if kept is not None:
+        split = finetune.with_drawings(split, kept)
+    batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
+    with distribution_strategy().scope():
+        if config.start_from is not None:
+            model = finetune.load_base(config, store)
+            preset = finetune.as_probabilities(preset)
+        else:
+            model = builders.build_model(config.arch, config.options, dataset.spec.input_shape,
+                                       dataset.spec.num_classes)
+        optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": {}})
+        optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch))
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=preset.logits),
+                      metrics=["accuracy"])
+    has_val = len(split.y_val) > 0
+    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0,
+                                    validation_data=(split.x_val, split.y_val) if has_val else None)
+    if config.augment:
+        fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed),
+                        shuffle=False)  # the dataset shuffles itself
+    else:
+        fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
+    return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept)
+
+
+def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int, seed: int,
+                       stop_requested=None) -> datasets.Split:
+    """`split` with n of its training digits redrawn as mouse strokes added to the training samples;
+    core.fit.progress.StopRequested as soon as `stop_requested()` is true while they are made."""
+    from core.data.stroke_copies import stroke_copies
+    from core.fit.progress import StopRequested
+
+    def progress(done: int, total: int) -> None:
+        if stop_requested is not None and stop_requested():
+            raise StopRequested
+
+    x, y = stroke_copies(dataset.x_train[split.train_index], split.y_train, n, seed, progress)
+    return datasets.Split(np.concatenate([split.x_train, x]), np.concatenate([split.y_train, y]),
+                          split.x_val, split.y_val)
+
+
+def standard_callbacks(config: TrainConfig, has_validation: bool) -> list[keras.callbacks.Callback]:
+    """Early stopping and reduce-LR-on-plateau, as the config asks."""
+    monitor = "val_loss" if has_validation else "loss"
+    callbacks: list[keras.callbacks.Callback] = []
+    if config.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=3, restore_best_weights=True))
+    if config.reduce_lr:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5))
+    return callbacks

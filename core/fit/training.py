@@ -1,0 +1,106 @@
+"""The Keras side of a run: the progress callback, fit, and evaluate-and-save (core.runs decides where it runs)."""
+from __future__ import annotations
+
+import time
+
+import keras
+
+from core.data import datasets
+from core.fit import finetune
+from core.fit.config import TrainConfig
+from core.fit.progress import JobResult, ProgressRecorder, StopRequested
+from core.fit.recipe import FitPlan, plan_fit, standard_callbacks
+from core.fit.watching import watch_callback
+from core.nets import builders
+from core.nets.evaluation import evaluate
+from core.store import ModelMeta, ModelStore, TestMetrics
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Hands Keras' per-batch and per-epoch figures to a ProgressRecorder; ends training when asked to stop."""
+
+    def __init__(self, recorder: ProgressRecorder, stop_requested):
+        super().__init__()
+        self.recorder = recorder
+        self.stop_requested = stop_requested
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop_requested():
+            self.model.stop_training = True  # Keras checks this right after this call
+        logs = logs or {}
+        self.recorder.batch_ended(batch, float(logs.get("loss", "nan")), float(logs.get("accuracy", "nan")))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.recorder.epoch_began(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.recorder.epoch_ended(epoch, {k: float(v) for k, v in (logs or {}).items()}, current_lr(self.model))
+
+    def on_train_end(self, logs=None):
+        self.recorder.fit_ended()
+
+
+def current_lr(model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]], train_seconds: float,
+                      stopped_early: bool, store: ModelStore, replay=None, author: str | None = None,
+                      plan: FitPlan | None = None, before: dict[str, float] | None = None) -> JobResult:
+    """Test a trained model on its dataset's test set and save it with its metadata (and the run's
+    snapshots, a core.store.snapshots.Replay, if given) under a free name; `author` is the visitor who trained it.
+    With `before` (a fine-tune's figures before fit, see core.fit.finetune), the figures after, where the model
+    came from and its drawings go in the metadata and the result too."""
+    dataset = datasets.load(config.dataset)
+    x_test, y_test = dataset.test_arrays()
+    result = evaluate(model, x_test, y_test)
+    summary = result.summary()
+    after = extra = note = None
+    kept = plan.drawings if plan is not None else None
+    if before is not None:
+        after = finetune.scores(model, kept, test_accuracy=result.accuracy)
+        extra, note = finetune.provenance(config, kept, before, after, len(y_test), dataset.spec.title,
+                                          plan.dataset_samples if plan is not None else 0)
+    meta = ModelMeta(
+        arch=config.arch, dataset=config.dataset, config=config.to_dict(), history=tuple(history),
+        test_metrics=TestMetrics(summary["accuracy"], summary["loss"], tuple(summary["precision"]),
+                                 tuple(summary["recall"]), tuple(map(tuple, summary["confusion"]))),
+        parameters=model.count_params(), created=time.strftime("%Y-%m-%d %H:%M:%S"), created_unix=time.time(),
+        train_seconds=round(train_seconds, 2), stopped_early=stopped_early, author=author, note=note,
+        extra=extra or {})
+    base = config.name or finetune.default_name(config) or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = store.save(base, model, meta, new=config.name is None, replay=replay)
+    return JobResult(name, result.accuracy, result.loss, result.confusion.tolist(), train_seconds, len(history),
+                     before=before, after=after, held_out=kept.held if kept else 0, base=config.start_from)
+
+
+def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store: ModelStore,
+          probe=None, author: str | None = None, drawings=None) -> JobResult | None:
+    """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved).
+
+    Snapshots of the panel (core.fit.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
+    drawing or None) is the user's drawing, predicted with each of them. A fine-tune (a stored model to
+    start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too."""
+    try:
+        plan = plan_fit(config, store, drawings, stop_requested)
+    except StopRequested:   # stopped while its stroke copies were made: nothing learned yet
+        return None
+    if stop_requested():
+        return None
+    before = None
+    if finetune.tuned(config):
+        before = finetune.scores(builders.for_inference(plan.model, plan.preset.logits), plan.drawings,
+                                 test=datasets.load(config.dataset).test_arrays())
+        if stop_requested():
+            return None
+    recorder.planned(plan.batches_per_epoch, plan.train_samples)
+    callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan.has_validation),
+                 watch_callback(plan, config, recorder, probe)]  # last: its final snapshot sees restored weights
+    started = time.perf_counter()
+    plan.model.fit(callbacks=callbacks, **plan.fit_args)
+    history = recorder.history()
+    if not history and recorder.snapshot().steps == 0:
+        return None
+    return evaluate_and_save(builders.for_inference(plan.model, plan.preset.logits), config, history,
+                             time.perf_counter() - started, stop_requested(), store, replay=recorder.replay(),
+                             author=author, plan=plan, before=before)

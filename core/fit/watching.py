@@ -1,0 +1,214 @@
+"""Watching a run learn, in the training process: a fixed panel of test images re-predicted every N batches
+with the weights of that moment, the user's drawing with them, the first-layer filters, and a confusion
+matrix after each epoch. Each snapshot goes to the recorder as plain data (core.store.snapshots).
+
+The cost is kept small: one forward pass on at most ~32 images per snapshot, N batches apart where N
+makes the snapshots take under BUDGET of the training time and come no oftener than MIN_INTERVAL
+seconds (measured as the run goes: a snapshot's cost and a batch's time).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+
+from core.data import datasets
+from core.store.snapshots import Panel, Snapshot, quantise_filters, to_uint8
+
+PER_CLASS = 2           # panel images per class
+HARD = 6                # and this many hard ones (closer to another class's mean than to their own)
+MAX_FILTERS = {"conv": 32, "dense": 16}
+CONFUSION_IMAGES = 1000  # validation images counted for the per-epoch confusion matrix
+BUDGET = 0.02           # share of training time snapshots may take (the aim is under 3%)
+MIN_INTERVAL = 1.0      # seconds of training between snapshots, at least (the Train page polls every second)
+
+
+def choose_panel(dataset: datasets.Dataset, seed: int, per_class: int = PER_CLASS,
+                 hard: int = HARD) -> tuple[np.ndarray, Panel]:
+    """Test images to watch, the same for the same seed: `per_class` of each class, then `hard` ones.
+
+    The hard ones are the test images a nearest-class-mean classifier gets most wrong (a 4 that sits
+    nearer the average 9 than the average 4): the classic confusable ones, found without any model.
+    Returns the float input batch (n, 28, 28, 1) and the Panel.
+    """
+    rng = np.random.default_rng(seed)
+    x, y = dataset.x_test, dataset.y_test.astype(np.int64)
+    classes = dataset.spec.num_classes
+    flat = x.reshape(len(x), -1).astype(np.float32) / 255.0
+    means = np.stack([flat[y == c].mean(axis=0) for c in range(classes)])
+    distances = _distances(flat, means)
+    own = distances[np.arange(len(y)), y]
+    distances[np.arange(len(y)), y] = np.inf
+    margin = own - distances.min(axis=1)           # > 0: nearer another class's mean
+    hard_pool = np.argsort(-margin)[:max(hard * 10, hard)]
+    hard_picked: list[int] = []
+    for i in rng.permutation(hard_pool):           # different true classes where possible
+        if len(hard_picked) < hard and y[i] not in {y[j] for j in hard_picked}:
+            hard_picked.append(int(i))
+    hard_picked += [int(i) for i in rng.permutation(hard_pool) if i not in hard_picked][:hard - len(hard_picked)]
+    typical = []
+    for c in range(classes):
+        pool = np.flatnonzero((y == c) & (margin < 0))
+        typical += [int(i) for i in rng.choice(pool, size=min(per_class, len(pool)), replace=False)]
+    order = typical + sorted(hard_picked, key=lambda i: y[i])
+    panel = Panel(images=x[order].astype(np.uint8), labels=y[order],
+                  hard=np.array([i in hard_picked for i in order]), class_names=tuple(dataset.spec.class_names),
+                  dataset=dataset.spec.name, source="test")
+    return datasets.normalise(x[order]), panel
+
+
+def _distances(flat: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Squared distances of every image to every class mean, without an (n, classes, pixels) array."""
+    return (flat ** 2).sum(axis=1)[:, None] - 2 * flat @ means.T + (means ** 2).sum(axis=1)[None]
+
+
+class SnapshotCallback(keras.callbacks.Callback):
+    """Takes the run's snapshots and hands them to `recorder.snapshot_taken`.
+
+    `probe()` returns (version, 28x28 image or None): the user's drawing, read at each snapshot.
+    `every` fixes N (for tests); by default N adapts to the measured costs (see the module docstring).
+    """
+
+    def __init__(self, recorder, panel_x: np.ndarray, panel: Panel, probe=None, logits: bool = False,
+                 confusion: tuple[np.ndarray, np.ndarray] | None = None, every: int | None = None):
+        super().__init__()
+        self.recorder, self.panel_x, self.panel = recorder, np.asarray(panel_x, np.float32), panel
+        self.probe, self.logits, self.confusion_data, self.every = probe, logits, confusion, every
+        self.step = self.epoch = self.batch = 0
+        self.seq = 0
+        self.taken: list[Snapshot] = []   # kept here too, for tests; the recorder is the real keeper
+        self.snapshot_seconds: list[float] = []   # each snapshot's cost (the first, which traces, left out)
+        self.confusion_seconds: list[float] = []  # each epoch end's (its confusion matrix included)
+        self._forward = None
+        self._next_at = 1
+        self._batch_time: float | None = None
+        self._cost: float | None = None
+        self._last_end = 0.0
+        self._fit_start = 0.0
+
+    # --- Keras hooks ---------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        model = self.model
+        self._forward = tf.function(lambda x: model(x, training=False),
+                                    input_signature=[tf.TensorSpec((None, *self.panel_x.shape[1:]), tf.float32)])
+        self._fit_start = time.perf_counter()
+        self._snapshot()                      # before training: the untrained network (traces the forward pass)
+        self._last_end = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.batch = epoch, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.step += 1
+        self.batch = batch + 1
+        if self.step > 1:  # the first batch includes tracing: not a batch's time
+            took = now - self._last_end
+            self._batch_time = took if self._batch_time is None else 0.8 * self._batch_time + 0.2 * took
+        if self.step >= self._next_at:
+            self._snapshot()
+            self._next_at = self.step + min(self.step, self._interval_batches())  # 1, 2, 4, 8 ... then every N
+        self._last_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.confusion_data is not None:
+            self._snapshot(confusion=True)
+        self._last_end = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        if not self.taken or self.taken[-1].step != self.step:
+            self._snapshot()                  # where a stopped run ended
+
+    # --- the work ------------------------------------------------------------------------------------
+
+    def _interval_batches(self) -> int:
+        """N: batches between snapshots."""
+        if self.every:
+            return int(self.every)
+        if not self._batch_time:
+            return 1
+        seconds = max(MIN_INTERVAL, (self._cost or 0.0) / BUDGET)
+        return max(1, math.ceil(seconds / self._batch_time))
+
+    def _probabilities(self, x: np.ndarray) -> np.ndarray:
+        out = np.asarray(self._forward(x), dtype=np.float32)
+        if self.logits:
+            out = np.exp(out - out.max(axis=1, keepdims=True))
+            out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def _filters(self) -> tuple[str, np.ndarray | None]:
+        try:
+            from core.explain import first_layer_weights
+
+            weights = first_layer_weights(self.model)
+        except Exception:  # a model without a conv or dense layer to draw: snapshots without filters
+            return "", None
+        return weights.kind, quantise_filters(weights.images[:MAX_FILTERS.get(weights.kind, 16)])
+
+    def _confusion(self) -> tuple[np.ndarray, int]:
+        x, y = self.confusion_data
+        classes = len(self.panel.class_names)
+        predicted = np.concatenate([self._probabilities(x[i:i + 500]).argmax(axis=1) for i in range(0, len(x), 500)])
+        matrix = np.zeros((classes, classes), np.int32)
+        np.add.at(matrix, (np.asarray(y, np.int64), predicted), 1)
+        return matrix, len(y)
+
+    def _snapshot(self, confusion: bool = False) -> Snapshot:
+        started = time.perf_counter()
+        version, image = self.probe() if self.probe else (0, None)
+        x = self.panel_x
+        if image is not None:
+            x = np.concatenate([x, np.asarray(image, np.float32).reshape(1, *x.shape[1:])])
+        probabilities = self._probabilities(x)
+        matrix, count = self._confusion() if confusion else (None, 0)
+        _, filters = self._filters()
+        snapshot = Snapshot(
+            seq=self.seq, step=self.step, epoch=self.epoch,
+            batch=self.batch, seconds=round(started - self._fit_start, 3),
+            probabilities=probabilities[:len(self.panel)].astype(np.float16), filters=filters,
+            confusion=matrix, confusion_count=count, probe_version=version if image is not None else 0,
+            probe_image=None if image is None else to_uint8(image), probe=None if image is None else probabilities[-1])
+        self.seq += 1
+        self.taken.append(snapshot)
+        self.recorder.snapshot_taken(snapshot)
+        took = time.perf_counter() - started
+        if confusion:
+            self.confusion_seconds.append(took)
+        elif self.seq > 1:  # the first one traces the forward pass
+            self.snapshot_seconds.append(took)
+            self._cost = took if self._cost is None else 0.8 * self._cost + 0.2 * took
+        return snapshot
+
+
+def watch_callback(plan, config, recorder, probe=None, every: int | None = None) -> SnapshotCallback:
+    """The snapshot callback for a planned run: its panel (seeded by the run's seed) told to the recorder,
+    the per-epoch confusion counted on up to CONFUSION_IMAGES validation images (test images without any)."""
+    dataset = datasets.load(config.dataset)
+    panel_x, panel = choose_panel(dataset, config.seed)
+    validation = plan.fit_args.get("validation_data")
+    if validation is not None and len(validation[1]):
+        confusion = (validation[0][:CONFUSION_IMAGES], validation[1][:CONFUSION_IMAGES])
+        source = "validation"
+    else:
+        picked = np.random.default_rng(config.seed).permutation(len(dataset.y_test))[:CONFUSION_IMAGES]
+        confusion = (datasets.normalise(dataset.x_test[picked]), dataset.y_test[picked])
+        source = "test"
+    panel = dataclasses.replace(panel, confusion_source=source, filter_kind=_filter_kind(plan.model))
+    recorder.panel_chosen(panel)
+    return SnapshotCallback(recorder, panel_x, panel, probe, plan.preset.logits, confusion, every)
+
+
+def _filter_kind(model) -> str:
+    try:
+        from core.explain import first_layer_weights
+
+        return first_layer_weights(model).kind
+    except Exception:
+        return ""
