@@ -1,19 +1,22 @@
-# Digit Studio: `make run` starts the app, `make test` runs every test.
+# Digit Studio: `make run` starts the app, `make test` runs every test, `make test-fast` the quick ones.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Tests run in parallel, one process per core (at most 4), each test file whole on one process, so its
+# module-scoped servers and clusters start once (pytest-xdist; docs/testing.md).
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
-.PHONY: run test bench chromium clean
+.PHONY: run test test-fast lint-imports bench chromium clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt  # bytecode is written on first import instead
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
@@ -28,10 +31,18 @@ chromium:
 	else echo "no chromium and not root; browser tests will skip outside CI"; fi
 
 test: $(VENV)/.dev-installed chromium
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
+
+# The edit loop: everything but the browser, Ray and slow tests (docs/testing.md); `make test` runs them all.
+test-fast: $(VENV)/.dev-installed
+	$(PY) -m pytest $(PARALLEL) -m "not browser and not ray and not slow"
+
+# The layers (.importlinter), as tests/test_architecture.py checks them.
+lint-imports: $(VENV)/.dev-installed
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 
 bench: $(VENV)/.dev-installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) tests/artifacts
+	rm -rf $(VENV) tests/artifacts .import_linter_cache

@@ -3,106 +3,26 @@
 The input is the drawing from the Draw page, a test image (the Mistakes page hands one over
 with "Look inside"), or an uploaded picture. The answer, its saliency and the what-if sliders
 live in one fragment, so a slider reruns only that part, for one model or two side by side.
-The training-set embeddings behind the neighbours and the map are computed once per model version.
+The training-set embeddings behind the neighbours and the map are computed once per model version
+(pages/parts/inside_models.py); the what-if controls are pages/parts/what_if.py.
 """
 from __future__ import annotations
-
-import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
 from core import explain
 from core.data import datasets
-from core.store import StoreError
 from pages.parts import inside_views as views
 from pages.parts import resources, session
 from pages.parts.formatting import percent, plain
 from pages.parts.inside_input import Subject, input_ui
+from pages.parts.inside_models import Opened, embeddings, open_model
+from pages.parts.what_if import VARIANT_KEY, describe_change, variant_ui, what_if_sliders_ui
 
 COMPARE_KEY, WHICH_KEY, TARGET_KEY = "inside_compare", "inside_which", "inside_target"
 NO_SECOND = "none"
 NEIGHBOURS = 8
-# What-if sliders: (key, label, minimum, maximum, step, neutral value)
-SLIDERS = (
-    ("inside_dx", "Shift right (pixels)", -10, 10, 1, 0),
-    ("inside_dy", "Shift down (pixels)", -10, 10, 1, 0),
-    ("inside_degrees", "Rotate (degrees)", -60, 60, 5, 0),
-    ("inside_scale", "Scale", 0.5, 1.6, 0.05, 1.0),
-    ("inside_thickness", "Thicken or thin (pixels)", -2, 3, 1, 0),
-)
-VARIANT_KEY = "inside_variant"
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A stored model ready to explain, with its dataset's spec."""
-
-    name: str
-    model: object
-    arch: str
-    spec: datasets.DatasetSpec
-    version: float
-
-
-# --- loaders ----------------------------------------------------------------------------------------
-
-@dataclass(eq=False)
-class EmbeddingSlot:
-    """One model version's training-set embeddings and test-set map, filled once and shared by sessions."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    train: np.ndarray | None = None
-    test_map: explain.EmbeddingMap | None = None
-
-
-@st.cache_resource(show_spinner=False, max_entries=3)
-def _embedding_slot(name: str, version: float, dataset: str) -> EmbeddingSlot:
-    return EmbeddingSlot()
-
-
-def embeddings(opened: Opened) -> EmbeddingSlot:
-    """The slot of `opened`, filled on first use with a progress bar saying it happens once per model."""
-    slot = _embedding_slot(opened.name, opened.version, opened.spec.name)
-    if slot.train is not None:
-        return slot
-    if not slot.lock.acquire(blocking=False):  # another session is filling it
-        with st.spinner("Another visitor's page is reading the training images through this model; one moment..."):
-            slot.lock.acquire()
-    try:
-        if slot.train is None:
-            data = resources.dataset(opened.spec.name)
-            total = len(data.x_train) + len(data.x_test)
-            text = (f"Passing all {total:,} training and test images through {opened.name}: "
-                    "this happens once per model, then it is instant.")
-            bar = st.progress(0.0, text=text)
-            train = explain.embed(opened.model, data.x_train,
-                                  progress=lambda done, _: bar.progress(done / total, text=text))
-            test = explain.embed(opened.model, data.x_test,
-                                 progress=lambda done, _: bar.progress((len(train) + done) / total, text=text))
-            slot.test_map = explain.embedding_map(test)
-            slot.train = train
-            bar.empty()
-    finally:
-        slot.lock.release()
-    return slot
-
-
-def open_model(name: str) -> Opened | None:
-    """Load `name` with its dataset spec; a problem becomes a message, and None."""
-    try:
-        meta = resources.model_store().read_meta(name)
-        spec = datasets.get(meta.dataset)
-        model = resources.load_model(name)
-        version = resources.model_store().paths(name)[0].stat().st_mtime
-    except StoreError as exc:
-        session.show_store_error(exc)
-        return None
-    except (datasets.DatasetError, OSError) as exc:
-        st.error(f"Model **{plain(name)}** cannot be used here: {plain(exc)}")
-        return None
-    return Opened(name, model, meta.arch, spec, version)
 
 
 # --- choosing the models and the input ---------------------------------------------------------------
@@ -120,48 +40,6 @@ def second_model_ui(first: Opened) -> Opened | None:
 
 
 # --- the answer, why, and what if (one fragment) -----------------------------------------------------
-
-def _reset_what_if() -> None:
-    for key, *_, neutral in SLIDERS:
-        st.session_state[key] = neutral
-    st.session_state[VARIANT_KEY] = explain.FULL
-
-
-def what_if_sliders_ui() -> dict:
-    """The what-if sliders in one row, and a Reset; returns their values."""
-    values = {}
-    columns = st.columns(len(SLIDERS) + 1, vertical_alignment="bottom")
-    for column, (key, label, low, high, step, neutral) in zip(columns, SLIDERS):
-        st.session_state.setdefault(key, neutral)  # set here, not as the widget's value: Reset sets it too
-        values[key] = column.slider(label, low, high, step=step, key=key)
-    columns[-1].button("Reset", icon=":material/restart_alt:", on_click=_reset_what_if, key="inside_reset")
-    return values
-
-
-def variant_ui(variants: list[str]) -> str:
-    """For a drawing or photo: which preprocessing to use (all of it, or all but one step)."""
-    if len(variants) < 2:
-        return explain.FULL
-    return st.selectbox("Preprocessing", variants, key=VARIANT_KEY,
-                        help="Skip one step of the preparation that turns a drawing into a 28 x 28 MNIST-style input.")
-
-
-def describe_change(values: dict) -> str:
-    """The what-if changes in words, '' when there are none."""
-    parts = []
-    if values["inside_dx"] or values["inside_dy"]:
-        parts.append(f"moved {values['inside_dx']:+d} right, {values['inside_dy']:+d} down")
-    if values["inside_degrees"]:
-        parts.append(f"turned {values['inside_degrees']:+d}°")
-    if values["inside_scale"] != 1.0:
-        parts.append(f"scaled x{values['inside_scale']:.2f}")
-    if values["inside_thickness"]:
-        parts.append(("thickened " if values["inside_thickness"] > 0 else "thinned ")
-                     + f"by {abs(values['inside_thickness'])} px")
-    if values[VARIANT_KEY] != explain.FULL:
-        parts.append(values[VARIANT_KEY])
-    return ", ".join(parts)
-
 
 def saliency_words(result: explain.Saliency, class_name: str) -> str:
     how = (f"Grad-CAM at {result.layer_name}" if result.method == "grad-cam"

@@ -1,8 +1,12 @@
 """Shared fixtures: the repo on sys.path, a throwaway model store, a small trained model."""
+import fcntl
+import hashlib
 import os
+import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -10,11 +14,22 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-@pytest.fixture
-def store(tmp_path):
-    from core.store import ModelStore
+# The longest test files first (measured; docs/testing.md): under pytest-xdist (`make test`) each file runs
+# whole on one process, and handing out the long ones first keeps both cores busy to the end.
+LONGEST_FIRST = ("test_train_mistakes_browser.py", "test_inside_browser.py", "test_live_browser.py",
+                 "test_ray_executor.py", "test_draw_browser.py", "test_finetune.py", "test_presenter_browser.py",
+                 "test_pages_every_page.py", "test_training.py", "test_store.py", "test_workers.py",
+                 "test_drawings_browser.py", "test_touch_browser.py", "test_cli.py", "test_benchmarks.py",
+                 "test_pages_train.py", "test_pages_inside.py", "test_export.py")
 
-    return ModelStore(tmp_path / "models")
+
+def pytest_collection_modifyitems(items):
+    """Every test in tests/e2e drives a browser (marker `browser`); the longest files go first."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +41,8 @@ def small_trained_model(tmp_path_factory):
     from core.store import ModelStore
 
     store = ModelStore(tmp_path_factory.mktemp("session-models"))
-    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("cnn-basic", epochs=1, limit=3000, name="small"))
+    config = TrainConfig.for_preset("cnn-basic", epochs=1, limit=3000, name="small")
+    job = JobRegistry(1, store, TrainingJob).submit(config)
     assert job.wait(timeout=300), "small training run did not finish"
     assert job.progress().error is None
     return store, "small"
@@ -35,11 +51,101 @@ def small_trained_model(tmp_path_factory):
 # --- pages (AppTest) -----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def component_scan_once():
+    """Streamlit scans every installed package's metadata for v2 components each time an AppTest starts (about
+    0.3 s of CPU, a sixth of the page tests' time); the packages do not change during a session, so once."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    patch = pytest.MonkeyPatch()
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    patch.setattr(manifest_scanner, "scan_component_manifests", scan)
+    yield
+    patch.undo()
+
+
+def _digest(arrays) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.asarray(array)
+        h.update(f"{array.shape}{array.dtype}".encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
+
+
+class SharedResults:
+    """Results remembered by key for the whole run: in memory, and in files under the run's base temporary
+    folder, which pytest-xdist's workers share, so a result one worker computed is read by the others (the
+    first to need it computes it under a file lock while the others wait)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.known: dict = {}
+
+    def get(self, key: tuple, compute):
+        name = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+        if name not in self.known:
+            path = self.folder / f"{name}.pickle"
+            with open(self.folder / f"{name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if path.exists():
+                    self.known[name] = pickle.loads(path.read_bytes())
+                else:
+                    self.known[name] = compute()
+                    path.with_suffix(".tmp").write_bytes(pickle.dumps(self.known[name]))
+                    path.with_suffix(".tmp").replace(path)
+        return self.known[name]
+
+
+@pytest.fixture(scope="session")
+def shared_results(tmp_path_factory):
+    """The page tests' expensive, deterministic computations, remembered across the run (fresh_caches puts
+    them in place): each page test starts with empty caches, so without this every test that opens Inside the
+    network would pass all 70,000 images through the model again (~10 s), and every Mistakes or Models page
+    would test the model on 10,000 images again (~2.5 s). Keyed by the model's weights and the images, so a
+    different model or dataset is computed afresh; the functions themselves are tested in test_explain.py
+    and test_evaluation.py. Returns {(module, name): remembered function}."""
+    from core import explain
+    from core.nets import evaluation
+
+    results = SharedResults(tmp_path_factory.getbasetemp().parent / "shared-results")
+
+    def remembering(function, progress_aware: bool):
+        def remembered(model, images, *args, progress=None, **kwargs):
+            key = (function.__name__, _digest(model.get_weights()), _digest([images, *args]),
+                   tuple(sorted(kwargs.items())))
+            extra = {"progress": progress} if progress_aware else {}
+            result = results.get(key, lambda: function(model, images, *args, **extra, **kwargs))
+            if progress is not None:
+                progress(len(images), len(images))
+            return result
+        return remembered
+
+    embedding_map = explain.embedding_map
+
+    def remembered_map(embedding, *args, **kwargs):
+        key = ("embedding_map", _digest([embedding]), args, tuple(sorted(kwargs.items())))
+        return results.get(key, lambda: embedding_map(embedding, *args, **kwargs))
+
+    evaluate = remembering(evaluation.evaluate, progress_aware=False)
+    return {("core.explain", "embed"): remembering(explain.embed, progress_aware=True),
+            ("core.explain", "embedding_map"): remembered_map,
+            ("pages.parts.resources", "evaluate"): evaluate,
+            ("pages.parts.drawings_models", "evaluate"): evaluate}
+
+
 @pytest.fixture
-def fresh_caches():
-    """st.cache_* outlive an AppTest run: a page test starts and ends with nothing cached."""
+def fresh_caches(shared_results, monkeypatch):
+    """st.cache_* outlive an AppTest run: a page test starts and ends with nothing cached (but shared_results)."""
+    import importlib
+
     import streamlit as st
 
+    for (module, name), remembered in shared_results.items():
+        monkeypatch.setattr(importlib.import_module(module), name, remembered)
     st.cache_resource.clear()
     st.cache_data.clear()
     yield

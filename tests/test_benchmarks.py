@@ -29,6 +29,7 @@ def test_fast_and_best_use_a_one_cycle_schedule():
     assert TrainConfig.for_preset("cnn-best").augment and TrainConfig.for_preset("cnn-best").epochs <= 15
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_every_section(tmp_path):
     out = tmp_path / "benchmarks.md"
     assert main(["--quick", "--only", "4", "5", "6", "13", "--out", str(out)]) == 0

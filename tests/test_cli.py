@@ -129,6 +129,7 @@ def test_train_on_fashion_mnist_names_its_classes(capsys, cli_store):
     assert "fashion-mnist" in out.split("clothes")[1].splitlines()[0]
 
 
+@pytest.mark.slow
 def test_archs_and_models_answer_without_tensorflow_and_no_native_log_lines():
     code = ("import sys; from core.cli import main; main(sys.argv[1:]); "
             "print('TF-LOADED' if 'tensorflow' in sys.modules else 'TF-ABSENT')")
@@ -142,6 +143,7 @@ def test_archs_and_models_answer_without_tensorflow_and_no_native_log_lines():
     assert done.stderr.strip() == "", "TensorFlow's log lines reach the terminal: " + done.stderr[:500]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_train_prints_one_line_and_exits_130(tmp_path):
     import signal
 

@@ -71,6 +71,7 @@ def saved_models(store: ModelStore) -> list[str]:
     return sorted(p.stem for p in store.root.glob("*.keras")) if store.root.exists() else []
 
 
+@pytest.mark.slow
 def test_fine_tuning_raises_held_out_accuracy_on_drawings_the_model_gets_wrong(sideways, store):
     settings = FineTuneSettings(epochs=3, mnist_samples=500, drawing_weight=5, seed=0)
     config = settings.config("default", store.read_meta("default"))
@@ -100,6 +101,7 @@ def test_fine_tuning_raises_held_out_accuracy_on_drawings_the_model_gets_wrong(s
     assert evaluate_on_drawings(tuned, held_store).accuracy == pytest.approx(result.after["drawings_accuracy"])
 
 
+@pytest.mark.slow
 def test_a_fine_tune_runs_through_the_registry_in_a_worker_process(small, tmp_path, monkeypatch, twenty):
     from core.runs.workers import WorkerPool
 
@@ -212,6 +214,7 @@ def test_impossible_command_line_settings_are_refused(settings, fragment):
         FineTuneSettings(**settings).check()
 
 
+@pytest.mark.slow
 def test_the_command_line_fine_tunes_through_the_same_run(small, twenty, monkeypatch, capsys):
     from core.cli import main
 

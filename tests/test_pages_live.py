@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import pages.parts.canvas
@@ -47,6 +48,7 @@ def open_train(job_id: str, state: dict | None = None) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_the_live_panel_shows_the_run_and_survives_a_reload(page_registry):
     job = page_registry.submit(LONG)
     assert wait_until(lambda: job.progress().snapshot_count >= 3, timeout=180)
@@ -78,6 +80,7 @@ def test_the_live_panel_shows_the_run_and_survives_a_reload(page_registry):
     assert job.wait(120)
 
 
+@pytest.mark.slow
 def test_replay_shows_what_was_recorded_after_the_run_and_on_the_models_page(page_registry, temp_store):
     job = page_registry.submit(TrainConfig.for_preset("linear", epochs=2, limit=1500, name="replayed"))
     assert job.wait(300) and job.state == JobState.FINISHED, job.progress().error
@@ -105,6 +108,7 @@ def test_replay_shows_what_was_recorded_after_the_run_and_on_the_models_page(pag
     assert not models.exception
 
 
+@pytest.mark.slow
 def test_the_draw_page_answers_with_the_run_in_progress(page_registry, monkeypatch):
     monkeypatch.setattr(pages.parts.canvas, "drawing_canvas", lambda **kw: canvas_image(vertical_bar))
     job = page_registry.submit(LONG)

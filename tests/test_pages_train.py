@@ -76,6 +76,7 @@ def test_train_page_shows_every_preset_and_its_parameter_count(app_store):
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_tiny_run_trains_tests_saves_and_can_be_used_for_drawing(app_store, registry):
     at = open_train("mlp-128-64", batch=16, epochs=1, limit=300)
     job = start(at, registry)
@@ -98,6 +99,7 @@ def test_tiny_run_trains_tests_saves_and_can_be_used_for_drawing(app_store, regi
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_stop_ends_the_run_and_keeps_what_was_learned(app_store, registry):
     at = open_train("cnn-basic", epochs=20, limit=20000)
     job = start(at, registry)
@@ -197,6 +199,7 @@ def test_training_widgets_take_label_and_bounds_from_the_settings_table(app_stor
     assert at.selectbox(key="train_cnn-basic_optimizer").options == list(SETTINGS["optimizer"].choices)
 
 
+@pytest.mark.slow
 def test_a_run_on_fashion_mnist_is_tested_on_clothes(app_store, registry):
     at = open_train("linear", epochs=1, limit=600)
     at.selectbox(key="train_linear_dataset").select("fashion-mnist").run()
@@ -257,6 +260,7 @@ def small_in_app(app_store, small_trained_model):
     drawings.close()
 
 
+@pytest.mark.slow
 def test_a_run_from_a_stored_model_is_queued_watched_and_shows_before_and_after(small_in_app, registry):
     at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
     assert at.radio(key="train_source").value == "a new network" and not at.number_input(

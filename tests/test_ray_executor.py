@@ -7,6 +7,7 @@ import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
 
 from run_checks import trains_reports_live_and_saves
 

@@ -203,6 +203,7 @@ def test_a_stopped_run_keeps_its_snapshots_up_to_the_stop(store):
     assert saved is not None and saved.snapshots[-1].step == p.steps
 
 
+@pytest.mark.slow
 def test_a_worker_process_run_predicts_the_drawing_it_is_handed(store):
     from core.runs.workers import WorkerPool
 

@@ -204,6 +204,7 @@ def test_a_store_path_that_is_a_file_is_reported(tmp_path):
         ModelStore(path).save("x", tiny_model(), ModelMeta("custom-mlp"))
 
 
+@pytest.mark.slow
 def test_two_processes_saving_the_same_base_name_at_once_get_two_models(store):
     import subprocess
     import sys
@@ -230,6 +231,7 @@ def test_two_processes_saving_the_same_base_name_at_once_get_two_models(store):
     assert {store.read_meta(n).arch for n in names} == {"first", "second"}
 
 
+@pytest.mark.slow
 def test_shipped_default_reads_digits_drawn_as_mouse_strokes():
     """Issue 12's aim, as recorded when the default was made (3,000 drawings: at least 99%, MNIST test at
     least 99.5%), and checked again here on 1,000 of them: the default trained without stroke-drawn

@@ -16,6 +16,8 @@ from core.store import DEFAULT_MODEL
 
 from waiting import wait_until
 
+pytestmark = pytest.mark.slow  # real training runs, or processes importing TensorFlow
+
 
 def test_small_run_learns_reports_and_saves(store):
     job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("cnn-basic", epochs=2, limit=2000, name="tiny"))

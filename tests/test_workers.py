@@ -19,6 +19,8 @@ from core.store import DEFAULT_MODEL
 
 from waiting import wait_until
 
+pytestmark = pytest.mark.slow  # real training runs, or processes importing TensorFlow
+
 ROOT = Path(__file__).resolve().parent.parent
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
 

@@ -1,6 +1,6 @@
 """TrainConfig: every setting of a training run, declared once in SETTINGS and validated in one place.
 
-SETTINGS drives the validation here, the command-line flags (core/__main__.py), the Train
+SETTINGS drives the validation here, the command-line flags (core/cli/train.py), the Train
 page's widget limits and the one-line summary. TensorFlow-free: importing it is instant.
 """
 from __future__ import annotations

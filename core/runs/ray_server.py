@@ -1,5 +1,5 @@
-"""The server's side of runs on a Ray cluster ($DIGIT_STUDIO_EXECUTOR=ray): each run is a Ray task reserving CPUs, or a GPU where
-the cluster has one.
+"""The server's side of runs on a Ray cluster ($DIGIT_STUDIO_EXECUTOR=ray): each run is a Ray task reserving
+CPUs, or a GPU where the cluster has one.
 
 $RAY_ADDRESS joins an existing cluster (the code and data/ travel as the task's working_dir); without it a
 local cluster is started (2 CPUs, no dashboard). The task sends its recorder events to a small channel actor

@@ -1,11 +1,13 @@
-"""Each run in its own spawned worker process: TensorFlow state is never forked, a crash ends one run only.
+"""Each run in its own worker process: a crash ends one run only, and no TensorFlow state passes between runs.
 
-WorkerPool is the job factory (JobRegistry(job_factory=WorkerPool())). A worker is spawned,
-imports TensorFlow, then waits for one run; its recorder events come back as plain tuples over
-a pipe and Stop is a shared Event its Keras callback reads. With `spares`, that many workers are
-kept started and idle, so a run does not wait for the spawn and the TensorFlow import.
-A worker ends with its server: daemon processes, an atexit hook, and, should the server be
-killed outright, the worker notices its parent is gone and exits.
+WorkerPool is the job factory (JobRegistry(job_factory=WorkerPool())). Workers are forked by a
+forkserver that imported TensorFlow, the training code and the default dataset once
+(core.runs.worker_preload) and never ran a TensorFlow op, so a worker starts in about a second
+instead of importing TensorFlow itself; the server never forks itself. A worker waits for one run;
+its recorder events come back as plain tuples over a pipe and Stop is a shared Event its Keras callback
+reads. With `spares`, that many workers are kept started and idle. A worker ends with its server:
+daemon processes, an atexit hook, and, should the server be killed outright, the worker notices the
+server is gone and exits.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import time
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
 
-_SPAWN = multiprocessing.get_context("spawn")
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError there only makes workers slower
 # Training runs at a lower CPU priority than the server, so predictions for drawings are answered
 # first: with both at the same priority, two TensorFlow runtimes on 2 cores doubled stroke latency.
 WORKER_NICENESS = 10
@@ -27,28 +30,48 @@ _live: set["Worker"] = set()
 _live_lock = threading.Lock()
 
 
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, its parent has not reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
 def _watch_parent(parent_pid: int) -> None:
-    """In a worker: exit as soon as the server is gone (a killed server runs no atexit hook)."""
+    """In a worker: exit as soon as the server is gone (a killed server runs no atexit hook). The worker's
+    own parent is the forkserver, which outlives the server while workers hold its pipe: watch the server."""
     def watch():
-        while os.getppid() == parent_pid:
+        while _alive(parent_pid):
             time.sleep(0.5)
         os._exit(70)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def worker_main(jobs, events, stop, parent_pid: int, probe=None) -> None:
-    """A worker process: import TensorFlow and the training code, then train the one run it is sent."""
+def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict | None = None) -> None:
+    """A worker process: import TensorFlow and the training code, then train the one run it is sent.
+    `environ`: the server's environment when the worker was started (the forkserver's is older)."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches the server, which stops the run
-    os.nice(WORKER_NICENESS)  # a user's stroke on the server comes first; training takes what is left
+    os.nice(max(0, WORKER_NICENESS - os.nice(0)))  # strokes on the server first (forked already niced)
     _watch_parent(parent_pid)
     from core.runs.quiet import filter_native_logs
 
     filter_native_logs()  # TensorFlow's native start-up lines stay off the server's console
-    import core.fit.training  # noqa: F401  the slow part, done before a run arrives
+    import core.fit.training  # noqa: F401  the slow part: already done in the forkserver (worker_preload)
     from core.data import datasets
 
-    datasets.load(datasets.DEFAULT_DATASET)  # read and checked once per process
+    datasets.load(datasets.DEFAULT_DATASET)  # likewise: read and checked once, before the fork
     events.send(("ready", time.perf_counter()))
     try:
         job = jobs.recv()
@@ -66,16 +89,16 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None) -> None:
 
 
 class Worker:
-    """One spawned worker process and its ends of the two pipes and the stop flag."""
+    """One worker process and its ends of the two pipes and the stop flag."""
 
     def __init__(self):
-        jobs_out, jobs_in = _SPAWN.Pipe(duplex=False)      # server -> worker: the run
-        events_out, events_in = _SPAWN.Pipe(duplex=False)  # worker -> server: its events
-        self.stop = _SPAWN.Event()
-        self.probe = SharedProbe(_SPAWN)  # the user's drawing, read by the run's snapshots
+        jobs_out, jobs_in = _CONTEXT.Pipe(duplex=False)      # server -> worker: the run
+        events_out, events_in = _CONTEXT.Pipe(duplex=False)  # worker -> server: its events
+        self.stop = _CONTEXT.Event()
+        self.probe = SharedProbe(_CONTEXT)  # the user's drawing, read by the run's snapshots
         self.ready = False  # its "ready" message was read (by wait_ready; else a run's events start with it)
-        self.process = _SPAWN.Process(target=worker_main,
-                                      args=(jobs_out, events_in, self.stop, os.getpid(), self.probe),
+        self.process = _CONTEXT.Process(target=worker_main,
+                                      args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ)),
                                       name="digit-studio-worker", daemon=True)
         self.started_at = time.perf_counter()
         self.process.start()
@@ -177,7 +200,7 @@ class ProcessJob(OutOfProcessJob):
 
 
 class WorkerPool:
-    """Job factory: every run in a new spawned worker process; `spares` of them kept started and waiting.
+    """Job factory: every run in a new worker process; `spares` of them kept started and waiting.
 
     With `prewarm` the spares start now, else with the first run. A worker trains one run and exits,
     so no TensorFlow state (or leak) passes from one run to the next.
@@ -196,7 +219,7 @@ class WorkerPool:
         return ProcessJob(job_id, config, store, registry, self)
 
     def take(self) -> Worker:
-        """A started spare (the oldest alive), or a newly spawned worker."""
+        """A started spare (the oldest alive), or a new worker."""
         with self._lock:
             while self._idle:
                 worker = self._idle.pop(0)

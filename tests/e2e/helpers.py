@@ -97,7 +97,9 @@ def start_streamlit(
         "--server.fileWatcherType", "none",
         "--runner.postScriptGC", "false",  # as `make run`: a full GC after each run costs ~200 ms with TF loaded
     ]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # No warm spare worker unless a test asks: most servers here never train, and a spare means a process
+    # importing TensorFlow (tests/test_workers.py covers spares).
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIGIT_STUDIO_SPARE_WORKERS": "0", **(env or {})}
     with tempfile.NamedTemporaryFile(
         prefix="streamlit-", suffix=".log", delete=False
     ) as log:

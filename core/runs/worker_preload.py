@@ -1,0 +1,28 @@
+"""Imported once, by the forkserver that forks every worker process (core.runs.workers), never by the server:
+TensorFlow with the training code, and the default dataset. Each worker is forked with them already loaded,
+so it starts in about a second instead of paying 3-5 s of CPU to import TensorFlow itself, and the dataset's
+pages are shared between the workers rather than read and checked by each. No TensorFlow op runs here, so
+no runtime thread pool exists yet when a worker is forked."""
+import os
+
+os.nice(10)  # core.runs.workers.WORKER_NICENESS: importing TensorFlow here never slows the server's first page
+
+
+def _import_quietly() -> None:
+    """Import the training code with fd 2 on /dev/null: TensorFlow's native start-up lines would otherwise go
+    to the server's console (a worker filters its own, core.runs.quiet)."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import core.fit.training  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_quietly()
+
+from core.data import datasets  # noqa: E402
+
+datasets.load(datasets.DEFAULT_DATASET)
