@@ -3,20 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
-# Tests run in parallel, one process per core (at most 4), each test file whole on one process, so its
-# module-scoped servers and clusters start once (pytest-xdist; docs/testing.md).
-PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+# Tests run in parallel (pytest-xdist), one process more than the cores (browser tests spend much of their
+# time waiting), at most 5; each test file whole on one process, so its servers and clusters start once.
+WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 < 5 ? n + 1 : 5 )))
+PARALLEL ?= -n $(WORKERS) --dist loadfile
 
 .PHONY: run test test-fast lint-imports bench chromium clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -r requirements.txt  # bytecode is written on first import instead
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null  # the bytecode pip would write, on every core
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet --no-compile -r requirements-dev.txt
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null
 	touch $@
 
 run: $(VENV)/.installed

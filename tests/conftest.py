@@ -14,22 +14,18 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-# The longest test files first (measured; docs/testing.md): under pytest-xdist (`make test`) each file runs
-# whole on one process, and handing out the long ones first keeps both cores busy to the end.
-LONGEST_FIRST = ("test_train_mistakes_browser.py", "test_inside_browser.py", "test_live_browser.py",
-                 "test_ray_executor.py", "test_draw_browser.py", "test_finetune.py", "test_presenter_browser.py",
-                 "test_pages_every_page.py", "test_training.py", "test_store.py", "test_workers.py",
-                 "test_drawings_browser.py", "test_touch_browser.py", "test_cli.py", "test_benchmarks.py",
-                 "test_pages_train.py", "test_pages_inside.py", "test_export.py")
-
-
 def pytest_collection_modifyitems(items):
-    """Every test in tests/e2e drives a browser (marker `browser`); the longest files go first."""
+    """Every test in tests/e2e drives a browser (marker `browser`)."""
     for item in items:
         if "e2e" in item.path.parts:
             item.add_marker(pytest.mark.browser)
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+
+
+@pytest.fixture
+def store(tmp_path):
+    from core.store import ModelStore
+
+    return ModelStore(tmp_path / "models")
 
 
 @pytest.fixture(scope="session")
