@@ -120,3 +120,22 @@ def test_streamlits_per_run_clear_session_no_longer_wipes_tensorflow_state():
     script_runner._clean_problem_modules()  # what Streamlit runs after each script run
     after = keras.layers.Dense(1).name
     assert after != "dense" and after != before, "Keras' global state was reset"
+
+
+def test_probability_bars_one_per_class_the_answer_picked_out_each_look_rounding_its_way():
+    import numpy as np
+
+    from pages.parts import charts
+    from pages.parts.probability_bars import DRAW, PANEL, probability_bars_html
+
+    p = np.array([0.996, 0.004, 0, 0, 0, 0, 0, 0, 0, 0])
+    digits = tuple(str(d) for d in range(10))
+    drawn = probability_bars_html(p, digits, look=DRAW)
+    assert drawn.count("title='") == 10 and "probability of each digit" in drawn
+    assert ">99%<" in drawn and ">100%<" not in drawn, "Draw rounds down: never '100%' sure"
+    assert drawn.split("title='")[1].count(charts.HIGHLIGHT) == 1 and charts.HIGHLIGHT not in drawn.split("title='")[2]
+    panel = probability_bars_html(p, digits, 100, PANEL)
+    assert ">100%<" in panel and ">&nbsp;<" in panel, "the live panel rounds, and leaves under 1% blank"
+    assert "How likely" not in panel and "How likely the network thinks each digit is" in drawn
+    clothes = probability_bars_html(p, ("T-shirt", "Trouser", *digits[2:]), look=PANEL)
+    assert "probability of each class" in clothes and ">T-s<" in clothes

@@ -22,6 +22,7 @@ class BarsLook:
     other: str = charts.NEUTRAL
     gap_px: int = 4
     under_one_percent_blank: bool = False
+    rounded_down: bool = True  # Draw never reads "100%"; the live panel rounds as its headline does
     caption_style: str | None = "font-size:0.9rem;color:#777"
     box_style: str = ""
 
@@ -29,7 +30,8 @@ class BarsLook:
 DRAW = BarsLook()
 PRESENTING = BarsLook(percent_size="1.4rem", name_size="2.6rem", caption_style="font-size:1.3rem;color:#000")
 PANEL = BarsLook(percent_size="0.85rem", name_size="1.2rem", chosen=charts.BLUE, gap_px=2,
-                 under_one_percent_blank=True, caption_style=None, box_style="min-width:220px;flex:1;")
+                 under_one_percent_blank=True, rounded_down=False, caption_style=None,
+                 box_style="min-width:220px;flex:1;")
 
 
 def probability_bars_html(probabilities, names, height_px: int = 170, look: BarsLook = DRAW,
@@ -42,7 +44,8 @@ def probability_bars_html(probabilities, names, height_px: int = 170, look: Bars
     columns = []
     for index, (name, p) in enumerate(zip(names, probabilities)):
         bar = round(max(2, p * height_px) * scale, 2) if screen_relative else max(2, round(p * height_px))
-        label = "&nbsp;" if look.under_one_percent_blank and p < 0.01 else percent(p, 0)
+        label = ("&nbsp;" if look.under_one_percent_blank and p < 0.01
+                 else percent(p, 0) if look.rounded_down else f"{p:.0%}")
         columns.append(
             f"<div title='{html.escape(str(name), quote=True)}: {p:.1%}' style='flex:1;display:flex;"
             f"flex-direction:column;align-items:center;justify-content:flex-end'>"
