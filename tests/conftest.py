@@ -178,10 +178,11 @@ def page_registry(temp_store, monkeypatch):
     from core.runs.queue import JobRegistry
     from core.runs.thread import TrainingJob
     from core.store import ModelStore
-    from pages.parts import resources
 
     registry = JobRegistry(1, ModelStore(temp_store), TrainingJob)
-    monkeypatch.setattr(resources, "registry", lambda: registry)
+    from page_support import use_registry
+
+    use_registry(monkeypatch, registry)
     yield registry
     for job in registry.jobs():
         job.stop()

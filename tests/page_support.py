@@ -182,3 +182,14 @@ def add_copy_of_default(root: Path, name: str, **meta_changes) -> None:
     shutil.copy(SHIPPED_DIR / f"{DEFAULT_MODEL}.keras", root / f"{name}.keras")
     meta = json.loads((SHIPPED_DIR / f"{DEFAULT_MODEL}.json").read_text())
     (root / f"{name}.json").write_text(json.dumps({**meta, "name": name, **meta_changes}))
+
+
+def use_registry(monkeypatch, registry) -> None:
+    """The pages' job registry replaced by `registry`, with Keras' state kept as the server keeps it
+    (pages.parts.resources.freeze_long_lived, which the real registry() runs once Keras is loaded): runs here
+    train in a thread of this process, and Streamlit's per-run keras.backend.clear_session() under a model
+    being built resets Keras' layer names halfway ("Name 'dense' is already the name of a layer")."""
+    from pages.parts import resources
+
+    resources.freeze_long_lived()
+    monkeypatch.setattr(resources, "registry", lambda: registry)

@@ -13,7 +13,7 @@ from core.fit.progress import JobResult, JobState
 from core.runs.queue import JobRegistry, QueuedJob
 from core.store import ModelStore
 
-from page_support import TIMEOUT, add_copy_of_default, all_text, page_path, texts
+from page_support import TIMEOUT, add_copy_of_default, all_text, page_path, texts, use_registry
 from waiting import wait_until
 
 TRAIN, BOARD = page_path("train"), page_path("leaderboard")
@@ -38,13 +38,12 @@ class HeldJob(QueuedJob):
 @pytest.fixture
 def held(temp_store, monkeypatch):
     """A one-slot registry of HeldJobs for the pages; `held.models` names the model each next job saves."""
-    from pages.parts import resources
 
     models: list[str | None] = []
     registry = JobRegistry(1, ModelStore(temp_store), max_per_owner=2,
                            job_factory=lambda *args: HeldJob(*args, model=models.pop(0) if models else None))
     registry.models = models
-    monkeypatch.setattr(resources, "registry", lambda: registry)
+    use_registry(monkeypatch, registry)
     yield registry
     for job in registry.jobs():
         job.stop()

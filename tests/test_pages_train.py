@@ -10,7 +10,7 @@ from core.fit.config import TrainConfig
 from core.fit.progress import JobState
 from core.store import ModelStore
 
-from page_support import TIMEOUT, all_text, metric, page_path, texts
+from page_support import TIMEOUT, all_text, metric, page_path, texts, use_registry
 
 TRAIN = page_path("train")
 JOB_TIMEOUT = 300      # seconds for a tiny run to train, test and save
@@ -218,7 +218,6 @@ def test_a_run_ended_by_force_says_why_not_cancelled(temp_store, monkeypatch):
     """A worker that did not stop in its grace time: the page shows the note, not 'Cancelled before it started'."""
     from core.fit.config import TrainConfig
     from core.runs.queue import JobRegistry, QueuedJob
-    from pages.parts import resources
 
     note = "The run did not stop within 1 s of Stop, so its worker was ended; nothing was saved."
 
@@ -227,7 +226,7 @@ def test_a_run_ended_by_force_says_why_not_cancelled(temp_store, monkeypatch):
             self.recorder.finished(None, stopped=True, note=note)
 
     registry = JobRegistry(1, ModelStore(temp_store), EndedByForce)
-    monkeypatch.setattr(resources, "registry", lambda: registry)
+    use_registry(monkeypatch, registry)
     job = registry.submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
     assert job.wait(10)
     at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
