@@ -5,7 +5,9 @@ pages are shared between the workers rather than read and checked by each. No Te
 no runtime thread pool exists yet when a worker is forked."""
 import os
 
-os.nice(10)  # core.runs.workers.WORKER_NICENESS: importing TensorFlow here never slows the server's first page
+from core.runs.workers import WORKER_NICENESS
+
+os.nice(WORKER_NICENESS)  # importing TensorFlow here never slows the server's first page
 
 
 def _import_quietly() -> None:
