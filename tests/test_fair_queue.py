@@ -198,3 +198,49 @@ def test_a_name_a_link_accepts_is_an_author_the_store_accepts(tmp_path):
         assert store.read_meta(f"by-{i}").author == name
     for name in ("_ada", "a" * 25, "a b"):
         assert "name" not in settings_from_query({"name": name}).page
+
+
+def test_runs_share_the_cores_small_ones_side_by_side_a_large_one_alone_and_never_overtaken():
+    log: list[str] = []
+    sizes = iter([1, 1, 2, 1, 1])  # cores each submitted run asks for, in order
+
+    def sized_job(*args):
+        job = FakeJob(*args, log=log)
+        job.cores = next(sizes)
+        return job
+
+    registry = JobRegistry(8, None, job_factory=sized_job, cores=2)
+    small_a, small_b = registry.submit(CONFIG, owner="ada"), registry.submit(CONFIG, owner="bob")
+    assert wait_until(lambda: len(log) == 2, timeout=10), "two one-core runs start side by side on two cores"
+    large = registry.submit(CONFIG, owner="cy")
+    small_c = registry.submit(CONFIG, owner="dee")
+    small_d = registry.submit(CONFIG, owner="eve")
+    small_a.finish()
+    assert small_a.wait(5)
+    assert not wait_until(lambda: len(log) > 2, timeout=0.3), "a core is free, but the large run needs both"
+    assert registry.queue()[0] == large.id and small_c.progress().queue_position == 2, "nobody overtakes it"
+    small_b.finish()
+    assert wait_until(lambda: log[2:] == [large.id], timeout=10) and registry.running() == [large.id]
+    assert not wait_until(lambda: len(log) > 3, timeout=0.3), "the large run has the machine to itself"
+    large.finish()
+    assert wait_until(lambda: set(log[3:]) == {small_c.id, small_d.id}, timeout=10)
+    for job in (small_c, small_d):
+        job.finish()
+        assert job.wait(5)
+
+
+def test_a_registry_refuses_impossible_core_counts():
+    for cores in (0, -1, 1.5, "2"):
+        with pytest.raises(ValueError, match="cores"):
+            JobRegistry(1, None, job_factory=FakeJob, cores=cores)
+
+
+def test_a_run_gets_one_core_when_short_and_every_core_when_long():
+    from core.runs.sizing import cores_for
+
+    assert cores_for(TrainConfig.for_preset("mlp-128-64", epochs=2, limit=10000), 8) == 1
+    assert cores_for(TrainConfig.for_preset("cnn-fast", epochs=2, limit=10000), 8) == 1
+    assert cores_for(TrainConfig.for_preset("linear", epochs=5), 8) == 1, "a dense net on every digit is still short"
+    assert cores_for(TrainConfig.for_preset("cnn-best"), 8) == 8
+    assert cores_for(TrainConfig.for_preset("mlp-512", epochs=50), 4) == 4, "enough epochs make any run long"
+    assert cores_for(TrainConfig.for_preset("cnn-fast", epochs=2, limit=10000, stroke_copies=40000), 2) == 2

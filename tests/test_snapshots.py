@@ -13,7 +13,7 @@ from core.fit.probe import ProbeBox
 from core.fit.progress import JobState, ProgressRecorder
 from core.fit.recipe import plan_fit
 from core.fit.training import ProgressCallback
-from core.fit.watching import choose_panel, watch_callback
+from core.fit.watching import choose_panel, choose_panel_of, watch_callback
 from core.runs.queue import JobRegistry
 from core.runs.thread import TrainingJob
 from core.store import DEFAULT_MODEL, StoreError
@@ -86,7 +86,8 @@ def test_each_snapshot_is_what_the_network_of_that_moment_says(monkeypatch):
 def test_the_panel_is_two_of_each_class_and_some_hard_ones_the_same_for_a_seed():
     mnist = datasets.load("mnist")
     x, panel = choose_panel(mnist, seed=0)
-    again = choose_panel(mnist, seed=0)[1]
+    again = choose_panel_of(mnist, seed=0)[1]  # computed afresh, not the kept one
+    assert choose_panel(mnist, seed=0)[1] is panel, "a worker keeps the panel of a seed"
     other = choose_panel(mnist, seed=1)[1]
     assert x.shape == (26, 28, 28, 1) and x.max() <= 1.0 and len(panel) == 26
     assert np.array_equal(panel.images, again.images) and not np.array_equal(panel.images, other.images)

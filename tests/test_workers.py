@@ -45,7 +45,7 @@ def test_run_in_a_worker_trains_reports_live_and_saves(store, pool):
     job = trains_reports_live_and_saves(store, pool, "w", batch_size=32, while_running=lambda job: priority.append(
         os.getpriority(os.PRIO_PROCESS, job.worker_pid)))
     assert priority[0] >= os.getpriority(os.PRIO_PROCESS, 0) + 10, "the worker runs at a lower priority than the server"
-    assert wait_until(lambda: not running(job.worker_pid), timeout=30), "a worker trains one run, then exits"
+    assert wait_until(lambda: job.worker_pid in pool.idle_pids(), timeout=30), "the worker waits for the next run"
 
 
 def test_stop_ends_the_run_and_keeps_what_it_learned(store, pool):
@@ -120,11 +120,12 @@ def test_a_warm_spare_takes_the_next_run_and_is_replaced(store):
         job = JobRegistry(1, store, pool).submit(TrainConfig.for_preset("linear", epochs=1, limit=1000))
         assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
         assert job.worker_pid == spare
-        assert wait_until(lambda: pool.idle_pids() not in ([], [spare]), timeout=10), "a new spare is started"
-        [replacement] = pool.idle_pids()
+        assert wait_until(lambda: len(pool.idle_pids()) == 2, timeout=10), "a new spare is started"
+        assert spare in pool.idle_pids(), "and the worker that trained is kept for the next run"
+        idle = pool.idle_pids()
     finally:
         pool.close()
-    assert pool.idle_pids() == [] and wait_until(lambda: not running(replacement), timeout=10)
+    assert pool.idle_pids() == [] and wait_until(lambda: not any(running(pid) for pid in idle), timeout=10)
 
 
 def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
@@ -142,8 +143,14 @@ def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
     assert app_job_factory() is TrainingJob  # a thread of this process
     monkeypatch.delenv("DIGIT_STUDIO_MAX_JOBS", raising=False)
     assert max_jobs_from_env() == max(1, os.cpu_count() // 2)
+    from core.runs.executors import registry_for
+
+    assert registry_for("process", WorkerPool()).max_running == os.cpu_count(), "cores decide, not a fixed number"
     monkeypatch.setenv("DIGIT_STUDIO_MAX_JOBS", "3")
     assert max_jobs_from_env() == 3
+    process, thread = registry_for("process", WorkerPool()), registry_for("thread", TrainingJob)
+    assert process.cores == os.cpu_count() and process.max_running == 3, "$DIGIT_STUDIO_MAX_JOBS caps workers"
+    assert thread.cores is None and thread.max_running == 3
 
 
 def test_why_a_worker_ended_in_words():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -74,6 +75,7 @@ class Progress:
     snapshot: "Snapshot | None" = None         # the latest snapshot of them
     snapshot_count: int = 0                    # snapshots taken so far (job.snapshots(since=k) gives them)
     confusion_snapshot: "Snapshot | None" = None  # the latest one with a per-epoch confusion matrix
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per part of the run (PhaseClock)
 
     @property
     def epochs(self) -> int:
@@ -83,6 +85,23 @@ class Progress:
     def fraction_done(self) -> float:
         total = self.epochs * max(self.batches_per_epoch, 1)
         return min(1.0, (self.epoch * self.batches_per_epoch + self.batch) / total) if total else 0.0
+
+
+class PhaseClock:
+    """Times the parts of a run into `recorder.phase_took`: `with clock("data"): ...`. Where a run's time
+    goes (the short-run breakdown of `make bench`); a clock without a recorder only runs the block."""
+
+    def __init__(self, recorder: "ProgressRecorder | None" = None):
+        self.recorder = recorder
+
+    @contextmanager
+    def __call__(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.recorder is not None:
+                self.recorder.phase_took(name, time.perf_counter() - started)
 
 
 class StopRequested(Exception):
@@ -113,6 +132,7 @@ class ProgressRecorder:
         self._snapshots: list["Snapshot"] = []  # thinned beyond MAX_LIVE, epoch ends kept
         self._snapshot_count = 0
         self._confusion_snapshot: "Snapshot | None" = None
+        self._phases: dict[str, float] = {}
 
     @property
     def state(self) -> JobState:
@@ -171,6 +191,11 @@ class ProgressRecorder:
     def history(self) -> list[dict[str, float]]:
         with self._lock:
             return list(self._epoch_log)
+
+    def phase_took(self, name: str, seconds: float) -> None:
+        """A part of the run (queue, worker, data, build, tracing, epochs, ...) took `seconds` (added up)."""
+        with self._lock:
+            self._phases[name] = self._phases.get(name, 0.0) + max(0.0, float(seconds))
 
     def fit_ended(self) -> None:
         """fit returned; testing and saving follow (a worker's recorder tells its server, which times Stop)."""
@@ -234,4 +259,4 @@ class ProgressRecorder:
                 eta=(total - self._steps) / rate if rate and running else None,
                 queue_position=queue_position, error=self._error, result=self._result, panel=self._panel,
                 snapshot=self._snapshots[-1] if self._snapshots else None, snapshot_count=self._snapshot_count,
-                confusion_snapshot=self._confusion_snapshot)
+                confusion_snapshot=self._confusion_snapshot, phases=dict(self._phases))

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from core.data import datasets
 from core.data.augment import augmented_dataset
-from core.fit import finetune
+from core.fit import finetune, warm
 from core.fit.config import TrainConfig
 from core.nets import builders
 
@@ -55,12 +55,17 @@ def learning_rate(config: TrainConfig, batches_per_epoch: int):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
-def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None) -> FitPlan:
+def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None, clock=None,
+             keep_warm: bool = False) -> FitPlan:
     """Seed everything, split the data, build (or load, with `start_from`) and compile the model inside the
     distribution strategy. `store` holds the model to start from (default ModelStore()); `drawings` the
     users' drawings (default DrawingStore()). A fine-tune's problems (core.fit.finetune.check) are raised
     before anything is loaded. Making stroke copies takes a while: `stop_requested()` true then raises
-    core.fit.progress.StopRequested."""
+    core.fit.progress.StopRequested. `clock` (a core.fit.progress.PhaseClock) times the data and the build.
+    With `keep_warm` (a worker that trains run after run), the compiled model comes from core.fit.warm."""
+    from core.fit.progress import PhaseClock
+
+    clock = clock or PhaseClock()
     if config.start_from is not None and store is None:
         from core.store import ModelStore
 
@@ -69,26 +74,38 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
     kept = finetune.drawing_split(config, drawings)    # too few drawings: likewise
     preset = builders.get_preset(config.arch)
     keras.utils.set_random_seed(config.seed)
-    dataset = datasets.load(config.dataset)
-    split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
-    dataset_samples = len(split.y_train)
-    if config.stroke_copies:
-        split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed, stop_requested)
-    if kept is not None:
-        split = finetune.with_drawings(split, kept)
+    with clock("data"):
+        dataset = datasets.load(config.dataset)
+        split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
+        dataset_samples = len(split.y_train)
+        if config.stroke_copies:
+            split = with_stroke_copies(split, dataset, config.stroke_copies, config.seed, stop_requested)
+        if kept is not None:
+            split = finetune.with_drawings(split, kept)
     batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
-    with distribution_strategy().scope():
-        if config.start_from is not None:
-            model = finetune.load_base(config, store)
-            preset = finetune.as_probabilities(preset)
-        else:
-            model = builders.build_model(config.arch, config.options, dataset.spec.input_shape,
-                                       dataset.spec.num_classes)
+    def compile_model(model: keras.Model) -> None:
         optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": {}})
         optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch))
         model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=preset.logits),
                       metrics=["accuracy"])
+
+    def build() -> keras.Model:
+        return builders.build_model(config.arch, config.options, dataset.spec.input_shape, dataset.spec.num_classes)
+
+    with clock("build"), distribution_strategy().scope():
+        key = warm.model_key(config, preset.logits, dataset.spec.input_shape, dataset.spec.num_classes,
+                             batches_per_epoch) if keep_warm else None
+        if key is not None:
+            model = warm.compiled_model(key, build, compile_model,
+                                        config.learning_rate if config.schedule == "constant" else None)
+        else:
+            if config.start_from is not None:
+                model = finetune.load_base(config, store)
+                preset = finetune.as_probabilities(preset)
+            else:
+                model = build()
+            compile_model(model)
     has_val = len(split.y_val) > 0
     fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0,
                                     validation_data=(split.x_val, split.y_val) if has_val else None)

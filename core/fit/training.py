@@ -6,9 +6,9 @@ import time
 import keras
 
 from core.data import datasets
-from core.fit import finetune
+from core.fit import finetune, warm
 from core.fit.config import TrainConfig
-from core.fit.progress import JobResult, ProgressRecorder, StopRequested
+from core.fit.progress import JobResult, PhaseClock, ProgressRecorder, StopRequested
 from core.fit.recipe import FitPlan, plan_fit, standard_callbacks
 from core.fit.watching import watch_callback
 from core.nets import builders
@@ -46,14 +46,17 @@ def current_lr(model) -> float:
 
 def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]], train_seconds: float,
                       stopped_early: bool, store: ModelStore, replay=None, author: str | None = None,
-                      plan: FitPlan | None = None, before: dict[str, float] | None = None) -> JobResult:
+                      plan: FitPlan | None = None, before: dict[str, float] | None = None,
+                      clock: PhaseClock | None = None) -> JobResult:
     """Test a trained model on its dataset's test set and save it with its metadata (and the run's
     snapshots, a core.store.snapshots.Replay, if given) under a free name; `author` is the visitor who trained it.
     With `before` (a fine-tune's figures before fit, see core.fit.finetune), the figures after, where the model
-    came from and its drawings go in the metadata and the result too."""
+    came from and its drawings go in the metadata and the result too. `clock` times the test and the save."""
+    clock = clock or PhaseClock()
     dataset = datasets.load(config.dataset)
     x_test, y_test = dataset.test_arrays()
-    result = evaluate(model, x_test, y_test)
+    with clock("test evaluation"):
+        result = evaluate(model, x_test, y_test)
     summary = result.summary()
     after = extra = note = None
     kept = plan.drawings if plan is not None else None
@@ -69,20 +72,23 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
         train_seconds=round(train_seconds, 2), stopped_early=stopped_early, author=author, note=note,
         extra=extra or {})
     base = config.name or finetune.default_name(config) or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name = store.save(base, model, meta, new=config.name is None, replay=replay)
+    with clock("save"):
+        name = store.save(base, model, meta, new=config.name is None, replay=replay)
     return JobResult(name, result.accuracy, result.loss, result.confusion.tolist(), train_seconds, len(history),
                      before=before, after=after, held_out=kept.held if kept else 0, base=config.start_from)
 
 
 def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store: ModelStore,
-          probe=None, author: str | None = None, drawings=None) -> JobResult | None:
+          probe=None, author: str | None = None, drawings=None, keep_warm: bool = False) -> JobResult | None:
     """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved).
 
     Snapshots of the panel (core.fit.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
     drawing or None) is the user's drawing, predicted with each of them. A fine-tune (a stored model to
-    start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too."""
+    start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too.
+    Each part's seconds go to `recorder.phase_took` (core.fit.progress.PhaseClock). `keep_warm`: see plan_fit."""
+    clock = PhaseClock(recorder)
     try:
-        plan = plan_fit(config, store, drawings, stop_requested)
+        plan = plan_fit(config, store, drawings, stop_requested, clock=clock, keep_warm=keep_warm)
     except StopRequested:   # stopped while its stroke copies were made: nothing learned yet
         return None
     if stop_requested():
@@ -94,13 +100,28 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
         if stop_requested():
             return None
     recorder.planned(plan.batches_per_epoch, plan.train_samples)
+    watcher = watch_callback(plan, config, recorder, probe)
     callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan.has_validation),
-                 watch_callback(plan, config, recorder, probe)]  # last: its final snapshot sees restored weights
+                 watcher]  # last: its final snapshot sees restored weights
     started = time.perf_counter()
     plan.model.fit(callbacks=callbacks, **plan.fit_args)
+    train_seconds = time.perf_counter() - started
+    record_fit_phases(recorder, train_seconds, watcher)
     history = recorder.history()
     if not history and recorder.snapshot().steps == 0:
         return None
-    return evaluate_and_save(builders.for_inference(plan.model, plan.preset.logits), config, history,
-                             time.perf_counter() - started, stop_requested(), store, replay=recorder.replay(),
-                             author=author, plan=plan, before=before)
+    with clock("replay"):
+        replay = recorder.replay()
+    inference = (warm.inference_copy if keep_warm else builders.for_inference)(plan.model, plan.preset.logits)
+    return evaluate_and_save(inference, config, history,
+                             train_seconds, stop_requested(), store, replay=replay,
+                             author=author, plan=plan, before=before, clock=clock)
+
+
+def record_fit_phases(recorder: ProgressRecorder, fit_seconds: float, watcher) -> None:
+    """Split fit's time into tracing (the first batch beyond a usual one), the snapshots, and the epochs
+    (everything else: the batches and the validation at each epoch's end)."""
+    tracing = max(0.0, watcher.first_batch_seconds - watcher.batch_seconds)
+    recorder.phase_took("tracing", tracing)
+    recorder.phase_took("snapshots", watcher.seconds)
+    recorder.phase_took("epochs", max(0.0, fit_seconds - tracing - watcher.seconds))

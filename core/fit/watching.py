@@ -26,8 +26,23 @@ BUDGET = 0.02           # share of training time snapshots may take (the aim is 
 MIN_INTERVAL = 1.0      # seconds of training between snapshots, at least (the Train page polls every second)
 
 
+KEPT_PANELS = 8
+_panels: dict[tuple, tuple[np.ndarray, Panel]] = {}
+
+
 def choose_panel(dataset: datasets.Dataset, seed: int, per_class: int = PER_CLASS,
                  hard: int = HARD) -> tuple[np.ndarray, Panel]:
+    """choose_panel_of, kept per dataset and seed: a worker's next run with the same seed skips the search."""
+    key = (dataset.spec.name, len(dataset.y_test), seed, per_class, hard)
+    if key not in _panels:
+        if len(_panels) >= KEPT_PANELS:
+            del _panels[next(iter(_panels))]
+        _panels[key] = choose_panel_of(dataset, seed, per_class, hard)
+    return _panels[key]
+
+
+def choose_panel_of(dataset: datasets.Dataset, seed: int, per_class: int = PER_CLASS,
+                    hard: int = HARD) -> tuple[np.ndarray, Panel]:
     """Test images to watch, the same for the same seed: `per_class` of each class, then `hard` ones.
 
     The hard ones are the test images a nearest-class-mean classifier gets most wrong (a 4 that sits
@@ -82,16 +97,25 @@ class SnapshotCallback(keras.callbacks.Callback):
         self.taken: list[Snapshot] = []   # kept here too, for tests; the recorder is the real keeper
         self.snapshot_seconds: list[float] = []   # each snapshot's cost (the first, which traces, left out)
         self.confusion_seconds: list[float] = []  # each epoch end's (its confusion matrix included)
+        self.seconds = 0.0                        # all of this callback's time, tracing included
+        self.first_batch_seconds = 0.0            # the first batch, which traces the training step
         self._forward = None
         self._next_at = 1
         self._batch_time: float | None = None
         self._cost: float | None = None
         self._last_end = 0.0
         self._fit_start = 0.0
+        self._snapshot_took = 0.0
+
+    @property
+    def batch_seconds(self) -> float:
+        """A usual batch's time so far (a moving average; 0 before the second batch)."""
+        return self._batch_time or 0.0
 
     # --- Keras hooks ---------------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        started = time.perf_counter()
         import tensorflow as tf
 
         model = self.model
@@ -100,6 +124,7 @@ class SnapshotCallback(keras.callbacks.Callback):
         self._fit_start = time.perf_counter()
         self._snapshot()                      # before training: the untrained network (traces the forward pass)
         self._last_end = time.perf_counter()
+        self.seconds += self._last_end - started - self._snapshot_took  # _snapshot counts its own
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.batch = epoch, 0
@@ -111,6 +136,8 @@ class SnapshotCallback(keras.callbacks.Callback):
         if self.step > 1:  # the first batch includes tracing: not a batch's time
             took = now - self._last_end
             self._batch_time = took if self._batch_time is None else 0.8 * self._batch_time + 0.2 * took
+        else:
+            self.first_batch_seconds = now - self._last_end
         if self.step >= self._next_at:
             self._snapshot()
             self._next_at = self.step + min(self.step, self._interval_batches())  # 1, 2, 4, 8 ... then every N
@@ -179,6 +206,8 @@ class SnapshotCallback(keras.callbacks.Callback):
         self.taken.append(snapshot)
         self.recorder.snapshot_taken(snapshot)
         took = time.perf_counter() - started
+        self.seconds += took
+        self._snapshot_took = took
         if confusion:
             self.confusion_seconds.append(took)
         elif self.seq > 1:  # the first one traces the forward pass

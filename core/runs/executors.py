@@ -67,6 +67,16 @@ def default_registry() -> JobRegistry:
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = JobRegistry(max_jobs_from_env(), None, app_job_factory(),
-                                    max_per_owner=max_per_visitor_from_env())
+            _registry = registry_for(executor_from_env(), app_job_factory())
         return _registry
+
+
+def registry_for(executor: str, factory: Callable[..., Any]) -> JobRegistry:
+    """A registry for `executor`'s jobs. Worker processes share out the machine's cores (small runs side by
+    side, core.runs.sizing), with $DIGIT_STUDIO_MAX_JOBS only as a cap; threads of this process, or Ray tasks,
+    run $DIGIT_STUDIO_MAX_JOBS at once (default half the cores)."""
+    if executor == "process":
+        cores = os.cpu_count() or 1
+        return JobRegistry(max_jobs_from_env(default=cores), None, factory, max_per_owner=max_per_visitor_from_env(),
+                           cores=cores)
+    return JobRegistry(max_jobs_from_env(), None, factory, max_per_owner=max_per_visitor_from_env())

@@ -21,7 +21,7 @@ GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
 DEFAULT_GRACE = 30.0
 # what a worker's recorder forwards; the server replays each on the job's own recorder
 RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended", "panel_chosen",
-                   "snapshot_taken")
+                   "snapshot_taken", "phase_took")
 
 
 def stop_grace_from_env() -> float:
@@ -59,6 +59,10 @@ class ForwardingRecorder(ProgressRecorder):
         super().fit_ended()
         self._send(("fit_ended",))
 
+    def phase_took(self, name: str, seconds: float) -> None:
+        super().phase_took(name, seconds)
+        self._send(("phase_took", name, float(seconds)))
+
     def panel_chosen(self, panel) -> None:
         super().panel_chosen(panel)
         self._send(("panel_chosen", panel))
@@ -69,17 +73,18 @@ class ForwardingRecorder(ProgressRecorder):
 
 
 def run_in_worker(job_id: str, config: TrainConfig, send: Callable[[tuple], None], stop_requested, store,
-                  probe=None, drawings=None) -> None:
+                  probe=None, drawings=None, keep_warm: bool = False) -> None:
     """The worker's side of a run: train with a forwarding recorder, then send ("done", result, stopped)
     or ("failed", message). `probe()` reads the user's drawing, `drawings` are the kept drawings where the
-    worker cannot open their database (see train). Imports TensorFlow, so only workers call it."""
+    worker cannot open their database (see train); `keep_warm` for a worker that trains run after run
+    (core.fit.warm). Imports TensorFlow, so only workers call it."""
     recorder = ForwardingRecorder(job_id, config, send)
     recorder.started()
     try:
         from core.fit.training import train
 
         result = None if stop_requested() else train(config, recorder, stop_requested, store, probe=probe,
-                                                     drawings=drawings)
+                                                     drawings=drawings, keep_warm=keep_warm)
         send(("done", result, bool(stop_requested())))
     except Exception as exc:  # the run fails with the reason; the traceback goes to the worker's log
         traceback.print_exc()

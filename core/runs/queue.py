@@ -102,6 +102,7 @@ class QueuedJob:
             self.recorder.finished(None, stopped=True)
             self._done.set()
             return
+        self.recorder.phase_took("queue", time.time() - self.created)
         try:
             self.recorder.started(stopping=self._stop.is_set())
             if self._stop.is_set():
@@ -134,6 +135,10 @@ class JobRegistry:
 
     A job is anything with `id`, `state`, `stop()`, `wait()`, `progress()` and `start()`;
     `job_factory(job_id, config, store, registry)` makes one (core.runs.executors.job_factory gives them).
+    With `cores` (the machine's cores), a job that says how many cores it trains on (`job.cores`, see
+    core.runs.sizing) takes that many, and runs start side by side while their cores fit: small runs on one
+    core each, a large one alone on all of them; a job that does not say takes them all. Without `cores`,
+    only `max_running` limits them.
     Each run may have an owner (a visitor's name; None = nobody said, all such runs count as one owner).
     Waiting runs start in a fair order (`queue()`): the owner served least recently goes next, with
     their oldest run, so one visitor's many runs alternate with everyone else's. With `max_per_owner`,
@@ -141,15 +146,18 @@ class JobRegistry:
     """
 
     def __init__(self, max_running: int, store: "ModelStore | None", job_factory: Callable[..., Any],
-                 max_per_owner: int | None = None):
+                 max_per_owner: int | None = None, cores: int | None = None):
         if not isinstance(max_running, int) or max_running < 1:
             raise ValueError("max_running must be a whole number, at least 1")
+        if cores is not None and (not isinstance(cores, int) or cores < 1):
+            raise ValueError("cores must be a whole number, at least 1, or None")
         if not callable(job_factory):
             raise TypeError("job_factory must make jobs: see core.runs.executors.job_factory")
         if max_per_owner is not None and (not isinstance(max_per_owner, int) or max_per_owner < 1):
             raise ValueError("max_per_owner must be a whole number, at least 1, or None")
         self.max_running = max_running
         self.max_per_owner = max_per_owner
+        self.cores = cores
         self.store = store
         self._job_factory = job_factory
         self._jobs: dict[str, Any] = {}
@@ -233,10 +241,30 @@ class JobRegistry:
                 return None
             return self._fair_order().index(job_id) + 1
 
-    def wait_for_slot(self, job_id: str, stop_requested: Callable[[], bool]) -> None:
-        """Block until `job_id`'s turn has come and a slot is free; StopRequested if it is stopped meanwhile."""
+    def _cores_of(self, job_id: str) -> int:
+        """Cores the job trains on, as the registry counts them (call with the lock held)."""
+        wanted = getattr(self._jobs.get(job_id), "cores", None)
+        return self.cores if wanted is None else max(1, min(int(wanted), self.cores))
+
+    def _fits(self, job_id: str) -> bool:
+        """A slot is free for `job_id` now: fewer than max_running train, and its cores are free (lock held)."""
+        if len(self._running) >= self.max_running:
+            return False
+        if self.cores is None:
+            return True
+        return sum(self._cores_of(i) for i in self._running) + self._cores_of(job_id) <= self.cores
+
+    def running(self) -> list[str]:
+        """Ids of the jobs training now."""
         with self._cond:
-            while not (len(self._running) < self.max_running and self._fair_order()[0] == job_id):
+            return sorted(self._running)
+
+    def wait_for_slot(self, job_id: str, stop_requested: Callable[[], bool]) -> None:
+        """Block until `job_id`'s turn has come and a slot is free; StopRequested if it is stopped meanwhile.
+        Only the first of the fair order may start: a large run that waits for all the cores is not
+        overtaken by small runs behind it."""
+        with self._cond:
+            while not (self._fair_order()[0] == job_id and self._fits(job_id)):
                 if stop_requested():
                     self._waiting.remove(job_id)
                     self._cond.notify_all()
@@ -260,16 +288,18 @@ class JobRegistry:
 
 
 def default_max_jobs() -> int:
-    """Half the cores, at least 1: a run uses about two cores well (TensorFlow's own threads)."""
+    """Half the cores, at least 1: for runs that share this process's TensorFlow (the thread executor)."""
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def max_jobs_from_env() -> int:
-    """$DIGIT_STUDIO_MAX_JOBS, default half the cores; a bad value falls back to the default rather than stopping the app."""
+def max_jobs_from_env(default: int | None = None) -> int:
+    """$DIGIT_STUDIO_MAX_JOBS, else `default` (else half the cores); a bad value falls back to the default
+    rather than stopping the app. For worker processes it is only a cap: their cores decide (JobRegistry)."""
+    fallback = default_max_jobs() if default is None else max(1, int(default))
     try:
-        return max(1, int(os.environ.get("DIGIT_STUDIO_MAX_JOBS", default_max_jobs())))
+        return max(1, int(os.environ.get("DIGIT_STUDIO_MAX_JOBS", fallback)))
     except ValueError:
-        return default_max_jobs()
+        return fallback
 
 
 DEFAULT_MAX_PER_VISITOR = 2

@@ -1,17 +1,20 @@
-"""Each run in its own worker process: a crash ends one run only, and no TensorFlow state passes between runs.
+"""Runs in worker processes kept warm from run to run: a crash ends one run only, and a reused worker trains
+each run from fresh weights.
 
-WorkerPool is the job factory (JobRegistry(job_factory=WorkerPool())). Workers are forked by a
-forkserver that imported TensorFlow, the training code and the default dataset once
-(core.runs.worker_preload) and never ran a TensorFlow op, so a worker starts in about a second
-instead of importing TensorFlow itself; the server never forks itself. A worker waits for one run;
-its recorder events come back as plain tuples over a pipe and Stop is a shared Event its Keras callback
-reads. With `spares`, that many workers are kept started and idle. A worker ends with its server:
-daemon processes, an atexit hook, and, should the server be killed outright, the worker notices the
-server is gone and exits.
+WorkerPool is the job factory (JobRegistry(job_factory=WorkerPool())). Workers are forked by a forkserver
+that imported TensorFlow, the training code and the default dataset once (core.runs.worker_preload) and never
+ran a TensorFlow op, so a new worker starts in about a second and shares the dataset's pages with the others;
+the server never forks itself. Each worker trains on a fixed number of TensorFlow threads (set before its
+first op, core.runs.sizing decides how many a run gets), then waits for its next run of the same size: after
+each run it clears Keras' session and reports its memory, and the pool retires it when that grew too much or
+after MAX_RUNS runs. Recorder events come back as plain tuples over a pipe; Stop is a shared Event its Keras
+callback reads. A worker ends with its server: daemon processes, an atexit hook, and, should the server be
+killed outright, the worker notices the server is gone and exits.
 """
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import os
 import signal
@@ -26,6 +29,8 @@ _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError 
 # Training runs at a lower CPU priority than the server, so predictions for drawings are answered
 # first: with both at the same priority, two TensorFlow runtimes on 2 cores doubled stroke latency.
 WORKER_NICENESS = 10
+MAX_RUNS = 200         # a worker retires after this many runs,
+MEMORY_GROWTH = 1.5    # or when its memory after a run is this many times what it was after its first
 _live: set["Worker"] = set()
 _live_lock = threading.Lock()
 
@@ -56,9 +61,36 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict | None = None) -> None:
-    """A worker process: import TensorFlow and the training code, then train the one run it is sent.
-    `environ`: the server's environment when the worker was started (the forkserver's is older)."""
+def _resident_bytes() -> int:
+    """This process's resident memory (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _use_threads(threads: int | None) -> None:
+    """Train on `threads` TensorFlow threads (before the first op; the forkserver ran none)."""
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _forget_run() -> None:
+    """Between runs: free what the last run left (its data split, callbacks, saved copy). Its compiled model
+    stays in core.fit.warm, to be reset for the next run of its kind; Keras' session is not cleared, which
+    would also drop TensorFlow's kernel cache."""
+    gc.collect()
+
+
+def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict | None = None,
+                threads: int | None = None) -> None:
+    """A worker process: train the runs it is sent, one after another, until it is sent None or its
+    server is gone. `environ`: the server's environment when the worker was started (the forkserver's is
+    older); `threads`: TensorFlow threads to train on (None: TensorFlow's default, every core)."""
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
@@ -70,35 +102,41 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
     filter_native_logs()  # TensorFlow's native start-up lines stay off the server's console
     import core.fit.training  # noqa: F401  the slow part: already done in the forkserver (worker_preload)
     from core.data import datasets
-
-    datasets.load(datasets.DEFAULT_DATASET)  # likewise: read and checked once, before the fork
-    events.send(("ready", time.perf_counter()))
-    try:
-        job = jobs.recv()
-    except EOFError:  # the server let this spare go
-        return
-    if job is None:
-        return
     from core.fit.config import TrainConfig
     from core.store import ModelStore
 
-    events.send(("started", os.getpid()))
-    run_in_worker(job["job_id"], TrainConfig.from_dict(job["config"]), events.send, stop.is_set,
-                  ModelStore(job["store"]), probe=probe.get if probe is not None else None)
-    events.close()
+    _use_threads(threads)
+    datasets.load(datasets.DEFAULT_DATASET)  # likewise: read and checked once, before the fork
+    events.send(("ready", time.perf_counter()))
+    while True:
+        try:
+            job = jobs.recv()
+        except EOFError:  # the server let this worker go
+            return
+        if job is None:
+            return
+        events.send(("started", os.getpid()))
+        run_in_worker(job["job_id"], TrainConfig.from_dict(job["config"]), events.send, stop.is_set,
+                      ModelStore(job["store"]), probe=probe.get if probe is not None else None, keep_warm=True)
+        _forget_run()
+        events.send(("idle", _resident_bytes()))
 
 
 class Worker:
-    """One worker process and its ends of the two pipes and the stop flag."""
+    """One worker process and its ends of the two pipes and the stop flag; `threads` it trains on."""
 
-    def __init__(self):
-        jobs_out, jobs_in = _CONTEXT.Pipe(duplex=False)      # server -> worker: the run
+    def __init__(self, threads: int | None = None):
+        jobs_out, jobs_in = _CONTEXT.Pipe(duplex=False)      # server -> worker: the runs
         events_out, events_in = _CONTEXT.Pipe(duplex=False)  # worker -> server: its events
+        self.threads = threads
         self.stop = _CONTEXT.Event()
         self.probe = SharedProbe(_CONTEXT)  # the user's drawing, read by the run's snapshots
         self.ready = False  # its "ready" message was read (by wait_ready; else a run's events start with it)
+        self.runs = 0       # runs it has trained
+        self.memory: list[int] = []  # its resident bytes after each run
         self.process = _CONTEXT.Process(target=worker_main,
-                                      args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ)),
+                                      args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ),
+                                            threads),
                                       name="digit-studio-worker", daemon=True)
         self.started_at = time.perf_counter()
         self.process.start()
@@ -124,8 +162,29 @@ class Worker:
         return bool(self.ready)
 
     def send_run(self, job_id: str, config, store_root) -> None:
+        self.stop.clear()  # a Stop meant for its last run
         self.jobs.send({"job_id": job_id, "config": config.to_dict(), "store": str(store_root)})
-        self.jobs.close()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """After its run's last word: wait for the worker to be ready for the next one; True if it is.
+        Records its memory then."""
+        try:
+            while self.events.poll(timeout):
+                event = self.events.recv()
+                if event[0] == "idle":
+                    self.ready = True
+                    self.runs += 1
+                    self.memory.append(int(event[1]))
+                    return True
+        except (EOFError, OSError):
+            pass
+        return False
+
+    def worn(self) -> bool:
+        """Trained MAX_RUNS runs, or its memory grew past MEMORY_GROWTH times what it was after its first."""
+        if self.runs >= MAX_RUNS:
+            return True
+        return len(self.memory) > 1 and self.memory[-1] > MEMORY_GROWTH * self.memory[0]
 
     def end(self, wait: float = 5.0) -> None:
         """Terminate (SIGTERM), then kill if it has not ended within `wait` seconds."""
@@ -145,13 +204,17 @@ class Worker:
 
 
 class ProcessJob(OutOfProcessJob):
-    """A run in a worker process taken from its pool."""
+    """A run in a worker process taken from its pool, on as many cores as core.runs.sizing gives it."""
 
     def __init__(self, job_id, config, store, registry, pool: "WorkerPool"):
         super().__init__(job_id, config, store, registry, grace=pool.grace)
+        from core.runs.sizing import cores_for
+
         self._pool = pool
+        self.cores = cores_for(config, pool.cores)
         self._worker: Worker | None = None
         self._probe_lock = threading.Lock()
+        self._asked: float | None = None  # when it asked the pool for a worker, until the worker answered
 
     def _probe_changed(self, version: int, image) -> None:
         with self._probe_lock:
@@ -159,24 +222,31 @@ class ProcessJob(OutOfProcessJob):
                 self._worker.probe.set(image, version)
 
     def _execute(self) -> None:
-        worker = self._pool.take()
+        asked = time.perf_counter()
+        worker = self._pool.take(self.cores)
         self.worker_pid = worker.pid
         with self._probe_lock:
             self._worker = worker
             version, image = self.probe()
-            if version:
-                worker.probe.set(image, version)
+            worker.probe.set(image if version else None, version)  # none: the last run's drawing is cleared
         try:
             worker.send_run(self.id, self.config, self.store.root)
-        except OSError:  # a spare that died as it was handed out: its exit status says why
+        except OSError:  # a worker that died as it was handed out: its exit status says why
             pass
         try:
-            self._follow(worker)
+            self._follow(worker, asked)
         finally:
             self._pool.top_up()
 
-    def _follow(self, worker: Worker) -> None:
-        while True:
+    def _apply(self, event: tuple) -> None:
+        if event[0] == "started" and self._asked is not None:
+            self.recorder.phase_took("worker", time.perf_counter() - self._asked)  # start or reuse
+            self._asked = None
+        super()._apply(event)
+
+    def _follow(self, worker: Worker, asked: float) -> None:
+        self._asked = asked
+        while self._outcome is None:
             if self._stop.is_set() and not worker.stop.is_set():
                 worker.stop.set()
             if self._overdue():
@@ -188,8 +258,12 @@ class ProcessJob(OutOfProcessJob):
                     self._apply(worker.events.recv())
             except (EOFError, OSError):  # the worker is gone: it closed its end, or died
                 break
+        if self._outcome is not None:
+            self._end_with_outcome("")
+            self._pool.give_back(worker)
+            return
         worker.process.join(10)
-        if worker.alive():  # done with its run but stuck on the way out
+        if worker.alive():  # stuck on the way out
             worker.end(wait=2.0)
         exitcode = worker.process.exitcode
         worker.forget()
@@ -200,16 +274,20 @@ class ProcessJob(OutOfProcessJob):
 
 
 class WorkerPool:
-    """Job factory: every run in a new worker process; `spares` of them kept started and waiting.
+    """Job factory: runs in worker processes that are reused run after run; `spares` kept started and idle.
 
-    With `prewarm` the spares start now, else with the first run. A worker trains one run and exits,
-    so no TensorFlow state (or leak) passes from one run to the next.
+    Workers are kept per thread count (a run's cores, core.runs.sizing); at most `max_idle` of them wait
+    idle (default: the cores, or the spares if more). With `prewarm` the spares start now, else with the
+    first run.
     """
 
-    def __init__(self, spares: int = 0, grace: float | None = None, prewarm: bool = False):
+    def __init__(self, spares: int = 0, grace: float | None = None, prewarm: bool = False,
+                 cores: int | None = None, max_idle: int | None = None):
         self.spares = max(0, int(spares))
+        self.cores = max(1, int(cores or os.cpu_count() or 1))
+        self.max_idle = max(self.spares, self.cores) if max_idle is None else max(0, int(max_idle))
         self.grace = stop_grace_from_env() if grace is None else grace
-        self._idle: list[Worker] = []
+        self._idle: list[Worker] = []  # oldest first
         self._lock = threading.Lock()
         self._closed = False
         if prewarm:
@@ -218,25 +296,50 @@ class WorkerPool:
     def __call__(self, job_id, config, store, registry) -> ProcessJob:
         return ProcessJob(job_id, config, store, registry, self)
 
-    def take(self) -> Worker:
-        """A started spare (the oldest alive), or a new worker."""
+    def _threads(self, cores: int) -> int | None:
+        """TensorFlow threads for a run on `cores` cores: all of them is TensorFlow's own default."""
+        return None if cores >= self.cores else cores
+
+    def take(self, cores: int = 1) -> Worker:
+        """An idle worker training on `cores` cores (the one idle longest), or a new one."""
+        threads = self._threads(cores)
         with self._lock:
-            while self._idle:
-                worker = self._idle.pop(0)
+            for worker in list(self._idle):
+                if worker.threads != threads:
+                    continue
+                self._idle.remove(worker)
                 if worker.alive():
                     return worker
                 worker.forget()
-        return Worker()
+        return Worker(threads)
+
+    def give_back(self, worker: Worker) -> None:
+        """A worker whose run ended: kept idle for the next run, or ended (worn, unwell, or too many idle)."""
+        if not worker.wait_idle(timeout=30.0) or worker.worn():
+            worker.end(wait=2.0)
+            return
+        with self._lock:
+            if not self._closed and len(self._idle) < self.max_idle:
+                self._idle.append(worker)
+                return
+        worker.end(wait=2.0)
 
     def top_up(self) -> None:
+        """Start spares (one-core workers, what short runs take) until `spares` are idle."""
+        threads = self._threads(1)
         with self._lock:
             self._idle = [w for w in self._idle if w.alive() or w.forget()]
-            while not self._closed and len(self._idle) < self.spares:
-                self._idle.append(Worker())
+            while not self._closed and sum(w.threads == threads for w in self._idle) < self.spares:
+                self._idle.append(Worker(threads))
 
     def idle_pids(self) -> list[int]:
         with self._lock:
             return [w.pid for w in self._idle]
+
+    def idle_workers(self) -> list[Worker]:
+        """The workers waiting for a run (for tests and benchmarks)."""
+        with self._lock:
+            return list(self._idle)
 
     def wait_ready(self, timeout: float = 120.0) -> bool:
         """Wait until every spare has imported TensorFlow; True if they all have."""
@@ -246,7 +349,7 @@ class WorkerPool:
         return all(w.wait_ready(max(0.0, deadline - time.monotonic())) for w in idle)
 
     def close(self) -> None:
-        """End the spares (running workers end with their runs)."""
+        """End the idle workers (running ones end with their runs)."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []

@@ -1,0 +1,137 @@
+"""Warm workers train run after run (core/runs/workers.py, core/fit/warm.py): fresh weights each time, the same
+result as a fresh worker, side by side when the runs are small, a crash costs one run, memory stays put."""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from core.fit.config import TrainConfig
+from core.fit.progress import JobState
+from core.runs.queue import JobRegistry
+from core.runs.sizing import cores_for
+from core.runs.workers import WorkerPool
+
+from waiting import wait_until
+
+pytestmark = pytest.mark.slow  # real runs in worker processes
+
+SHORT = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=2000, batch_size=64)
+
+
+@pytest.fixture
+def pool():
+    pool = WorkerPool(grace=20.0, cores=2)
+    yield pool
+    pool.close()
+
+
+def finished(job):
+    assert job.wait(timeout=180), "the run did not end"
+    progress = job.progress()
+    assert progress.state == JobState.FINISHED, progress.error
+    return progress
+
+
+def saved_weights(store, name):
+    return store.load(name).get_weights()
+
+
+def test_a_reused_worker_starts_from_fresh_weights_and_matches_a_fresh_worker(store, pool):
+    registry = JobRegistry(1, store, pool, cores=2)
+    first = registry.submit(SHORT.replace(seed=5, name="first"))
+    finished(first)
+    other = registry.submit(SHORT.replace(seed=9, learning_rate=0.01, name="between"))  # moves every weight
+    finished(other)
+    again = registry.submit(SHORT.replace(seed=5, name="again"))
+    again_progress = finished(again)
+    assert first.worker_pid == other.worker_pid == again.worker_pid, "one warm worker trained all three"
+    assert again_progress.phases["worker"] < 5, "it was waiting, not started"
+    for a, b in zip(saved_weights(store, "first"), saved_weights(store, "again")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg="the seeded run trained the same")
+    assert not all(np.allclose(a, b) for a, b in zip(saved_weights(store, "first"), saved_weights(store, "between")))
+
+    fresh_pool = WorkerPool(grace=20.0, cores=2)
+    try:
+        fresh = JobRegistry(1, store, fresh_pool, cores=2).submit(SHORT.replace(seed=5, name="fresh"))
+        finished(fresh)
+        assert fresh.worker_pid != first.worker_pid
+    finally:
+        fresh_pool.close()
+    for a, b in zip(saved_weights(store, "fresh"), saved_weights(store, "again")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg="a fresh worker and a reused one agree")
+    assert store.read_meta("again").test_accuracy == pytest.approx(store.read_meta("fresh").test_accuracy)
+
+
+def test_two_small_runs_of_two_visitors_train_side_by_side(store, pool):
+    registry = JobRegistry(4, store, pool, cores=2)
+    config = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=6000, batch_size=32)
+    assert cores_for(config, 2) == 1
+    jobs = [registry.submit(config.replace(seed=i), owner=who) for i, who in enumerate(("ada", "bob"))]
+    began, ended = {}, {}
+    deadline = time.monotonic() + 240
+    while len(ended) < 2 and time.monotonic() < deadline:
+        for job in jobs:
+            progress = job.progress()
+            if progress.steps and job.id not in began:
+                began[job.id] = time.monotonic()
+            if progress.state.done and job.id not in ended:
+                ended[job.id] = time.monotonic()
+        time.sleep(0.02)
+    for job in jobs:
+        finished(job)
+    assert max(began.values()) < min(ended.values()), "the second began training before the first ended"
+    assert jobs[0].worker_pid != jobs[1].worker_pid
+
+
+def test_a_large_run_never_shares_the_machine(store, pool):
+    registry = JobRegistry(4, store, pool, cores=2)
+    large = TrainConfig.for_preset("cnn-best", epochs=15)
+    assert cores_for(large, 2) == 2
+    big = registry.submit(large, owner="ada")
+    assert wait_until(lambda: big.progress().state == JobState.RUNNING, timeout=60)
+    small = registry.submit(SHORT, owner="bob")
+    time.sleep(1.0)
+    assert registry.running() == [big.id] and small.progress().queue_position == 1, "the small run waits"
+    big.stop()
+    finished(small)
+    assert big.wait(timeout=120) and big.progress().state == JobState.STOPPED
+
+
+def test_a_run_that_kills_its_reused_worker_fails_alone_and_the_next_gets_a_new_worker(store, pool):
+    registry = JobRegistry(1, store, pool, cores=2)
+    warm = registry.submit(SHORT)
+    finished(warm)
+    assert wait_until(lambda: warm.worker_pid in pool.idle_pids(), timeout=30)
+    doomed = registry.submit(TrainConfig.for_preset("mlp-128-64", epochs=20, limit=20000, batch_size=16))
+    assert wait_until(lambda: doomed.progress().steps >= 5, timeout=60)
+    assert doomed.worker_pid == warm.worker_pid, "the warm worker took it"
+    os.kill(doomed.worker_pid, signal.SIGKILL)
+    assert doomed.wait(timeout=60)
+    assert doomed.progress().state == JobState.FAILED and "SIGKILL" in doomed.progress().error
+    after = registry.submit(SHORT)
+    finished(after)
+    assert after.worker_pid != warm.worker_pid and warm.worker_pid not in pool.idle_pids()
+
+
+def resident_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_fifty_runs_in_a_row_keep_the_memory_where_it_was_after_the_fifth(store, pool):
+    registry = JobRegistry(1, store, pool, cores=2)
+    config = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=300, batch_size=64)
+    server, workers = {}, set()
+    for run in range(1, 51):
+        job = registry.submit(config.replace(seed=run % 3, name=f"run-{run}"))
+        finished(job)
+        workers.add(job.worker_pid)
+        if run in (5, 50):
+            wait_until(lambda: job.worker_pid in pool.idle_pids(), timeout=30)
+            server[run] = resident_bytes(os.getpid())
+    [worker] = pool.idle_workers()
+    assert workers == {worker.pid} and worker.runs == 50, "one worker trained all fifty (none retired)"
+    assert worker.memory[49] <= 1.10 * worker.memory[4], f"worker memory grew: {worker.memory[4]} -> {worker.memory[49]}"
+    assert server[50] <= 1.10 * server[5], f"server memory grew: {server[5]} -> {server[50]}"
