@@ -2,7 +2,9 @@
 
 The run belongs to core's process-wide JobRegistry, not to this script: its id is kept in
 st.session_state and in the URL (?job=...), so a reloaded tab or a return from another page
-finds it again. A fragment polls it while it is active and stops polling once it is done.
+finds it again; the starter's URL also holds the run's key (?run_key=..., pages.parts.visitor.run_url),
+so their reloaded tab still shows its Stop. A fragment polls the run while it is active and stops polling
+once it is done.
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def start_job(arch: str, options: dict, training: dict, at: LessonAt | None = No
         return
     visitor.started(job.id)
     st.session_state[session.OWN_RUN_KEY] = job.id
-    st.query_params["job"] = job.id
+    visitor.run_url(job.id)                 # its id and its key: a reload keeps it this visitor's
 
 
 def fine_tune_ready(config: TrainConfig) -> bool:
@@ -107,11 +109,10 @@ def attached_job() -> "QueuedJob | None":
                    "Start a new run.")
         st.text(f"Run asked for: {job_id[:200]}")  # text from the URL: shown as text, never as markdown
         st.session_state.pop(session.OWN_RUN_KEY, None)
-        st.query_params.pop("job", None)
+        visitor.run_url(None)
         return None
     st.session_state[session.OWN_RUN_KEY] = job.id
-    if st.query_params.get("job") != job.id:
-        st.query_params["job"] = job.id
+    visitor.run_url(job.id)
     return job
 
 
@@ -129,7 +130,7 @@ def job_panel(job_id: str, was_active: bool) -> None:
     owner = job.owner
     st.subheader(f"Run {p.job_id} · {cfg.arch}" + (f" · {plain(owner)}" if owner else ""))
     st.caption(plain(settings_line(cfg.to_dict())))
-    if not p.state.done and visitor.can_stop(job):
+    if not p.state.done and visitor.may_control(job):
         label = "■ Cancel" if p.state == JobState.QUEUED else "■ Stop"
         st.button(label, key=f"train_stop_{job.id}", on_click=visitor.stop_if_allowed, args=(job.id,),
                   disabled=p.state == JobState.STOPPING,

@@ -287,3 +287,14 @@ def test_config_from_values_keeps_none_over_a_preset_limit():
     assert config_from_values({"arch": "tiny-20px", "limit": None}).limit is None
     assert config_from_values({"arch": "tiny-20px"}).limit == 5000
     assert config_from_values({}) == TrainConfig()
+
+
+def test_a_runs_key_is_a_page_parameter_that_no_link_carries():
+    """The run's key lives only in its starter's own address: a link made from that address, or handed it, drops it."""
+    assert settings_from_query({"job": "job-1-00001", "run_key": "ab" * 16}).refusals == []
+    config = TrainConfig.for_preset("linear", epochs=3)
+    params = query_from_config(config, base={"lesson": "overfitting", "run_key": "ab" * 16, "RUN_KEY": "x"})
+    assert params == {"lesson": "overfitting", "arch": "linear", "epochs": "3"}
+    url = link("http://host:8501/train?job=job-1-00001&run_key=abab&name=sam", {**params, "run_key": "cd" * 16})
+    assert "run_key" not in url.lower() and "abab" not in url and "cdcd" not in url
+    assert urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)[:2] == [("job", "job-1-00001"), ("name", "sam")]

@@ -12,6 +12,7 @@ from core.fit.config import TrainConfig
 from core.fit.progress import JobResult, JobState
 from core.runs.queue import JobRegistry, QueuedJob
 from core.store import ModelStore
+from core.workshop import run_keys
 
 from page_support import TIMEOUT, add_copy_of_default, all_text, page_path, texts, use_registry
 from waiting import wait_until
@@ -100,8 +101,9 @@ def test_a_stop_from_a_page_that_may_not_is_refused(held):
     assert wait_until(lambda: job.state == JobState.RUNNING, timeout=10)
     alice.run()
     button = alice.button(key=f"train_stop_{job.id}")
-    alice.session_state["visitor_started_runs"] = set()           # as if another visitor had this page
-    alice.query_params["name"] = "mallory"
+    alice.session_state["visitor_started_runs"] = set()           # as if another visitor had this page:
+    alice.query_params["name"] = "mallory"                        # another name, and no key to the run
+    alice.query_params.pop("run_key")
     button.click().run()
     time.sleep(0.1)
     assert job.state == JobState.RUNNING
@@ -117,6 +119,51 @@ def test_a_run_started_without_a_name_is_stopped_by_its_own_tab(held):
     assert job.owner is None and stop_buttons(at) == [f"train_stop_{job.id}"]
     at.button(key=f"train_stop_{job.id}").click().run()
     assert job.wait(10) and job.state == JobState.STOPPED
+
+
+def test_a_run_started_without_a_name_stays_its_starters_after_a_reload(held):
+    """The run's key in the starter's address: their reloaded tab (a new session) keeps Stop; the run's id
+    alone, as anyone else may open it, does not."""
+    starter = train_page()
+    starter.selectbox(key="train_arch").select("linear").run()
+    starter.button(key="train_start").click().run()
+    (job,) = held.jobs()
+    key = starter.query_params["run_key"]
+    assert starter.query_params["job"] == job.id and run_keys.opens(job.id, key)
+
+    others = train_page(job=job.id)                               # someone else opens the run's id
+    assert f"Run {job.id}" in all_text(others) and stop_buttons(others) == []
+    assert "Started by another visitor: only they, or the presenter, can stop it." in all_text(others)
+    assert "run_key" not in others.query_params
+
+    reloaded = train_page(job=job.id, run_key=key)                # the starter's reloaded tab
+    assert stop_buttons(reloaded) == [f"train_stop_{job.id}"] and "Started by" not in all_text(reloaded)
+    assert "not used" not in all_text(reloaded)                   # the key is no setting the link refuses
+    reloaded.query_params.clear()                                 # away to another page (no id, no key) and back
+    reloaded.run()
+    assert stop_buttons(reloaded) == [f"train_stop_{job.id}"]
+    assert (reloaded.query_params["job"], reloaded.query_params["run_key"]) == (job.id, key)
+    reloaded.button(key=f"train_stop_{job.id}").click().run()
+    assert job.wait(10) and job.state == JobState.STOPPED
+
+
+def test_a_wrong_key_in_the_address_is_only_not_the_owners(held):
+    """Another run's key, a key cut short or altered, garbage, a huge or repeated parameter: no Stop, no error,
+    and the key is taken out of the address."""
+    job = held.submit(CONFIG)
+    other = held.submit(CONFIG)
+    assert wait_until(lambda: job.state == JobState.RUNNING, timeout=10)
+    key = run_keys.key_for(job.id)
+    wrong = {"another run's": run_keys.key_for(other.id), "cut short": key[:-1], "one more": key + "0",
+             "altered": key[:-1] + ("0" if key[-1] != "0" else "1"), "upper case": key.upper(), "empty": "",
+             "text": "<b>mine</b> [x](http://evil.example)", "huge": "k" * 100_000, "repeated": [key, key],
+             "two values": [key, "x"]}
+    for why, value in wrong.items():
+        at = train_page(job=job.id, run_key=value)
+        assert stop_buttons(at) == [], why
+        assert "Started by another visitor" in all_text(at) and "not used" not in all_text(at), why
+        assert "run_key" not in at.query_params and at.query_params["job"] == job.id, why
+    assert train_page(job=job.id, run_key=key).query_params["run_key"] == key     # the right one is kept
 
 
 # --- the queue -----------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ core/nets/presets.py validate_options, so they read the same as everywhere else)
 evaluated: numbers are matched against plain ASCII patterns before int()/float(), JSON is parsed
 with NaN/Infinity refused. `query_from_config` gives the parameters for a link to a config, and
 `link` puts them on an address. Round trip: settings_from_query(query_from_config(c)).config() == c
-(the model name is not carried: `name` in a link is the visitor's name, see PAGE_PARAMETERS).
+(the model name is not carried: `name` in a link is the visitor's name, see PAGE_PARAMETERS; nor is a run's
+key, core.workshop.run_keys, which only the starter's own address holds).
 How one value's text becomes a typed value is core.workshop.setting_text, which lessons use too.
 
 Parameter spellings: a setting's field name (`batch_size`), its command-line flag (`batch-size`,
@@ -22,6 +23,7 @@ from typing import Any, Mapping
 from core.fit.config import SETTINGS, TrainConfig
 from core.nets.presets import ArchitectureError, get_preset, validate_options
 from core.store import VISITOR_NAME, StoreError, validate_name
+from core.workshop import run_keys
 from core.workshop.setting_text import (
     DEFAULT_ARCH,
     OPTION_KINDS,
@@ -40,7 +42,8 @@ from core.workshop.setting_text import (
     without_clashes,
 )
 
-PAGE_PARAMETERS = ("job", "lesson", "step", "present", "name", "model")
+PAGE_PARAMETERS = ("job", "lesson", "step", "present", "name", "model", run_keys.PARAMETER)
+PRIVATE_PARAMETERS = (run_keys.PARAMETER,)   # only ever in the starter's own address: no link carries them
 LINK_SETTINGS = tuple(name for name in SETTINGS if name != "name")   # `name` is the visitor's, not the model's
 MAX_STEP = 999
 
@@ -66,7 +69,7 @@ class LinkSettings:
     """What a link asked for: accepted TrainConfig values, accepted page parameters, and refusals.
 
     values: arch, options and settings by field name (only those given and accepted).
-    page:   job (str), lesson (str), step (int), present (bool), name (str), model (str), as given.
+    page:   job (str), lesson (str), step (int), present (bool), name (str), model (str), run_key (str), as given.
     """
 
     values: dict[str, Any] = field(default_factory=dict)
@@ -221,7 +224,7 @@ def query_from_config(config: TrainConfig, base: Mapping[str, Any] | None = None
     name; any setting spellings in it are dropped), then arch, the settings that differ from the
     preset's own, and every option in config.options (all of them, so the link pins the network)."""
     params = {str(k): link_text(v) if not isinstance(v, str) else v for k, v in (base or {}).items()
-              if not isinstance(k, str) or SPELLINGS.get(k.strip().lower(), ("page",))[0] == "page"}
+              if not isinstance(k, str) or _shareable_page_parameter(k)}
     params["arch"] = config.arch
     preset = config_from_values({"arch": config.arch})
     for name in LINK_SETTINGS:
@@ -233,13 +236,21 @@ def query_from_config(config: TrainConfig, base: Mapping[str, Any] | None = None
     return params
 
 
+def _shareable_page_parameter(key: str) -> bool:
+    """A parameter a link may carry over: a page parameter (or one the app does not know), not a private one."""
+    low = key.strip().lower()
+    return SPELLINGS.get(low, ("page",))[0] == "page" and low not in PRIVATE_PARAMETERS
+
+
 def link(base_url: str, params: Mapping[str, Any]) -> str:
     """`base_url` with `params` as its query, URL-encoded. Parameters already on `base_url` are kept
-    unless `params` gives them again or they are settings (a link's settings all come from `params`)."""
+    unless `params` gives them again or they are settings (a link's settings all come from `params`).
+    A run's key (PRIVATE_PARAMETERS) is never put on a link, from either."""
     parts = urllib.parse.urlsplit(base_url)
     new = [(str(k), v if isinstance(v, str) else link_text(v)) for k, v in params.items()]
     given = {k for k, _ in new}
     kept = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-            if k not in given and SPELLINGS.get(k.strip().lower(), ("page",))[0] == "page"]
+            if k not in given and _shareable_page_parameter(k)]
+    new = [(k, v) for k, v in new if k.strip().lower() not in PRIVATE_PARAMETERS]
     query = urllib.parse.urlencode(kept + new, quote_via=urllib.parse.quote, safe=",")
     return urllib.parse.urlunsplit(parts._replace(query=query))

@@ -1,10 +1,12 @@
-"""Who is at this browser: the visitor's name, presenter mode, the address to join, and who may stop a run.
+"""Who is at this browser: the visitor's name, presenter mode, the address to join, and who may control a run.
 
 The name is chosen once and kept in st.session_state and in the URL (`?name=`), so a reloaded
 tab or a shared link keeps it; only plain names are taken (core.store.names.VISITOR_NAME). Presenter
 mode is `?present=1` or the toggle; with $DIGIT_STUDIO_PRESENTER_KEY set, the presenter's powers
 (stopping anyone's run, pinning and clearing the leaderboard) also need that key, entered once.
-Names are trusted as given, as in any classroom tool without accounts.
+Names are trusted as given, as in any classroom tool without accounts. A run is also its starter's by the
+run's key (core.workshop.run_keys) in the starter's own address, so it stays theirs after a reload without a
+name; the key is only ever put in that tab's address, never in a link the app shows.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import urllib.parse
 import streamlit as st
 
 from core.store.names import VISITOR_NAME
+from core.workshop import run_keys
 
 NAME_KEY = "visitor_name"
 PRESENT_KEY = "presenting"
-STARTED_KEY = "visitor_started_runs"      # ids of the runs this session started
+STARTED_KEY = "visitor_started_runs"      # ids of the runs this session started (or was given the key of)
 KEY_OK = "presenter_key_ok"
 JOIN_ENV = "DIGIT_STUDIO_JOIN_URL"
 PRESENTER_KEY_ENV = "DIGIT_STUDIO_PRESENTER_KEY"
@@ -155,16 +158,28 @@ def presenter_powers() -> bool:
 # --- runs -----------------------------------------------------------------------------------------------
 
 def started(job_id: str) -> None:
-    """Remember that this session started `job_id` (it may stop it even without a name)."""
+    """Remember that this session started `job_id` (it may control it even without a name)."""
     st.session_state.setdefault(STARTED_KEY, set()).add(job_id)
 
 
-def can_stop(job) -> bool:
-    """Only the visitor who started a run, or the presenter, may stop it."""
-    if presenter_powers() or job.id in st.session_state.get(STARTED_KEY, set()):
+def _key_in_url() -> str | None:
+    """The address's run key, if it gives exactly one (a repeated parameter gives none)."""
+    given = st.query_params.get_all(run_keys.PARAMETER)
+    return given[0] if len(given) == 1 else None
+
+
+def owns(job) -> bool:
+    """Did this browser start `job`? This session did, this tab's address holds the run's key (a reload, a
+    second tab from that address), or the run was started in this visitor's name."""
+    if job.id in st.session_state.get(STARTED_KEY, set()) or run_keys.opens(job.id, _key_in_url()):
         return True
     owner = getattr(job, "owner", None)
     return owner is not None and owner == name()
+
+
+def may_control(job) -> bool:
+    """The one check for a run's controls (Stop, and any other that changes a run): its starter or the presenter."""
+    return presenter_powers() or owns(job)
 
 
 def stop_if_allowed(job_id: str) -> None:
@@ -172,8 +187,28 @@ def stop_if_allowed(job_id: str) -> None:
     from pages.parts import resources
 
     job = resources.registry().get(job_id)
-    if job is not None and can_stop(job):
+    if job is not None and may_control(job):
         job.stop()
+
+
+def run_url(job_id: str | None) -> None:
+    """Put this tab's run in its address (None takes it out): its id, and its key when this browser started it,
+    so a reload keeps the run its starter's. A key in the address that opens the run is remembered in the
+    session too (a return from another page, whose address has no key); any other key is dropped."""
+    if job_id is None:
+        st.query_params.pop("job", None)
+        st.query_params.pop(run_keys.PARAMETER, None)
+        return
+    if run_keys.opens(job_id, _key_in_url()):
+        started(job_id)
+    if st.query_params.get("job") != job_id:
+        st.query_params["job"] = job_id
+    if job_id in st.session_state.get(STARTED_KEY, set()):
+        key = run_keys.key_for(job_id)
+        if st.query_params.get_all(run_keys.PARAMETER) != [key]:
+            st.query_params[run_keys.PARAMETER] = key
+    elif run_keys.PARAMETER in st.query_params:
+        st.query_params.pop(run_keys.PARAMETER)
 
 
 # --- addresses ------------------------------------------------------------------------------------------

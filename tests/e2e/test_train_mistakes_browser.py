@@ -1,5 +1,6 @@
 """Train, Mistakes and Dataset in a real browser: a small run trained from the page, watched live,
-found again after a page switch and a reload, then its mistakes browsed. Screenshots go to tests/artifacts/.
+found again after a page switch and a reload, then its mistakes browsed; a run that stays its starter's
+after a reload, and no one else's. Screenshots go to tests/artifacts/.
 """
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from PIL import Image
 
 from pages.parts.charts import CORRECT
 
+from .conftest import VIEWPORT
 from .helpers import (
     REPO_ROOT,
     expect_rerun,
     main_text,
     screenshot,
     start_streamlit,
+    tracked_page,
     wait_for_app,
     wait_for_main_text,
+    wait_until_rendered,
 )
 
 RUN_TIMEOUT_MS = 300_000    # a small run on two shared cores, with testing and saving
@@ -156,6 +160,39 @@ def test_train_watch_use_then_browse_mistakes(page, app_url):
     page.goto(f"{app_url}/train?job={job_id}")
     wait_for_app(page)
     wait_for_main_text(page, rf"Run {job_id}[\s\S]*{FINISHED}")
+
+
+def test_a_run_stays_its_starters_after_a_reload_and_no_one_elses(page, app_url, browser, request):
+    """Started without a name: the reloaded tab (a new session, only its address) still has Stop; another
+    browser that opens the run's id sees the run but no Stop."""
+    page.goto(f"{app_url}/train?arch=linear&epochs=100&limit=60000")  # long enough to outlast the checks
+    wait_for_app(page)
+    with expect_rerun(page):
+        page.get_by_role("button", name="Start training").click()
+    wait_for_main_text(page, r"Epoch \d+ of 100", timeout=RUN_TIMEOUT_MS)
+    job_id = re.search(r"[?&]job=(job-\d+-\d+)", page.url).group(1)
+    assert re.search(r"[?&]run_key=[0-9a-f]{32}(&|$)", page.url), page.url
+
+    page.reload()
+    wait_for_app(page)
+    wait_for_main_text(page, rf"Run {job_id} · linear[\s\S]*Epoch \d+ of 100")
+    assert page.get_by_role("button", name="■ Stop").count() == 1
+    assert "Started by another visitor" not in main_text(page)
+    wait_until_rendered(page)
+    screenshot(page, "train_reloaded_owner", full_page=False)
+
+    with tracked_page(browser, request, viewport=VIEWPORT) as other:      # another browser: cookies and all
+        other.goto(f"{app_url}/train?job={job_id}")
+        wait_for_app(other)
+        wait_for_main_text(other, rf"Run {job_id} · linear[\s\S]*Started by another visitor: only they, "
+                                  r"or the presenter, can stop it\.")
+        assert other.get_by_role("button", name="■ Stop").count() == 0
+        assert "run_key" not in other.url
+        wait_until_rendered(other)
+        screenshot(other, "train_other_visitor", full_page=False)
+
+    page.get_by_role("button", name="■ Stop").click()
+    wait_for_main_text(page, r"Stopped in epoch \d+ of 100", timeout=RUN_TIMEOUT_MS)
 
 
 def test_dataset_page_shows_grid_and_counts(page, app_url):
