@@ -41,3 +41,28 @@ def test_quick_benchmark_writes_every_section(tmp_path):
         section = text.split(f"## {TITLES[number]}")[1].split("\n## ")[0]
         assert "|---|" in section
     assert "_Not run._" in text.split(f"## {TITLES[1]}")[1].split("\n## ")[0]
+
+
+@pytest.mark.slow
+def test_the_room_benchmark_breaks_a_run_into_its_phases_and_times_a_class(store):
+    from benchmarks import room
+
+    tiny = TrainConfig.for_preset("linear", epochs=1, limit=300)
+    rows = room.breakdown(tiny, store, reused_runs=1)
+    [new], [reused] = rows["new worker"], rows["reused worker"]
+    for phases in (new, reused):
+        assert set(room.PHASES) - {"replay"} <= set(phases), "every part of the run is timed"
+        assert phases["wall"] >= sum(phases[p] for p in room.PHASES if p != "queue") - 0.05
+    assert reused["tracing"] < new["tracing"], "the reused worker's model was traced already"
+    from core.runs.executors import registry_for
+    from core.runs.workers import WorkerPool
+
+    pool = WorkerPool(cores=2)
+    try:
+        registry = registry_for("process", pool)
+        registry.store = store
+        figures = room.one_class(registry, 3, tiny)
+    finally:
+        pool.close()
+    assert 0 < figures["first"] <= figures["median"] <= figures["last"] and figures["epochs_sum"] > 0
+    assert 1 <= figures["workers"] <= 3

@@ -73,7 +73,7 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
     finetune.base_meta(config, store)                  # a missing or mismatched base: before the data
     kept = finetune.drawing_split(config, drawings)    # too few drawings: likewise
     preset = builders.get_preset(config.arch)
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed, keep_kernels=keep_warm)
     with clock("data"):
         dataset = datasets.load(config.dataset)
         split = datasets.split(dataset, config.validation_split, config.seed, config.limit)
@@ -115,6 +115,31 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
     else:
         fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
     return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept)
+
+
+def seed_everything(seed: int, keep_kernels: bool = False) -> None:
+    """keras.utils.set_random_seed(seed); with `keep_kernels`, TensorFlow's eager seed is set the same way but
+    its kernel cache is kept. tf.random.set_seed clears that cache, and a warm worker's next run then pays
+    TensorFlow's function instantiation again: most of a second, the largest part of a short run's overhead
+    (`make bench`, section 14). Our runs draw no random numbers from cached eager kernels (initializers and
+    dropout use Keras' seeded generators, the data shuffles are new datasets), so the run is the same: a test
+    checks that a reused worker trains the same weights as a fresh one."""
+    if not keep_kernels:
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+    from tensorflow.python.eager import context
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    eager = context.context()
+    eager._seed, eager._rng = seed, random.Random(seed)  # context._set_global_seed without ClearCaches
 
 
 def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int, seed: int,

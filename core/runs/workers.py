@@ -133,6 +133,8 @@ class Worker:
         self.probe = SharedProbe(_CONTEXT)  # the user's drawing, read by the run's snapshots
         self.ready = False  # its "ready" message was read (by wait_ready; else a run's events start with it)
         self.runs = 0       # runs it has trained
+        self.last_arch: str | None = None  # the architecture of its last run
+        self.last_used = 0.0  # when it was last handed a run (0: never)
         self.memory: list[int] = []  # its resident bytes after each run
         self.process = _CONTEXT.Process(target=worker_main,
                                       args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ),
@@ -163,6 +165,7 @@ class Worker:
 
     def send_run(self, job_id: str, config, store_root) -> None:
         self.stop.clear()  # a Stop meant for its last run
+        self.last_arch, self.last_used = config.arch, time.monotonic()
         self.jobs.send({"job_id": job_id, "config": config.to_dict(), "store": str(store_root)})
 
     def wait_idle(self, timeout: float) -> bool:
@@ -223,7 +226,7 @@ class ProcessJob(OutOfProcessJob):
 
     def _execute(self) -> None:
         asked = time.perf_counter()
-        worker = self._pool.take(self.cores)
+        worker = self._pool.take(self.cores, self.config.arch)
         self.worker_pid = worker.pid
         with self._probe_lock:
             self._worker = worker
@@ -300,18 +303,18 @@ class WorkerPool:
         """TensorFlow threads for a run on `cores` cores: all of them is TensorFlow's own default."""
         return None if cores >= self.cores else cores
 
-    def take(self, cores: int = 1) -> Worker:
-        """An idle worker training on `cores` cores (the one idle longest), or a new one."""
+    def take(self, cores: int = 1, arch: str | None = None) -> Worker:
+        """An idle worker training on `cores` cores, or a new one: first one whose last run was of `arch` (its
+        compiled model is warm, core.fit.warm), then the one that trained last, then a spare."""
         threads = self._threads(cores)
         with self._lock:
-            for worker in list(self._idle):
-                if worker.threads != threads:
-                    continue
-                self._idle.remove(worker)
-                if worker.alive():
-                    return worker
-                worker.forget()
-        return Worker(threads)
+            self._idle = [w for w in self._idle if w.alive() or w.forget()]
+            fitting = [w for w in self._idle if w.threads == threads]
+            if not fitting:
+                return Worker(threads)
+            worker = max(fitting, key=lambda w: (w.last_arch == arch is not None, w.last_used))
+            self._idle.remove(worker)
+            return worker
 
     def give_back(self, worker: Worker) -> None:
         """A worker whose run ended: kept idle for the next run, or ended (worn, unwell, or too many idle)."""
