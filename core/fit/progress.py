@@ -16,6 +16,9 @@ from core.fit.config import TrainConfig
 from core.store.snapshots import MAX_LIVE, Replay, thin
 
 if TYPE_CHECKING:
+    from core.fit.control import StepReport
+    from core.fit.lr_range import FinderResult
+    from core.store.run_events import RunEvent
     from core.store.snapshots import Panel, Snapshot
 
 MAX_BATCH_POINTS = 400  # the per-batch curve is thinned to at most this many points
@@ -76,6 +79,12 @@ class Progress:
     snapshot_count: int = 0                    # snapshots taken so far (job.snapshots(since=k) gives them)
     confusion_snapshot: "Snapshot | None" = None  # the latest one with a per-epoch confusion matrix
     phases: dict[str, float] = field(default_factory=dict)  # seconds per part of the run (PhaseClock)
+    paused: bool = False                       # holding between two batches (core.fit.steering)
+    held_digest: str | None = None             # digest of every weight when the hold began
+    paused_seconds: float = 0.0                # time spent paused, left out of the speed
+    events: list["RunEvent"] = field(default_factory=list)   # changes while it trained (core.store.run_events)
+    last_step: "StepReport | None" = None      # what the latest Step did (core.fit.control)
+    finder: "FinderResult | None" = None       # a learning-rate finder's curve (core.fit.lr_range)
 
     @property
     def epochs(self) -> int:
@@ -133,6 +142,11 @@ class ProgressRecorder:
         self._snapshot_count = 0
         self._confusion_snapshot: "Snapshot | None" = None
         self._phases: dict[str, float] = {}
+        self._paused, self._held_digest, self._paused_since, self._paused_seconds = False, None, 0.0, 0.0
+        self._events: list["RunEvent"] = []
+        self._last_step: "StepReport | None" = None
+        self._finder: "FinderResult | None" = None
+        self._rate: float | None = None     # the optimizer's rate as last reported (a change, an epoch's end)
 
     @property
     def state(self) -> JobState:
@@ -187,6 +201,47 @@ class ProgressRecorder:
         with self._lock:
             self._epoch, self._batch = epoch + 1, 0
             self._epoch_log.append(entry)
+            self._rate = float(learning_rate)
+
+    # --- taking the wheel (core.fit.steering) ----------------------------------------------------------
+
+    def hold_changed(self, paused: bool, digest: str | None = None) -> None:
+        """The run began holding between two batches (with a digest of its weights then), or went on."""
+        with self._lock:
+            now = time.perf_counter()
+            if paused and not self._paused:
+                self._paused_since = now
+            elif not paused and self._paused:
+                self._paused_seconds += now - self._paused_since
+            self._paused, self._held_digest = paused, (digest if paused else None)
+
+    def event_recorded(self, event: "RunEvent") -> None:
+        """A change took effect (a new learning rate, augmentation switched) or the server acted on the run."""
+        with self._lock:
+            self._events.append(event)
+            if event.kind == "learning_rate":
+                self._rate = event.value
+
+    def stepped(self, report: "StepReport") -> None:
+        """One Step trained one batch while paused: counted as a batch, its loss a point of the curve."""
+        with self._lock:
+            self._steps += 1
+            self._last_step = report
+            self._rate = report.learning_rate
+            x = self._epoch + self._batch / max(self._batches_per_epoch, 1)
+            if self._curve and x <= self._curve[-1][0]:
+                x = self._curve[-1][0] + 1e-6
+            accuracy = float((report.predicted_before == report.labels).mean()) if len(report.labels) else float("nan")
+            self._curve.append((x, report.loss_before, accuracy))
+
+    def lr_found(self, result: "FinderResult") -> None:
+        """A learning-rate finder's run ended with this curve and suggestion."""
+        with self._lock:
+            self._finder = result
+
+    def events(self) -> list["RunEvent"]:
+        with self._lock:
+            return list(self._events)
 
     def history(self) -> list[dict[str, float]]:
         with self._lock:
@@ -227,7 +282,7 @@ class ProgressRecorder:
         with self._lock:
             if self._panel is None or not self._snapshots:
                 return None
-            return Replay(self._panel, tuple(self._snapshots), self._batches_per_epoch)
+            return Replay(self._panel, tuple(self._snapshots), self._batches_per_epoch, tuple(self._events))
 
     def finished(self, result: JobResult | None, stopped: bool, note: str | None = None) -> None:
         """The run ended; `note` (shown as the error) says why a stopped run saved nothing, if it was ended by force."""
@@ -247,16 +302,19 @@ class ProgressRecorder:
             end = time.perf_counter() if running else self._ended
             elapsed = max(0.0, end - self._started) if self._started else 0.0
             total = self.config.epochs * self._batches_per_epoch
-            # speed from the first batch on: data preparation and tracing are not training speed
-            since_first = end - self._first_batch_at if self._first_batch_at else 0.0
+            # speed from the first batch on: data preparation and tracing are not training speed, nor a pause
+            paused = self._paused_seconds + (end - self._paused_since if self._paused and running else 0.0)
+            since_first = end - self._first_batch_at - paused if self._first_batch_at else 0.0
             rate = (self._steps - 1) / since_first if since_first > 0 and self._steps > 1 else None
             return Progress(
                 job_id=self.job_id, state=self._state, config=self.config, epoch=self._epoch, batch=self._batch,
                 batches_per_epoch=self._batches_per_epoch, steps=self._steps, batch_curve=list(self._curve),
                 epoch_log=list(self._epoch_log),
-                learning_rate=self._epoch_log[-1]["learning_rate"] if self._epoch_log else None,
+                learning_rate=self._rate,
                 elapsed=elapsed, samples_per_second=rate * self.config.batch_size if rate else None,
                 eta=(total - self._steps) / rate if rate and running else None,
                 queue_position=queue_position, error=self._error, result=self._result, panel=self._panel,
                 snapshot=self._snapshots[-1] if self._snapshots else None, snapshot_count=self._snapshot_count,
-                confusion_snapshot=self._confusion_snapshot, phases=dict(self._phases))
+                confusion_snapshot=self._confusion_snapshot, phases=dict(self._phases),
+                paused=self._paused and running, held_digest=self._held_digest, paused_seconds=paused,
+                events=list(self._events), last_step=self._last_step, finder=self._finder)

@@ -34,6 +34,7 @@ class FitPlan:
     has_validation: bool
     dataset_samples: int = 0                           # of train_samples, those from the dataset itself
     drawings: finetune.DrawingSplit | None = None      # the users' drawings trained on and held out
+    train_data: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) trained on, as arrays (Steps, gradients)
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -114,7 +115,8 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
                         shuffle=False)  # the dataset shuffles itself
     else:
         fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
-    return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept)
+    return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept,
+                   (split.x_train, split.y_train))
 
 
 def seed_everything(seed: int, keep_kernels: bool = False) -> None:

@@ -47,11 +47,13 @@ def current_lr(model) -> float:
 def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]], train_seconds: float,
                       stopped_early: bool, store: ModelStore, replay=None, author: str | None = None,
                       plan: FitPlan | None = None, before: dict[str, float] | None = None,
-                      clock: PhaseClock | None = None) -> JobResult:
+                      clock: PhaseClock | None = None, events=()) -> JobResult:
     """Test a trained model on its dataset's test set and save it with its metadata (and the run's
     snapshots, a core.store.snapshots.Replay, if given) under a free name; `author` is the visitor who trained it.
     With `before` (a fine-tune's figures before fit, see core.fit.finetune), the figures after, where the model
-    came from and its drawings go in the metadata and the result too. `clock` times the test and the save."""
+    came from and its drawings go in the metadata and the result too. `clock` times the test and the save.
+    `events` (core.store.run_events.RunEvent: a learning rate changed while it trained ...) go in the metadata
+    beside the history, as "events"."""
     clock = clock or PhaseClock()
     dataset = datasets.load(config.dataset)
     x_test, y_test = dataset.test_arrays()
@@ -70,7 +72,7 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
                                  tuple(summary["recall"]), tuple(map(tuple, summary["confusion"]))),
         parameters=model.count_params(), created=time.strftime("%Y-%m-%d %H:%M:%S"), created_unix=time.time(),
         train_seconds=round(train_seconds, 2), stopped_early=stopped_early, author=author, note=note,
-        extra=extra or {})
+        extra={**(extra or {}), **({"events": [e.to_dict() for e in events]} if events else {})})
     base = config.name or finetune.default_name(config) or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     with clock("save"):
         name = store.save(base, model, meta, new=config.name is None, replay=replay)
@@ -79,13 +81,23 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
 
 
 def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store: ModelStore,
-          probe=None, author: str | None = None, drawings=None, keep_warm: bool = False) -> JobResult | None:
+          probe=None, author: str | None = None, drawings=None, keep_warm: bool = False,
+          control=None) -> JobResult | None:
     """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved).
 
     Snapshots of the panel (core.fit.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
     drawing or None) is the user's drawing, predicted with each of them. A fine-tune (a stored model to
     start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too.
-    Each part's seconds go to `recorder.phase_took` (core.fit.progress.PhaseClock). `keep_warm`: see plan_fit."""
+    Each part's seconds go to `recorder.phase_took` (core.fit.progress.PhaseClock). `keep_warm`: see plan_fit.
+    `control()` -> core.fit.control.ControlState: Pause, Step and mid-run changes (core.fit.steering); a
+    learning-rate finder's config (core.fit.lr_range.FinderConfig) runs the finder instead, and saves nothing."""
+    from core.fit.lr_range import FinderConfig
+
+    if isinstance(config, FinderConfig):
+        from core.fit.lr_find import find_learning_rate
+
+        find_learning_rate(config, recorder, stop_requested, keep_warm=keep_warm)
+        return None
     clock = PhaseClock(recorder)
     try:
         plan = plan_fit(config, store, drawings, stop_requested, clock=clock, keep_warm=keep_warm)
@@ -100,13 +112,22 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
         if stop_requested():
             return None
     recorder.planned(plan.batches_per_epoch, plan.train_samples)
-    watcher = watch_callback(plan, config, recorder, probe)
+    watcher = watch_callback(plan, config, recorder, probe, keep_warm=keep_warm)
     callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan.has_validation),
-                 watcher]  # last: its final snapshot sees restored weights
+                 watcher]  # then: its final snapshot sees restored weights
+    steering = None
+    if control is not None:
+        from core.fit.steering import steering_callback
+
+        steering = steering_callback(plan, config, control, stop_requested, recorder, watcher)
+        callbacks.append(steering)   # holds after the others have counted the batch
     started = time.perf_counter()
     plan.model.fit(callbacks=callbacks, **plan.fit_args)
-    train_seconds = time.perf_counter() - started
+    held = steering.held_seconds if steering is not None else 0.0
+    train_seconds = time.perf_counter() - started - held      # a pause is not training time
     record_fit_phases(recorder, train_seconds, watcher)
+    if held:
+        recorder.phase_took("paused", held)
     history = recorder.history()
     if not history and recorder.snapshot().steps == 0:
         return None
@@ -115,7 +136,7 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
     inference = (warm.inference_copy if keep_warm else builders.for_inference)(plan.model, plan.preset.logits)
     return evaluate_and_save(inference, config, history,
                              train_seconds, stop_requested(), store, replay=replay,
-                             author=author, plan=plan, before=before, clock=clock)
+                             author=author, plan=plan, before=before, clock=clock, events=recorder.events())
 
 
 def record_fit_phases(recorder: ProgressRecorder, fit_seconds: float, watcher) -> None:

@@ -1,6 +1,7 @@
 """Watching a run learn, in the training process: a fixed panel of test images re-predicted every N batches
-with the weights of that moment, the user's drawing with them, the first-layer filters, and a confusion
-matrix after each epoch. Each snapshot goes to the recorder as plain data (core.store.snapshots).
+with the weights of that moment, the user's drawing with them, the first-layer filters, each layer's
+gradient and weight figures (core.fit.layer_stats), and a confusion matrix after each epoch. Each snapshot
+goes to the recorder as plain data (core.store.snapshots).
 
 The cost is kept small: one forward pass on at most ~32 images per snapshot, N batches apart where N
 makes the snapshots take under BUDGET of the training time and come no oftener than MIN_INTERVAL
@@ -85,13 +86,17 @@ class SnapshotCallback(keras.callbacks.Callback):
 
     `probe()` returns (version, 28x28 image or None): the user's drawing, read at each snapshot.
     `every` fixes N (for tests); by default N adapts to the measured costs (see the module docstring).
+    `layers` (a core.fit.layer_stats.LayerWatch) adds each layer's figures, the gradient taken on
+    `gradient_data` (x, y).
     """
 
     def __init__(self, recorder, panel_x: np.ndarray, panel: Panel, probe=None, logits: bool = False,
-                 confusion: tuple[np.ndarray, np.ndarray] | None = None, every: int | None = None):
+                 confusion: tuple[np.ndarray, np.ndarray] | None = None, every: int | None = None,
+                 layers=None, gradient_data: tuple[np.ndarray, np.ndarray] | None = None):
         super().__init__()
         self.recorder, self.panel_x, self.panel = recorder, np.asarray(panel_x, np.float32), panel
         self.probe, self.logits, self.confusion_data, self.every = probe, logits, confusion, every
+        self.layers, self.gradient_data = layers, gradient_data
         self.step = self.epoch = self.batch = 0
         self.seq = 0
         self.taken: list[Snapshot] = []   # kept here too, for tests; the recorder is the real keeper
@@ -106,6 +111,7 @@ class SnapshotCallback(keras.callbacks.Callback):
         self._last_end = 0.0
         self._fit_start = 0.0
         self._snapshot_took = 0.0
+        self._remember_took = 0.0
 
     @property
     def batch_seconds(self) -> float:
@@ -119,8 +125,12 @@ class SnapshotCallback(keras.callbacks.Callback):
         import tensorflow as tf
 
         model = self.model
-        self._forward = tf.function(lambda x: model(x, training=False),
-                                    input_signature=[tf.TensorSpec((None, *self.panel_x.shape[1:]), tf.float32)])
+        if self.layers is not None:
+            self._forward = self.layers.output    # traced once per kept model (core.fit.layer_stats)
+        else:
+            self._forward = tf.function(lambda x: model(x, training=False),
+                                        input_signature=[tf.TensorSpec((None, *self.panel_x.shape[1:]), tf.float32)])
+        self._forward(self.panel_x[:1])          # traced now, with the first snapshot's cost
         self._fit_start = time.perf_counter()
         self._snapshot()                      # before training: the untrained network (traces the forward pass)
         self._last_end = time.perf_counter()
@@ -128,6 +138,14 @@ class SnapshotCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.batch = epoch, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.layers is not None and self.step + 1 >= self._next_at:
+            started = time.perf_counter()
+            self.layers.remember()            # the update ratio of the batch this snapshot follows
+            took = time.perf_counter() - started
+            self._remember_took += took       # counted with the snapshot it serves
+            self._last_end += took            # not a batch's time
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
@@ -152,6 +170,21 @@ class SnapshotCallback(keras.callbacks.Callback):
         if not self.taken or self.taken[-1].step != self.step:
             self._snapshot()                  # where a stopped run ended
 
+    # --- for a Step by hand (core.fit.steering) --------------------------------------------------------
+
+    def skip(self, seconds: float) -> None:
+        """`seconds` went by that were not training (a pause): left out of the next batch's time."""
+        self._last_end += seconds
+
+    def stepped(self) -> Snapshot:
+        """A batch was trained by hand: count it and take a snapshot of the weights after it."""
+        self.step += 1
+        return self._snapshot()
+
+    def panel_answers(self) -> np.ndarray:
+        """The network's answer for each panel digit now."""
+        return self._probabilities(self.panel_x).argmax(axis=1)
+
     # --- the work ------------------------------------------------------------------------------------
 
     def _interval_batches(self) -> int:
@@ -164,7 +197,10 @@ class SnapshotCallback(keras.callbacks.Callback):
         return max(1, math.ceil(seconds / self._batch_time))
 
     def _probabilities(self, x: np.ndarray) -> np.ndarray:
-        out = np.asarray(self._forward(x), dtype=np.float32)
+        return self._softmax(np.asarray(self._forward(x), dtype=np.float32))
+
+    def _softmax(self, out: np.ndarray) -> np.ndarray:
+        out = np.asarray(out, dtype=np.float32)
         if self.logits:
             out = np.exp(out - out.max(axis=1, keepdims=True))
             out /= out.sum(axis=1, keepdims=True)
@@ -193,7 +229,14 @@ class SnapshotCallback(keras.callbacks.Callback):
         x = self.panel_x
         if image is not None:
             x = np.concatenate([x, np.asarray(image, np.float32).reshape(1, *x.shape[1:])])
-        probabilities = self._probabilities(x)
+        layers = None
+        if self.layers is not None:
+            out, activations = self.layers.predict(x)
+            probabilities = self._softmax(out)
+            gx, gy = self.gradient_data if self.gradient_data is not None else (None, None)
+            layers = self.layers.measure(activations, gx, gy, len(self.panel))
+        else:
+            probabilities = self._probabilities(x)
         matrix, count = self._confusion() if confusion else (None, 0)
         _, filters = self._filters()
         snapshot = Snapshot(
@@ -201,11 +244,13 @@ class SnapshotCallback(keras.callbacks.Callback):
             batch=self.batch, seconds=round(started - self._fit_start, 3),
             probabilities=probabilities[:len(self.panel)].astype(np.float16), filters=filters,
             confusion=matrix, confusion_count=count, probe_version=version if image is not None else 0,
-            probe_image=None if image is None else to_uint8(image), probe=None if image is None else probabilities[-1])
+            probe_image=None if image is None else to_uint8(image), probe=None if image is None else probabilities[-1],
+            layers=layers)
         self.seq += 1
         self.taken.append(snapshot)
         self.recorder.snapshot_taken(snapshot)
-        took = time.perf_counter() - started
+        took = time.perf_counter() - started + self._remember_took
+        self._remember_took = 0.0
         self.seconds += took
         self._snapshot_took = took
         if confusion:
@@ -216,9 +261,12 @@ class SnapshotCallback(keras.callbacks.Callback):
         return snapshot
 
 
-def watch_callback(plan, config, recorder, probe=None, every: int | None = None) -> SnapshotCallback:
+def watch_callback(plan, config, recorder, probe=None, every: int | None = None, keep_warm: bool = False,
+                   layer_figures: bool = True) -> SnapshotCallback:
     """The snapshot callback for a planned run: its panel (seeded by the run's seed) told to the recorder,
-    the per-epoch confusion counted on up to CONFUSION_IMAGES validation images (test images without any)."""
+    the per-epoch confusion counted on up to CONFUSION_IMAGES validation images (test images without any),
+    and (with `layer_figures`) each layer's gradient and weight figures, the gradient on a fixed batch of its
+    training images; `keep_warm`: a warm worker keeps their traced functions with its model."""
     dataset = datasets.load(config.dataset)
     panel_x, panel = choose_panel(dataset, config.seed)
     validation = plan.fit_args.get("validation_data")
@@ -231,7 +279,15 @@ def watch_callback(plan, config, recorder, probe=None, every: int | None = None)
         source = "test"
     panel = dataclasses.replace(panel, confusion_source=source, filter_kind=_filter_kind(plan.model))
     recorder.panel_chosen(panel)
-    return SnapshotCallback(recorder, panel_x, panel, probe, plan.preset.logits, confusion, every)
+    layers = gradient_data = None
+    if layer_figures:
+        from core.fit.layer_stats import gradient_batch, watch_for
+
+        layers = watch_for(plan.model, tuple(panel_x.shape[1:]), keep=keep_warm)
+        if plan.train_data is not None:
+            gradient_data = gradient_batch(*plan.train_data, config.seed)
+    return SnapshotCallback(recorder, panel_x, panel, probe, plan.preset.logits, confusion, every,
+                            layers=layers, gradient_data=gradient_data)
 
 
 def _filter_kind(model) -> str:

@@ -21,7 +21,7 @@ GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
 DEFAULT_GRACE = 30.0
 # what a worker's recorder forwards; the server replays each on the job's own recorder
 RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended", "panel_chosen",
-                   "snapshot_taken", "phase_took")
+                   "snapshot_taken", "phase_took", "hold_changed", "event_recorded", "stepped", "lr_found")
 
 
 def stop_grace_from_env() -> float:
@@ -71,20 +71,37 @@ class ForwardingRecorder(ProgressRecorder):
         super().snapshot_taken(snapshot)
         self._send(("snapshot_taken", snapshot))
 
+    def hold_changed(self, paused: bool, digest: str | None = None) -> None:
+        super().hold_changed(paused, digest)
+        self._send(("hold_changed", paused, digest))
+
+    def event_recorded(self, event) -> None:
+        super().event_recorded(event)
+        self._send(("event_recorded", event))
+
+    def stepped(self, report) -> None:
+        super().stepped(report)
+        self._send(("stepped", report))
+
+    def lr_found(self, result) -> None:
+        super().lr_found(result)
+        self._send(("lr_found", result))
+
 
 def run_in_worker(job_id: str, config: TrainConfig, send: Callable[[tuple], None], stop_requested, store,
-                  probe=None, drawings=None, keep_warm: bool = False) -> None:
+                  probe=None, drawings=None, keep_warm: bool = False, control=None) -> None:
     """The worker's side of a run: train with a forwarding recorder, then send ("done", result, stopped)
     or ("failed", message). `probe()` reads the user's drawing, `drawings` are the kept drawings where the
     worker cannot open their database (see train); `keep_warm` for a worker that trains run after run
-    (core.fit.warm). Imports TensorFlow, so only workers call it."""
+    (core.fit.warm); `control()` reads what the server asks of the run (core.fit.control: Pause, Step,
+    a new learning rate). Imports TensorFlow, so only workers call it."""
     recorder = ForwardingRecorder(job_id, config, send)
     recorder.started()
     try:
         from core.fit.training import train
 
         result = None if stop_requested() else train(config, recorder, stop_requested, store, probe=probe,
-                                                     drawings=drawings, keep_warm=keep_warm)
+                                                     drawings=drawings, keep_warm=keep_warm, control=control)
         send(("done", result, bool(stop_requested())))
     except Exception as exc:  # the run fails with the reason; the traceback goes to the worker's log
         traceback.print_exc()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from core.fit.config import TrainConfig
 from core.fit.probe import ProbeBox
 from core.fit.progress import JobState, Progress, ProgressRecorder, StopRequested
+from core.runs.steering import SteerableJob
 
 if TYPE_CHECKING:
     from core.store import ModelStore
@@ -27,11 +28,12 @@ class QueueLimitError(RuntimeError):
     """An owner already has as many runs queued or training as the registry allows; the message says so."""
 
 
-class QueuedJob:
+class QueuedJob(SteerableJob):
     """One run as the registry sees it: waits for a slot in its own thread, then `_execute()` trains it.
 
     Subclasses say where the training happens (a thread here, a worker process, a Ray task);
-    this class owns the slot, Stop, waiting and progress, so every kind behaves the same.
+    this class owns the slot, Stop, waiting and progress, so every kind behaves the same. Pause, Resume,
+    Step and mid-run changes come from SteerableJob (core.runs.steering).
     """
 
     def __init__(self, job_id: str, config: TrainConfig, store: "ModelStore", registry: "JobRegistry"):

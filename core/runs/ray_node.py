@@ -17,12 +17,14 @@ PUSH_EVERY = 0.2  # seconds between a task's progress pushes
 
 @ray.remote(num_cpus=0)
 class RunChannels:
-    """Between the tasks and the server: each run's events go up, its stop flag and the user's drawing come down."""
+    """Between the tasks and the server: each run's events go up, its stop flag, the user's drawing and its
+    controls (core.fit.control: Pause, Step, a new learning rate) come down."""
 
     def __init__(self):
         self._events: dict[str, list] = {}
         self._stop: set[str] = set()
         self._probes: dict[str, tuple] = {}  # job id -> (version, 28x28 image or None)
+        self._controls: dict[str, tuple] = {}  # job id -> ControlState.as_floats()
 
     def push(self, job_id: str, events: list, probe_seen: int = 0) -> tuple[bool, tuple | None]:
         """Store the task's events; (stop asked for, the drawing if its version is not `probe_seen`)."""
@@ -32,6 +34,12 @@ class RunChannels:
 
     def set_probe(self, job_id: str, version: int, image) -> None:
         self._probes[job_id] = (version, image)
+
+    def set_control(self, job_id: str, state: tuple) -> None:
+        self._controls[job_id] = tuple(state)
+
+    def control(self, job_id: str) -> tuple | None:
+        return self._controls.get(job_id)
 
     def drain(self, job_id: str) -> list:
         return self._events.pop(job_id, [])
@@ -43,6 +51,7 @@ class RunChannels:
         self._events.pop(job_id, None)
         self._stop.discard(job_id)
         self._probes.pop(job_id, None)
+        self._controls.pop(job_id, None)
 
 
 class CapturingStore:
@@ -85,12 +94,14 @@ class CapturingStore:
 def train_task(job_id: str, config: dict, channels, inputs: dict | None = None) -> tuple | None:
     """A run on a Ray node; returns what to save (name, bytes, meta, new), or None when nothing was learned.
     `inputs`: a fine-tune's base model and drawings (see fine_tune_inputs)."""
-    from core.fit.config import TrainConfig
+    from core.fit.control import ControlBox, ControlState
+    from core.fit.lr_range import config_from_dict
     from core.fit.probe import ProbeBox
 
     pending: list[tuple] = []
     lock, stop, finished = threading.Lock(), threading.Event(), threading.Event()
     probe = ProbeBox()  # the user's drawing, as the channel last passed it on
+    control = ControlBox()  # Pause, Step, a new rate, as the channel last passed them on
 
     def send(event: tuple) -> None:
         with lock:
@@ -105,6 +116,9 @@ def train_task(job_id: str, config: dict, channels, inputs: dict | None = None) 
             stop.set()
         if drawing is not None:
             probe.set(drawing[1], version=drawing[0])
+        state = ray.get(channels.control.remote(job_id), timeout=30)
+        if state is not None:
+            control.set(ControlState.from_floats(state))
 
     def pusher() -> None:
         while not finished.wait(PUSH_EVERY):
@@ -122,8 +136,8 @@ def train_task(job_id: str, config: dict, channels, inputs: dict | None = None) 
     store = CapturingStore(inputs.get("base"))
     drawings = KeptDrawings(*inputs["drawings"]) if "drawings" in inputs else None
     try:
-        run_in_worker(job_id, TrainConfig.from_dict(config), send, stop.is_set, store, probe=probe.get,
-                      drawings=drawings)
+        run_in_worker(job_id, config_from_dict(config), send, stop.is_set, store, probe=probe.get,
+                      drawings=drawings, control=control.get)
     finally:
         finished.set()
         thread.join()

@@ -157,6 +157,11 @@ class RayJob(OutOfProcessJob):
         if channels is not None:
             channels.set_probe.remote(self.id, version, image)
 
+    def _control_changed(self, state) -> None:
+        channels = self._channels
+        if channels is not None:
+            channels.set_control.remote(self.id, state.as_floats())
+
     def _apply(self, event: tuple) -> None:
         if event[0] == "started":
             self.worker_node = event[2]
@@ -176,6 +181,7 @@ class RayJob(OutOfProcessJob):
         version, image = self.probe()
         if version:
             channels.set_probe.remote(self.id, version, image)
+        channels.set_control.remote(self.id, self.control_state().as_floats())
         ref = train_task.options(**self._executor.task_options()).remote(self.id, self.config.to_dict(), channels,
                                                                          inputs)
         stop_sent = False

@@ -10,5 +10,5 @@ class TrainingJob(QueuedJob):
 
     def _execute(self) -> None:
         result = train(self.config, self.recorder, self._stop.is_set, self.store, probe=self._probe.get,
-                       author=self.owner)
+                       author=self.owner, control=self.control_box.get)
         self.recorder.finished(result, stopped=self._stop.is_set())

@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 
+from core.fit.control import SharedControl
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
 
@@ -87,10 +88,11 @@ def _forget_run() -> None:
 
 
 def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict | None = None,
-                threads: int | None = None) -> None:
+                threads: int | None = None, control=None) -> None:
     """A worker process: train the runs it is sent, one after another, until it is sent None or its
     server is gone. `environ`: the server's environment when the worker was started (the forkserver's is
-    older); `threads`: TensorFlow threads to train on (None: TensorFlow's default, every core)."""
+    older); `threads`: TensorFlow threads to train on (None: TensorFlow's default, every core); `control`:
+    the SharedControl the server steers each run through (Pause, Step, a new learning rate)."""
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
@@ -102,7 +104,7 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
     filter_native_logs()  # TensorFlow's native start-up lines stay off the server's console
     import core.fit.training  # noqa: F401  the slow part: already done in the forkserver (worker_preload)
     from core.data import datasets
-    from core.fit.config import TrainConfig
+    from core.fit.lr_range import config_from_dict
     from core.store import ModelStore
 
     _use_threads(threads)
@@ -116,8 +118,9 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
         if job is None:
             return
         events.send(("started", os.getpid()))
-        run_in_worker(job["job_id"], TrainConfig.from_dict(job["config"]), events.send, stop.is_set,
-                      ModelStore(job["store"]), probe=probe.get if probe is not None else None, keep_warm=True)
+        run_in_worker(job["job_id"], config_from_dict(job["config"]), events.send, stop.is_set,
+                      ModelStore(job["store"]), probe=probe.get if probe is not None else None, keep_warm=True,
+                      control=control.get if control is not None else None)
         _forget_run()
         events.send(("idle", _resident_bytes()))
 
@@ -131,6 +134,7 @@ class Worker:
         self.threads = threads
         self.stop = _CONTEXT.Event()
         self.probe = SharedProbe(_CONTEXT)  # the user's drawing, read by the run's snapshots
+        self.control = SharedControl(_CONTEXT)  # Pause, Step, a new rate: set for each run before it is sent
         self.ready = False  # its "ready" message was read (by wait_ready; else a run's events start with it)
         self.runs = 0       # runs it has trained
         self.last_arch: str | None = None  # the architecture of its last run
@@ -138,7 +142,7 @@ class Worker:
         self.memory: list[int] = []  # its resident bytes after each run
         self.process = _CONTEXT.Process(target=worker_main,
                                       args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ),
-                                            threads),
+                                            threads, self.control),
                                       name="digit-studio-worker", daemon=True)
         self.started_at = time.perf_counter()
         self.process.start()
@@ -224,6 +228,11 @@ class ProcessJob(OutOfProcessJob):
             if self._worker is not None:
                 self._worker.probe.set(image, version)
 
+    def _control_changed(self, state) -> None:
+        with self._probe_lock:
+            if self._worker is not None:
+                self._worker.control.set(state)
+
     def _execute(self) -> None:
         asked = time.perf_counter()
         worker = self._pool.take(self.cores, self.config.arch)
@@ -232,6 +241,7 @@ class ProcessJob(OutOfProcessJob):
             self._worker = worker
             version, image = self.probe()
             worker.probe.set(image if version else None, version)  # none: the last run's drawing is cleared
+            worker.control.set(self.control_state())  # this run's own: nothing of the last run's carries over
         try:
             worker.send_run(self.id, self.config, self.store.root)
         except OSError:  # a worker that died as it was handed out: its exit status says why

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.store import layer_stats
+from core.store.layer_stats import LayerStats
+from core.store.run_events import RunEvent
+
 REPLAY_BUDGET = 300_000   # bytes: a saved replay is thinned until its file is at most this
 MAX_SAVED = 200           # snapshots kept in a saved replay at most
 MAX_SAVED_FILTERS = 12    # of which this many keep their filters (an MLP's are 12 KB each); replay shows the latest
@@ -52,6 +56,7 @@ class Snapshot:
     probe_version: int = 0                 # which drawing the probe answers are for (0: none)
     probe_image: np.ndarray | None = None  # uint8 (28, 28)
     probe: np.ndarray | None = None        # float32 (classes,): the drawing's probabilities
+    layers: tuple[LayerStats, ...] | None = None  # each weighted layer's gradient and weight figures
 
     @property
     def predictions(self) -> np.ndarray:
@@ -109,12 +114,13 @@ class Replay:
     panel: Panel
     snapshots: tuple[Snapshot, ...] = field(default_factory=tuple)
     batches_per_epoch: int = 0
+    events: tuple[RunEvent, ...] = ()   # what was changed while it trained (core.store.run_events)
 
     def to_bytes(self, budget: int = REPLAY_BUDGET, keep: int = MAX_SAVED) -> bytes:
         """A compressed .npz of at most `budget` bytes (snapshots thinned until it fits); no pickles inside."""
         keep = min(keep, len(self.snapshots))
         while True:
-            data = _npz_bytes(self.panel, thin(list(self.snapshots), keep), self.batches_per_epoch)
+            data = _npz_bytes(self.panel, thin(list(self.snapshots), keep), self.batches_per_epoch, self.events)
             if len(data) <= budget or keep <= 2:
                 return data
             keep = max(2, int(keep * min(0.8, budget / len(data))))
@@ -133,7 +139,8 @@ class Replay:
             raise ValueError(f"a damaged replay file ({type(exc).__name__}: {exc})") from None
 
 
-def _npz_bytes(panel: Panel, snapshots: list[Snapshot], batches_per_epoch: int) -> bytes:
+def _npz_bytes(panel: Panel, snapshots: list[Snapshot], batches_per_epoch: int,
+               events: tuple[RunEvent, ...] = ()) -> bytes:
     n = len(snapshots)
     classes = len(panel.class_names)
     arrays: dict[str, np.ndarray] = {
@@ -164,6 +171,11 @@ def _npz_bytes(panel: Panel, snapshots: list[Snapshot], batches_per_epoch: int) 
         arrays["probe_at"] = np.array(with_probe, np.int32)
         arrays["probe"] = np.stack([snapshots[i].probe for i in with_probe]).astype(np.float32)
         arrays["probe_images"] = np.stack([snapshots[i].probe_image for i in with_probe])
+    arrays.update(layer_stats.to_arrays([s.layers for s in snapshots]))
+    if events:
+        arrays["event_kinds"] = np.array([e.kind for e in events])
+        arrays["event_numbers"] = np.array([[e.step, e.x, e.value] for e in events], np.float64)
+        arrays["event_texts"] = np.array([e.text for e in events])
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
@@ -185,8 +197,13 @@ def _from_arrays(a: dict[str, np.ndarray]) -> Replay:
         for row, i in enumerate(a[f"{name}_at"]):
             for key in keys:
                 extras[int(i)][{"probe_images": "probe_image"}.get(key, key)] = a[key][row]
+    layers = layer_stats.from_arrays(a, len(index))
     snapshots = tuple(
         Snapshot(seq=int(r[0]), step=int(r[1]), epoch=int(r[2]), batch=int(r[3]), seconds=float(s),
-                 probabilities=p, confusion_count=int(r[4]), probe_version=int(r[5]), **extra)
-        for r, s, p, extra in zip(index, a["seconds"], probabilities, extras))
-    return Replay(panel, snapshots, int(a["batches_per_epoch"]))
+                 probabilities=p, confusion_count=int(r[4]), probe_version=int(r[5]), layers=row, **extra)
+        for r, s, p, row, extra in zip(index, a["seconds"], probabilities, layers, extras))
+    events = ()
+    if "event_kinds" in a:
+        events = tuple(RunEvent(str(kind), int(n[0]), float(n[1]), float(n[2]), str(text))
+                       for kind, n, text in zip(a["event_kinds"], a["event_numbers"], a["event_texts"]))
+    return Replay(panel, snapshots, int(a["batches_per_epoch"]), events)
