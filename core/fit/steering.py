@@ -157,8 +157,8 @@ class SteeringCallback(keras.callbacks.Callback):
             x = np.asarray(self.augmenter(tf.constant(x)))
         report = take_step(self.model, x, y, self.watcher.panel_answers, number=self.steps_done + 1,
                            step=self.watcher.step, epoch=self.watcher.epoch, augmented=augmented)
+        self.watcher.stepped()            # the panel after the step first, so its report finds it there
         self.recorder.stepped(report)
-        self.watcher.stepped()
 
     def _where(self) -> tuple[int, float]:
         """(batches trained, position on the curves' epoch axis) now."""
