@@ -19,7 +19,8 @@ from core.data.stroke_copies import preparing_text
 from core.fit.config import ConfigError, TrainConfig
 from core.fit.progress import JobState, Progress
 from core.runs.queue import QueueLimitError
-from pages.parts import charts, lesson_view, live_view, resources, session, train_links, train_source, visitor
+from pages.parts import (charts, layer_stats_view, lesson_view, live_view, lr_finder_view, resources, run_controls,
+                         session, step_view, train_links, train_source, visitor)
 from pages.parts.formatting import duration, plain, settings_line
 from pages.parts.lesson_view import LessonAt
 from pages.parts.train_controls import settings_ui
@@ -43,6 +44,8 @@ def main() -> None:
         if st.button("▶ Start training", type="primary", key="train_start", width="stretch"):
             start_job(arch, options, training, at)
         train_links.copy_link_ui(arch, options, training, at)
+        lr_finder_view.finder_ui(arch, options, training,
+                                 locked=at is not None and "learning_rate" in at.step.fixed)
     with panel:
         job = attached_job()
         if job is None:
@@ -137,7 +140,8 @@ def job_panel(job_id: str, was_active: bool) -> None:
                   help="Ends after the current batch; what was learned so far is tested and saved.")
     elif not p.state.done:
         st.caption(f"Started by {plain(owner) if owner else 'another visitor'}: only they, or the presenter, "
-                   "can stop it.")
+                   "can stop, pause or steer it.")
+    run_controls.controls_ui(job, p)  # Pause, Resume, Step, a new learning rate (its starter or the presenter)
     if p.state == JobState.QUEUED:
         running = sum(1 for j in resources.registry().active() if j.state != JobState.QUEUED)
         ahead = running + (p.queue_position or 1) - 1
@@ -149,9 +153,15 @@ def job_panel(job_id: str, was_active: bool) -> None:
         outcome_ui(p)
     elif p.batch_curve:
         figures_ui(p)
+    if not p.state.done and (p.batch_curve or p.epoch_log):
+        curves_ui(p)               # while it trains, the curves come first
+    if p.last_step is not None and p.state == JobState.RUNNING and job.control_state().paused:
+        step_view.step_report_ui(p.last_step, p.panel)
     if p.state in (JobState.RUNNING, JobState.STOPPING):
         live_view.live_ui(job, p)  # test images, the user's drawing and the filters, as it learns
-    if p.batch_curve or p.epoch_log:
+        layer_stats_view.hints_ui(p.snapshot)
+        layer_stats_view.live_layers_ui(job)
+    if p.state.done and (p.batch_curve or p.epoch_log):
         curves_ui(p)
     if p.result is not None:
         spec = datasets.get(p.config.dataset)
@@ -212,14 +222,18 @@ def curves_ui(p: Progress) -> None:
     """Loss and accuracy against epochs, and a PNG of both for slides."""
     frame = curve_frame(p)
     if not p.state.done:  # while it trains: light SVG curves, cheap to redraw every second
-        live_view.light_curves_ui(frame, p.epochs)
+        live_view.light_curves_ui(frame, p.epochs, p.events)
         return
     large = visitor.presenting()
-    for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs, large=large)):
+    for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs, large=large,
+                                                                         events=p.events)):
         column.altair_chart(chart, width="stretch")
     st.caption("Training: the batches just trained (each point averages the few batches since the previous one). "
                "Validation: the held-out images, after each epoch.")
-    charts.png_download(partial(charts.training_curves_png, frame, p.epochs, f"{p.config.arch}, run {p.job_id}"),
+    if p.events:
+        st.caption("Dashed lines: " + "; ".join(plain(f"{e.text} after batch {e.step:,}") for e in p.events) + ".")
+    charts.png_download(partial(charts.training_curves_png, frame, p.epochs, f"{p.config.arch}, run {p.job_id}",
+                                p.events),
                         f"{p.job_id}-curves.png", key=f"train_curves_png_{p.job_id}")
 
 
@@ -235,7 +249,11 @@ def outcome_ui(p: Progress) -> None:
     if result is None:
         st.info("Cancelled before it started: nothing was trained or saved.")
         return
-    if p.state == JobState.STOPPED:
+    limit = next((e for e in p.events if e.kind == "pause_limit"), None)
+    if p.state == JobState.STOPPED and limit is not None:
+        st.warning(f"Stopped in epoch {result.epochs_run} of {p.epochs}: it was {plain(limit.text)}. "
+                   "Nobody touched it, so it gave its training slot back.")
+    elif p.state == JobState.STOPPED:
         st.warning(f"Stopped in epoch {result.epochs_run} of {p.epochs}. "
                    "What it had learned so far was tested and saved.")
     else:

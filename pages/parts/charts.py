@@ -138,9 +138,10 @@ def confusion_png(matrix, labels: Sequence[str] | None = None, title: str = "Con
 CURVE_COLUMNS = ["epoch", "metric", "value", "series"]  # series: "training" or "validation"
 
 
-def training_curve_charts(frame: pd.DataFrame, epochs: int, large: bool = False) -> list:
+def training_curve_charts(frame: pd.DataFrame, epochs: int, large: bool = False, events=()) -> list:
     """Loss and accuracy against epochs: training per batch (line), validation per epoch (points);
-    `large`: taller, thicker and in larger type, for presenter view."""
+    `large`: taller, thicker and in larger type, for presenter view; `events` (core.store.run_events.RunEvent,
+    a learning rate changed mid-run ...) as labelled vertical lines."""
     import altair as alt
 
     x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, epochs]),
@@ -157,12 +158,29 @@ def training_curve_charts(frame: pd.DataFrame, epochs: int, large: bool = False)
         val = alt.Chart(data[data.series == "validation"]).mark_line(
             strokeWidth=width, point=alt.OverlayMarkDef(size=240 if large else 80)).encode(x=x, y=y, color=colour)
         height = int(300 * LARGE) if large else 300
-        charts.append(style(alt.layer(train, val).properties(title=metric.capitalize(), height=height), large))
+        marks = event_marks(events, x, large)
+        charts.append(style(alt.layer(train, val, *marks).properties(title=metric.capitalize(), height=height), large))
     return charts
 
 
-def training_curves_png(frame: pd.DataFrame, epochs: int, title: str = "") -> bytes:
-    """Loss and accuracy side by side, as on the Train page."""
+def event_marks(events, x, large: bool = False) -> list:
+    """Vertical dashed lines with labels where something was changed during the run (none without events)."""
+    import altair as alt
+
+    if not events:
+        return []
+    frame = pd.DataFrame([{"epoch": e.x, "label": e.text, "row": i % 3} for i, e in enumerate(events)])
+    rule = alt.Chart(frame).mark_rule(color=PURPLE, strokeDash=[6, 3], strokeWidth=3 if large else 2).encode(
+        x=x, tooltip=[alt.Tooltip("label:N", title="change")])
+    size = TEXT_SIZE * (LARGE if large else 1)
+    texts = [alt.Chart(frame[frame.row == row]).mark_text(align="left", dx=4, dy=row * size * 1.3, color=PURPLE,
+                                                          fontSize=size).encode(x=x, y=alt.value(size), text="label:N")
+             for row in sorted(frame.row.unique())]
+    return [rule, *texts]
+
+
+def training_curves_png(frame: pd.DataFrame, epochs: int, title: str = "", events=()) -> bytes:
+    """Loss and accuracy side by side, as on the Train page, with the run's changes (`events`) marked."""
     figure, (loss_axes, accuracy_axes) = _figure(12, 4.5, columns=2)
     for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
         data = frame[frame.metric == metric]
@@ -175,6 +193,10 @@ def training_curves_png(frame: pd.DataFrame, epochs: int, title: str = "") -> by
         axes.set_xlim(0, epochs)
         axes.set_xlabel("epoch")
         axes.set_title(metric.capitalize(), fontsize=HEADING_SIZE)
+        for number, event in enumerate(events):
+            axes.axvline(event.x, color=PURPLE, linestyle="--", linewidth=2)
+            axes.text(event.x, 0.97 - 0.08 * (number % 3), f" {event.text}", transform=axes.get_xaxis_transform(),
+                      color=PURPLE, fontsize=TEXT_SIZE - 2, va="top")
         axes.grid(color=GRID)
     accuracy_axes.set_ylim(0, 1)
     accuracy_axes.yaxis.set_major_formatter(_percent_formatter(0))

@@ -125,15 +125,16 @@ def confusion_ui(p: Progress) -> None:
     st.markdown(snapshot_html.confusion_html(shot.confusion, p.panel.class_names), unsafe_allow_html=True)
 
 
-def light_curves_ui(frame: pd.DataFrame, epochs: int) -> None:
-    """Loss and accuracy while a run trains, as two small SVG charts (thinned to what they can show)."""
+def light_curves_ui(frame: pd.DataFrame, epochs: int, events=()) -> None:
+    """Loss and accuracy while a run trains, as two small SVG charts (thinned to what they can show), with the
+    changes made while it trained (core.store.run_events) marked."""
     columns = st.columns(2)
     for column, metric, percent in ((columns[0], "loss", False), (columns[1], "accuracy", True)):
         data = frame[frame.metric == metric]
         train, val = data[data.series == "training"], data[data.series == "validation"]
         xs, ys = snapshot_html.thin_curve(train.epoch.to_numpy(float), train.value.to_numpy(float))
         svg = snapshot_html.curve_svg(metric.capitalize(), max(1, epochs), (xs, ys),
-                                      (val.epoch.to_numpy(float), val.value.to_numpy(float)), percent)
+                                      (val.epoch.to_numpy(float), val.value.to_numpy(float)), percent, events)
         column.markdown(svg, unsafe_allow_html=True)
 
 
@@ -143,4 +144,5 @@ def replay_after_run(job: "QueuedJob", p: Progress) -> None:
         return
     from pages.parts import replay_view
 
-    replay_view.replay_ui(p.panel, job.snapshots(), p.batches_per_epoch, key=f"train_replay_{job.id}")
+    replay_view.replay_ui(p.panel, job.snapshots(), p.batches_per_epoch, key=f"train_replay_{job.id}",
+                          events=p.events)

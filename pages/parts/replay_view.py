@@ -22,8 +22,9 @@ def latest_with(snapshots: Sequence[Snapshot], index: int, attribute: str) -> Sn
 
 
 def replay_ui(panel: Panel, snapshots: Sequence[Snapshot], batches_per_epoch: int, key: str,
-              title: str | None = "Replay: how it learned") -> None:
-    """A slider over the recorded snapshots and what the network said at the chosen one."""
+              title: str | None = "Replay: how it learned", events=()) -> None:
+    """A slider over the recorded snapshots and what the network said at the chosen one; then each layer's
+    gradients and weights over the run, and what was changed while it trained (`events`)."""
     snapshots = list(snapshots)
     if not snapshots:
         return
@@ -61,6 +62,20 @@ def replay_ui(panel: Panel, snapshots: Sequence[Snapshot], batches_per_epoch: in
             st.markdown(snapshot_html.confusion_html(confusion.confusion, panel.class_names), unsafe_allow_html=True)
         else:
             st.caption("The confusion matrix comes at the end of the first epoch.")
+    changes_ui(events, shot.step)
+    from pages.parts import layer_stats_view
+
+    layer_stats_view.hints_ui(shot)
+    layer_stats_view.layer_stats_ui(snapshots)
+
+
+def changes_ui(events, step: int) -> None:
+    """What was changed while the run trained, each marked as before or after the chosen snapshot."""
+    if not events:
+        return
+    lines = [f"- {'✓' if event.step <= step else '·'} after batch {event.step:,}: {plain(event.text)}"
+             for event in events]
+    st.markdown("**Changed while it trained** (✓: before this snapshot)\n" + "\n".join(lines))
 
 
 def models_replay_ui(names: Sequence[str]) -> None:
@@ -82,4 +97,5 @@ def models_replay_ui(names: Sequence[str]) -> None:
     if replay is None:
         st.info("This model has no replay.")
         return
-    replay_ui(replay.panel, replay.snapshots, replay.batches_per_epoch, key=f"models_replay_{name}", title=None)
+    replay_ui(replay.panel, replay.snapshots, replay.batches_per_epoch, key=f"models_replay_{name}", title=None,
+              events=replay.events)

@@ -170,8 +170,9 @@ def thin_curve(xs: np.ndarray, ys: np.ndarray, limit: int = MAX_CURVE_POINTS) ->
 
 
 def curve_svg(title: str, epochs: int, train: tuple[np.ndarray, np.ndarray],
-              validation: tuple[np.ndarray, np.ndarray], percent: bool) -> str:
-    """One small line chart as SVG: training (blue line) and validation (orange points) against epochs."""
+              validation: tuple[np.ndarray, np.ndarray], percent: bool, events=()) -> str:
+    """One small line chart as SVG: training (blue line) and validation (orange points) against epochs;
+    `events` (core.store.run_events.RunEvent) as dashed vertical lines with their labels."""
     width, height, left, right, top, bottom = 460, 250, 52, 12, 34, 36
     ys = np.concatenate([train[1], validation[1]]) if len(validation[1]) else train[1]
     ys = ys[np.isfinite(ys)]
@@ -202,6 +203,11 @@ def curve_svg(title: str, epochs: int, train: tuple[np.ndarray, np.ndarray],
         parts.append(f"<polyline points='{points}' fill='none' stroke='{charts.BLUE}' stroke-width='2'/>")
     for a, b in zip(x(validation[0]), y(np.clip(validation[1], low, high))):
         parts.append(f"<circle cx='{a:.1f}' cy='{b:.1f}' r='5' fill='{charts.ORANGE}'/>")
+    for number, event in enumerate(events):
+        at = float(np.clip(x(event.x), left, width - right))
+        parts.append(f"<line x1='{at:.1f}' y1='{top}' x2='{at:.1f}' y2='{height - bottom}' stroke='{charts.PURPLE}' "
+                     f"stroke-width='2' stroke-dasharray='5 3'/><text x='{at + 3:.1f}' y='{top + 14 + 14 * (number % 3)}' "
+                     f"font-size='12' fill='{charts.PURPLE}'>{html.escape(event.text)}</text>")
     legend = (f"<text x='{width - right}' y='20' font-size='13' text-anchor='end'>"
               f"<tspan fill='{charts.BLUE}'>━ training</tspan>  <tspan fill='{charts.ORANGE}'>● validation</tspan>"
               f"</text>")

@@ -1,0 +1,93 @@
+"""Take the wheel (Train page, while a run trains): Pause, Resume, Step one batch, a new learning rate and
+augmentation on or off, for the run's starter or the presenter (pages.parts.visitor.may_control, checked
+again in every callback). A refused control (core.fit.control.ControlError) becomes a plain message under
+the buttons; nothing is changed. What the job's methods do is core.runs.steering.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from core.fit.control import ControlError
+from core.fit.progress import JobState, Progress
+from pages.parts import visitor
+from pages.parts.formatting import plain
+
+if TYPE_CHECKING:
+    from core.runs.queue import QueuedJob
+
+MESSAGE_KEY = "run_control_message"    # (job id, the last refusal's words)
+STEP_WAIT = 2.0                        # seconds a Step's click waits for its report, so the rerun shows it
+
+
+def _job(job_id: str):
+    from pages.parts import resources
+
+    job = resources.registry().get(job_id)
+    if job is None or not visitor.may_control(job):
+        st.session_state[MESSAGE_KEY] = (job_id, "Only the run's starter, or the presenter, can steer it.")
+        return None
+    return job
+
+
+def _act(job_id: str, action: str, *args) -> None:
+    """A button's callback: the control, after the ownership check; a refusal is kept to be shown."""
+    st.session_state.pop(MESSAGE_KEY, None)
+    job = _job(job_id)
+    if job is None:
+        return
+    try:
+        before = job.progress().last_step
+        getattr(job, action)(*args)
+    except ControlError as exc:
+        st.session_state[MESSAGE_KEY] = (job_id, str(exc))
+        return
+    if action == "step":  # wait (briefly) for the step's report, so the page shows it at once
+        number = (before.number if before else 0) + 1
+        deadline = time.monotonic() + STEP_WAIT
+        while time.monotonic() < deadline:
+            report = job.progress().last_step
+            if report is not None and report.number >= number:
+                return
+            time.sleep(0.02)
+
+
+def _rate_entered(job_id: str, key: str) -> None:
+    _act(job_id, "set_learning_rate", st.session_state.get(key))
+
+
+def controls_ui(job: "QueuedJob", p: Progress) -> None:
+    """The controls of a training run (nothing for a queued or finished one; a note for someone else's)."""
+    said = st.session_state.get(MESSAGE_KEY)
+    if said and said[0] == job.id:
+        st.warning(plain(said[1]))   # a refused control (shown to whoever pressed it, owner or not)
+    if p.state != JobState.RUNNING or not visitor.may_control(job):
+        return
+    asked = job.control_state()
+    pause, step, rate, augment = st.columns([1, 1.3, 1.7, 1.3], vertical_alignment="bottom")
+    if asked.paused:
+        pause.button("▶ Resume", key=f"run_resume_{job.id}", on_click=_act, args=(job.id, "resume"),
+                     help="Go on training from here.", width="stretch")
+        step.button("⏭ Step one batch", key=f"run_step_{job.id}", on_click=_act, args=(job.id, "step"),
+                    type="primary", disabled=not p.paused, width="stretch",
+                    help="Train exactly one batch, then hold again: see what one step of gradient descent did.")
+    else:
+        pause.button("⏸ Pause", key=f"run_pause_{job.id}", on_click=_act, args=(job.id, "pause"),
+                     help="Hold the run between two batches: nothing changes until you step or resume "
+                          "(stopped and saved after a long while untouched).", width="stretch")
+    if p.config.schedule == "constant":
+        key = f"run_rate_{job.id}"
+        current = p.learning_rate if p.learning_rate is not None else p.config.learning_rate
+        rate.number_input("Learning rate from the next batch", min_value=0.0, max_value=10.0, value=float(current),
+                          step=0.0001, format="%g", key=key, on_change=_rate_entered, args=(job.id, key),
+                          help="Takes effect at the next batch; marked on the curves.")
+    if p.config.augment:
+        key = f"run_augment_{job.id}"
+        augment.toggle("Augmentation", value=asked.augment if asked.augment_version else True, key=key,
+                       on_change=lambda: _act(job.id, "set_augment", bool(st.session_state[key])),
+                       help="Randomly shifted, turned and zoomed images from the next batch on, or the plain ones.")
+    if asked.paused:
+        st.caption("⏸ Paused: the weights are held. " + ("Step trains one batch; Resume goes on."
+                   if p.paused else "Holding after this batch…"))

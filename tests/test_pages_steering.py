@@ -1,0 +1,118 @@
+"""Taking the wheel on the Train page (AppTest): the starter pauses, steps and sees the step's report, changes
+the learning rate and resumes; someone else sees no controls and a stale page of theirs cannot act; the
+presenter can; a bad rate gets a plain message; the finder fills the learning-rate field."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.fit.config import TrainConfig
+from core.fit.progress import JobState
+
+from page_support import TIMEOUT, all_text, page_path
+from waiting import wait_until
+
+pytestmark = pytest.mark.slow  # real (tiny) runs in a thread
+TRAIN = page_path("train")
+LONG = TrainConfig.for_preset("mlp-128-64", epochs=100, limit=2000, batch_size=32)
+
+
+def open_run(job_id: str, name: str, present: bool = False) -> AppTest:
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    at.query_params["job"] = job_id
+    at.query_params["name"] = name
+    if present:
+        at.query_params["present"] = "1"
+    at.run()
+    assert not at.exception
+    return at
+
+
+def keys(at: AppTest) -> set[str]:
+    return {b.key for b in at.button if b.key}
+
+
+@pytest.fixture
+def running(page_registry):
+    job = page_registry.submit(LONG, owner="ada")
+    assert wait_until(lambda: job.progress().steps >= 2, timeout=180)
+    yield job
+    job.stop()
+
+
+def test_the_starter_pauses_steps_changes_the_rate_and_resumes(running):
+    job = running
+    at = open_run(job.id, "ada")
+    assert f"run_pause_{job.id}" in keys(at) and f"run_step_{job.id}" not in keys(at)
+    at.button(key=f"run_pause_{job.id}").click().run()
+    assert job.control_state().paused
+    assert wait_until(lambda: job.progress().paused, timeout=30)
+    at.run()
+    assert "Paused: the weights are held" in all_text(at) and f"run_resume_{job.id}" in keys(at)
+    steps = job.progress().steps
+
+    at.button(key=f"run_step_{job.id}").click().run()    # the click waits for the step's report
+    assert not at.exception and job.progress().steps == steps + 1
+    text = all_text(at)
+    assert "Step 1: one batch of 32 images" in text and "How far each layer's weights moved" in text
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == [m.name for m in job.progress().last_step.layers] and (table["moved by"] > 0).all()
+    loss = next(m for m in at.metric if m.label.startswith("Loss on this batch"))
+    report = job.progress().last_step
+    assert loss.value == f"{report.loss_before:.3f} → {report.loss_after:.3f}"
+
+    at.number_input(key=f"run_rate_{job.id}").set_value(0.02).run()
+    assert job.control_state().learning_rate == pytest.approx(0.02)
+    at.button(key=f"run_step_{job.id}").click().run()
+    assert "Step 2: one batch of 32 images" in all_text(at) and "learning rate 0.02" in all_text(at)
+    assert any("learning rate 0.001 → 0.02" in m.value for m in at.markdown if "<svg" in m.value), \
+        "the change is marked on the curves"
+
+    at.button(key=f"run_resume_{job.id}").click().run()
+    assert not job.control_state().paused and f"run_pause_{job.id}" in keys(at)
+    assert wait_until(lambda: job.progress().steps > steps + 5, timeout=60)
+
+
+def test_someone_else_cannot_pause_or_step_but_the_presenter_can(running):
+    job = running
+    other = open_run(job.id, "bob")
+    assert not any(k.startswith("run_") for k in keys(other))
+    assert "only they, or the presenter, can stop, pause or steer it" in all_text(other)
+
+    stale = open_run(job.id, "ada")                 # drawn for ada, then the tab's name becomes bob's
+    stale.session_state["visitor_name"] = "bob"
+    stale.query_params["name"] = "bob"
+    stale.button(key=f"run_pause_{job.id}").click().run()
+    assert not job.control_state().paused and "can steer it" in all_text(stale)
+
+    presenter = open_run(job.id, "bob", present=True)
+    presenter.button(key=f"run_pause_{job.id}").click().run()
+    assert job.control_state().paused
+    presenter.button(key=f"run_resume_{job.id}").click().run()
+    assert not job.control_state().paused
+
+
+def test_a_bad_rate_gets_a_plain_message_and_changes_nothing(running):
+    job = running
+    at = open_run(job.id, "ada")
+    at.number_input(key=f"run_rate_{job.id}").set_value(0.0).run()
+    assert "A learning rate must be above 0" in all_text(at) and not at.exception
+    assert job.control_state().rate_version == 0 and not job.progress().events
+
+
+def test_the_finder_runs_through_the_queue_and_use_this_fills_the_rate(page_registry, app_store):
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    for key, value in {"arch": "linear", "limit": "1000", "batch-size": "32", "optimizer": "sgd"}.items():
+        at.query_params[key] = value
+    at.run()
+    before = sorted(info.name for info in app_store.list())
+    at.button(key="lr_finder_start").click().run()
+    [job] = page_registry.jobs()
+    assert job.config.finder_batches == 100 and job.config.arch == "linear"
+    assert job.wait(timeout=240) and job.progress().state == JobState.FINISHED
+    at.run()
+    suggestion = job.progress().finder.suggestion
+    assert suggestion is not None and "Suggested learning rate" in all_text(at)
+    at.button(key=f"lr_finder_use_{job.id}").click().run()
+    assert at.number_input(key="train_linear_learning_rate").value == pytest.approx(float(f"{suggestion:.3g}"))
+    assert sorted(info.name for info in app_store.list()) == before, "nothing was saved"
