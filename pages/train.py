@@ -141,7 +141,8 @@ def job_panel(job_id: str, was_active: bool) -> None:
     elif not p.state.done:
         st.caption(f"Started by {plain(owner) if owner else 'another visitor'}: only they, or the presenter, "
                    "can stop, pause or steer it.")
-    run_controls.controls_ui(job, p)  # Pause, Resume, Step, a new learning rate (its starter or the presenter)
+    with st.container():  # one block whatever it holds: the panel's layout stays the same from poll to poll
+        run_controls.controls_ui(job, p)  # Pause, Resume, Step, a new learning rate (its starter or the presenter)
     if p.state == JobState.QUEUED:
         running = sum(1 for j in resources.registry().active() if j.state != JobState.QUEUED)
         ahead = running + (p.queue_position or 1) - 1
@@ -155,8 +156,9 @@ def job_panel(job_id: str, was_active: bool) -> None:
         figures_ui(p)
     if not p.state.done and (p.batch_curve or p.epoch_log):
         curves_ui(p)               # while it trains, the curves come first
-    if p.last_step is not None and p.state == JobState.RUNNING and job.control_state().paused:
-        step_view.step_report_ui(p.last_step, p.panel)
+    with st.container():
+        if p.last_step is not None and p.state == JobState.RUNNING and job.control_state().paused:
+            step_view.step_report_ui(p.last_step, p.panel)
     if p.state in (JobState.RUNNING, JobState.STOPPING):
         live_view.live_ui(job, p)  # test images, the user's drawing and the filters, as it learns
         layer_stats_view.hints_ui(p.snapshot)

@@ -51,19 +51,25 @@ def test_the_starter_pauses_steps_changes_the_rate_and_resumes(running):
     assert "Paused: the weights are held" in all_text(at) and f"run_resume_{job.id}" in keys(at)
     steps = job.progress().steps
 
-    at.button(key=f"run_step_{job.id}").click().run()    # the click waits for the step's report
+    at.button(key=f"run_step_{job.id}").click().run()
+    assert wait_until(lambda: job.progress().last_step is not None, timeout=30)
+    at.run()
     assert not at.exception and job.progress().steps == steps + 1
     text = all_text(at)
     assert "Step 1: one batch of 32 images" in text and "How far each layer's weights moved" in text
     table = at.dataframe[0].value
     assert list(table["layer"]) == [m.name for m in job.progress().last_step.layers] and (table["moved by"] > 0).all()
-    loss = next(m for m in at.metric if m.label.startswith("Loss on this batch"))
     report = job.progress().last_step
-    assert loss.value == f"{report.loss_before:.3f} → {report.loss_after:.3f}"
+    figures = {m.label: m.value for m in at.metric}
+    assert figures["Batch loss before"] == f"{report.loss_before:.3f}"
+    assert figures["Batch loss after"] == f"{report.loss_after:.3f}"
+    assert figures["Panel answers changed"] == str(len(report.changed))
 
     at.number_input(key=f"run_rate_{job.id}").set_value(0.02).run()
     assert job.control_state().learning_rate == pytest.approx(0.02)
     at.button(key=f"run_step_{job.id}").click().run()
+    assert wait_until(lambda: job.progress().last_step.number == 2, timeout=30)
+    at.run()
     assert "Step 2: one batch of 32 images" in all_text(at) and "learning rate 0.02" in all_text(at)
     assert any("learning rate 0.001 → 0.02" in m.value for m in at.markdown if "<svg" in m.value), \
         "the change is marked on the curves"

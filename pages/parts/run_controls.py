@@ -5,7 +5,6 @@ the buttons; nothing is changed. What the job's methods do is core.runs.steering
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
     from core.runs.queue import QueuedJob
 
 MESSAGE_KEY = "run_control_message"    # (job id, the last refusal's words)
-STEP_WAIT = 2.0                        # seconds a Step's click waits for its report, so the rerun shows it
 
 
 def _job(job_id: str):
@@ -39,19 +37,9 @@ def _act(job_id: str, action: str, *args) -> None:
     if job is None:
         return
     try:
-        before = job.progress().last_step
         getattr(job, action)(*args)
     except ControlError as exc:
         st.session_state[MESSAGE_KEY] = (job_id, str(exc))
-        return
-    if action == "step":  # wait (briefly) for the step's report, so the page shows it at once
-        number = (before.number if before else 0) + 1
-        deadline = time.monotonic() + STEP_WAIT
-        while time.monotonic() < deadline:
-            report = job.progress().last_step
-            if report is not None and report.number >= number:
-                return
-            time.sleep(0.02)
 
 
 def _rate_entered(job_id: str, key: str) -> None:
@@ -68,19 +56,20 @@ def controls_ui(job: "QueuedJob", p: Progress) -> None:
     asked = job.control_state()
     pause, step, rate, augment = st.columns([1, 1.3, 1.7, 1.3], vertical_alignment="bottom")
     if asked.paused:
-        pause.button("▶ Resume", key=f"run_resume_{job.id}", on_click=_act, args=(job.id, "resume"),
+        pause.button("Resume", icon=":material/play_arrow:", key=f"run_resume_{job.id}", on_click=_act, args=(job.id, "resume"),
                      help="Go on training from here.", width="stretch")
-        step.button("⏭ Step one batch", key=f"run_step_{job.id}", on_click=_act, args=(job.id, "step"),
+        step.button("Step one batch", icon=":material/skip_next:", key=f"run_step_{job.id}", on_click=_act, args=(job.id, "step"),
                     type="primary", disabled=not p.paused, width="stretch",
                     help="Train exactly one batch, then hold again: see what one step of gradient descent did.")
     else:
-        pause.button("⏸ Pause", key=f"run_pause_{job.id}", on_click=_act, args=(job.id, "pause"),
+        pause.button("Pause", icon=":material/pause:", key=f"run_pause_{job.id}", on_click=_act, args=(job.id, "pause"),
                      help="Hold the run between two batches: nothing changes until you step or resume "
                           "(stopped and saved after a long while untouched).", width="stretch")
     if p.config.schedule == "constant":
         key = f"run_rate_{job.id}"
         current = p.learning_rate if p.learning_rate is not None else p.config.learning_rate
-        rate.number_input("Learning rate from the next batch", min_value=0.0, max_value=10.0, value=float(current),
+        current = float(f"{current:.6g}")   # the optimizer's float32, as a person would write it
+        rate.number_input("Learning rate from the next batch", min_value=0.0, max_value=10.0, value=current,
                           step=0.0001, format="%g", key=key, on_change=_rate_entered, args=(job.id, key),
                           help="Takes effect at the next batch; marked on the curves.")
     if p.config.augment:
@@ -89,5 +78,5 @@ def controls_ui(job: "QueuedJob", p: Progress) -> None:
                        on_change=lambda: _act(job.id, "set_augment", bool(st.session_state[key])),
                        help="Randomly shifted, turned and zoomed images from the next batch on, or the plain ones.")
     if asked.paused:
-        st.caption("⏸ Paused: the weights are held. " + ("Step trains one batch; Resume goes on."
+        st.caption(":material/pause_circle: Paused: the weights are held. " + ("Step trains one batch; Resume goes on."
                    if p.paused else "Holding after this batch…"))

@@ -32,7 +32,7 @@ def batch_html(report: StepReport, names: tuple[str, ...]) -> str:
         colour = charts.GREEN if after == label else charts.VERMILLION
         text = (f"<b>{html.escape(names[label])}</b><br>{html.escape(names[before])}→{html.escape(names[after])}")
         cells.append(_cell(image, text, colour, f"a {names[label]}"))
-    return ("<div aria-label='the step's batch' style='display:flex;flex-wrap:wrap;gap:4px'>" + "".join(cells)
+    return ("<div aria-label='the batch of this step' style='display:flex;flex-wrap:wrap;gap:4px'>" + "".join(cells)
             + "</div>")
 
 
@@ -57,14 +57,17 @@ def step_report_ui(report: StepReport, panel: Panel | None) -> None:
     names = panel.class_names if panel is not None else tuple(str(i) for i in range(10))
     st.markdown(f"**Step {report.number}: one batch of {report.batch_size} images** · batch {report.step:,} of the "
                 f"run · learning rate {report.learning_rate:g}" + (" · augmented" if report.augmented else ""))
-    loss, change, moved = st.columns(3)
-    loss.metric("Loss on this batch, before → after", f"{report.loss_before:.3f} → {report.loss_after:.3f}",
-                delta=f"{report.loss_after - report.loss_before:+.3f}", delta_color="inverse")
-    change.metric("Panel digits that changed their answer", f"{len(report.changed)}")
+    before, after, change, moved = st.columns(4)
+    before.metric("Batch loss before", f"{report.loss_before:.3f}",
+                  help="The mean loss on this batch with the weights before the step (dropout off).")
+    after.metric("Batch loss after", f"{report.loss_after:.3f}", delta=f"{report.loss_after - report.loss_before:+.3f}",
+                 delta_color="inverse", help="The same batch, with the weights after the step.")
+    change.metric("Panel answers changed", f"{len(report.changed)}",
+                  help="Digits of the panel below whose answer is different after this one step.")
     largest = max(report.layers, key=lambda m: m.relative, default=None)
-    moved.metric("Largest move (share of a layer's weights)",
-                 f"{largest.relative:.2%}" if largest is not None else "–",
-                 help=f"Layer {largest.name}" if largest is not None else None)
+    moved.metric("Largest move", f"{largest.relative:.2%}" if largest is not None else "–",
+                 help=(f"Layer {largest.name}: its weights moved by this share of their size." if largest is not None
+                       else None))
     st.caption(f"The batch ({min(SHOWN, len(report.labels))} of its {report.batch_size} images): the true label in bold, "
                "then the network's answer before → after the step; green: right after it.")
     st.markdown(batch_html(report, names), unsafe_allow_html=True)

@@ -1,0 +1,93 @@
+"""Taking the wheel in a real browser (runs in a worker process, as the app runs them): Pause, Step twice,
+a new learning rate, Resume, then Stop; once more in presenter view, for someone else's run. Screenshots go
+to tests/artifacts/ (steering_paused_step.png: the step's batch and the change marked on the curves)."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from .helpers import REPO_ROOT, screenshot, start_streamlit, wait_for_app, wait_for_main_text, wait_until_rendered
+
+RUN_TIMEOUT_MS = 300_000
+LINK = "/train?arch=mlp-128-64&epochs=60&batch-size=32&limit=3000"
+
+
+@pytest.fixture(scope="module")
+def app_url(chromium_path, tmp_path_factory):
+    store = tmp_path_factory.mktemp("steer-store") / "models"
+    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*", "drawings.sqlite3*"))
+    env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1", "DIGIT_STUDIO_SPARE_WORKERS": "0",
+           "DIGIT_STUDIO_DRAWINGS": str(store / "drawings.sqlite3")}
+    with start_streamlit("app.py", env=env) as url:
+        yield url
+
+
+def click(page, name: str, then: str) -> None:
+    """Click a button and wait for the text it should bring. Not for the app to rest: the page reruns every
+    second by itself, and on a busy machine a rerun can take longer than that."""
+    page.get_by_role("button", name=name).click()
+    page.get_by_text(re.compile(then)).first.wait_for(timeout=120_000)
+
+
+def start_run(page, app_url: str, query: str = "") -> str:
+    page.goto(f"{app_url}{LINK}{query}")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    wait_for_main_text(page, r"Epoch \d+ of 60 · batch [1-9]\d+ of", timeout=RUN_TIMEOUT_MS)  # 10 batches on
+    return re.search(r"job=([\w-]+)", page.url).group(1)
+
+
+def test_pause_step_twice_change_the_rate_resume_and_stop(page, app_url):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    start_run(page, app_url)
+    click(page, "Pause", r"Paused: the weights are held\. Step trains one batch")
+    held = re.search(r"batch (\d+) of", page.locator('[data-testid="stProgress"]').inner_text()).group(1)
+    page.wait_for_timeout(2000)
+    assert re.search(r"batch (\d+) of", page.locator('[data-testid="stProgress"]').inner_text()).group(1) == held
+
+    click(page, "Step one batch", r"Step 1: one batch of 32 images")
+    click(page, "Step one batch", r"Step 2: one batch of 32 images")
+    assert page.get_by_label("the batch of this step").locator("img").count() == 32
+
+    field = page.get_by_role("spinbutton", name="Learning rate from the next batch")
+    field.fill("0.02")
+    field.press("Enter")
+    page.locator("svg[aria-label='Loss curve'] text", has_text="learning rate 0.001 → 0.02").wait_for(
+        timeout=120_000)
+    click(page, "Step one batch", r"Step 3: one batch of 32 images · batch [\d,]+ of the run · learning rate 0\.02")
+    wait_until_rendered(page, settle_ms=800)
+    screenshot(page, "steering_paused_top", full_page=False)
+    page.get_by_text("Step 3: one batch").evaluate("e => e.scrollIntoView({block: 'start'})")
+    wait_until_rendered(page, settle_ms=500)
+    screenshot(page, "steering_paused_step", full_page=False)
+
+    click(page, "Resume", r"Epoch \d+ of 60 · batch")
+    page.get_by_role("button", name="Pause").wait_for(timeout=60_000)
+    wait_for_main_text(page, r"Epoch \d+ of 60 · batch")
+    page.get_by_role("button", name="■ Stop").click()
+    wait_for_main_text(page, r"Stopped in epoch \d+ of 60", timeout=RUN_TIMEOUT_MS)
+    page.locator("text=learning rate 0.001 → 0.02").first.wait_for(timeout=30_000)  # on the final curves too
+    wait_until_rendered(page, settle_ms=1500)
+    screenshot(page, "steering_after_stop")
+
+
+def test_the_presenter_pauses_and_steps_someone_else_s_run(page, browser, app_url):
+    job_id = start_run(page, app_url, "&name=ada")
+    page.goto("about:blank")  # ada's tab closed: one page polls the server, not two
+    other = browser.new_page(viewport={"width": 1920, "height": 1080})
+    try:
+        other.goto(f"{app_url}/train?job={job_id}&name=bob")
+        wait_for_main_text(other, r"only they, or the presenter, can stop, pause or steer it")
+        assert other.get_by_role("button", name="Pause").count() == 0
+        other.goto(f"{app_url}/train?job={job_id}&name=bob&present=1")
+        wait_for_app(other)
+        click(other, "Pause", r"Paused: the weights are held\. Step trains one batch")
+        click(other, "Step one batch", r"Step 1: one batch of 32 images")
+        wait_until_rendered(other, settle_ms=800)
+        screenshot(other, "steering_presenter_step", full_page=False)
+        other.get_by_role("button", name="■ Stop").click()
+        wait_for_main_text(other, r"Stopped in epoch \d+ of 60", timeout=RUN_TIMEOUT_MS)
+    finally:
+        other.close()
