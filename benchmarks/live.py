@@ -29,8 +29,10 @@ CLOCK = os.sysconf("SC_CLK_TCK")
 
 # --- 1. snapshot cost (in this process) ---------------------------------------------------------------
 
-def snapshot_cost(config, runs: int) -> dict:
-    """Training seconds of `config` without and with snapshots (pairs), and what the snapshots took."""
+def snapshot_cost(config, runs: int, labels: tuple[str, ...] = ("bare", "watched"), **watch_options) -> dict:
+    """Training seconds of `config` without and with snapshots (pairs), and what the snapshots took.
+    `labels` ("watched" alone: no bare runs) and `watch_options` (core.fit.watching.watch_callback's) for other
+    sections that measure the snapshots only."""
     import keras
 
     from core.fit.progress import ProgressRecorder
@@ -49,7 +51,7 @@ def snapshot_cost(config, runs: int) -> dict:
     pairs = []
     for i in range(runs):
         figures = {}
-        for label in (("bare", "watched") if i % 2 == 0 else ("watched", "bare")):
+        for label in (labels if i % 2 == 0 else labels[::-1]):
             print(f"[live] snapshot cost {i + 1}/{runs}: {label}", flush=True)
             plan = plan_fit(config)
             recorder = ProgressRecorder("bench", config)
@@ -58,7 +60,7 @@ def snapshot_cost(config, runs: int) -> dict:
             callbacks = [ProgressCallback(recorder, lambda: False)]
             watch = None
             if label == "watched":
-                watch = watch_callback(plan, config, recorder)
+                watch = watch_callback(plan, config, recorder, **watch_options)
                 callbacks.append(watch)
             plan.model.fit(callbacks=[*callbacks, clock], **plan.fit_args)
             speed = (clock.batches - 1) / (clock.last - clock.first)
@@ -71,7 +73,7 @@ def snapshot_cost(config, runs: int) -> dict:
                 figures["confusion"] = median(watch.confusion_seconds)
                 figures["bytes"] = len(recorder.replay().to_bytes())
         pairs.append(figures)
-    return {"pairs": pairs, "slowdown": median([1 - p["watched"] / p["bare"] for p in pairs]),
+    return {"pairs": pairs, "slowdown": median([1 - p["watched"] / p["bare"] for p in pairs if "bare" in p]),
             "share": median([p["share"] for p in pairs])}
 
 

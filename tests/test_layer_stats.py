@@ -49,8 +49,12 @@ def test_hints_speak_when_the_ratio_leaves_the_usual_range_or_units_die():
 
 
 @pytest.mark.slow
-def test_a_snapshot_s_gradient_norm_is_the_gradient_tape_s_and_a_dead_layer_is_all_dead():
+def test_a_snapshot_s_gradient_norm_is_the_gradient_tape_s_and_a_dead_layer_is_all_dead(monkeypatch):
     import keras
+
+    from core.fit import watching
+
+    monkeypatch.setattr(watching, "LAYER_BUDGET", 1.0)  # the figures with every snapshot
 
     from core.fit.config import TrainConfig
     from core.fit.layer_stats import gradient_batch, kernel_gradients, watch_for
@@ -81,12 +85,13 @@ def test_a_snapshot_s_gradient_norm_is_the_gradient_tape_s_and_a_dead_layer_is_a
     first = plan.model.layers[1]
     assert isinstance(first, keras.layers.Dense)
     first.bias.assign(np.full(first.bias.shape, -1e4, np.float32))   # no panel digit can reach zero
-    _, activations = watch.predict(watcher.panel_x)
-    dead = watch.measure(activations, None, None, len(watcher.panel_x))
+    _, activations, gradients = watch.predict(watcher.panel_x)
+    assert gradients is None
+    dead = watch.measure(activations, None, len(watcher.panel_x))
     assert dead[0].dead == 1.0
     watch.remember()
     first.kernel.assign(first.kernel * 1.01)
-    moved = watch.measure(activations, None, None, len(watcher.panel_x))
+    moved = watch.measure(activations, None, len(watcher.panel_x))
     assert moved[0].update_ratio == pytest.approx(0.01 / 1.01, rel=1e-4)
     assert np.isnan(moved[0].gradient_norm) and moved[1].update_ratio == 0.0
 
@@ -122,3 +127,20 @@ def test_a_replay_keeps_its_events_and_its_layer_figures_within_its_budget():
             np.testing.assert_array_equal(restored.histogram, original.histogram)
             assert restored.gradient_norm == pytest.approx(original.gradient_norm)
             assert int(restored.histogram.sum()) == restored.count == sizes[restored.name]
+
+
+@pytest.mark.slow
+def test_the_layer_figures_keep_to_their_own_share_of_the_training_time(monkeypatch):
+    from core.fit import watching
+    from core.fit.config import TrainConfig
+    from core.fit.progress import ProgressRecorder
+    from core.fit.recipe import plan_fit
+
+    config = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=1500, batch_size=16)
+    plan = plan_fit(config)
+    watcher = watching.watch_callback(plan, config, ProgressRecorder("share", config), every=1)
+    monkeypatch.setattr(watching, "LAYER_BUDGET", 0.0005)  # tiny: figures rarely due
+    plan.model.fit(callbacks=[watcher], **plan.fit_args)
+    with_figures = [s for s in watcher.taken if s.layers is not None]
+    assert watcher.taken[0].layers is not None and watcher.taken[1].layers is not None, "the first two always"
+    assert len(with_figures) == watcher.layer_snapshots < len(watcher.taken) / 3, (len(with_figures), len(watcher.taken))

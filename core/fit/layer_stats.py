@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from core.store.layer_stats import LayerStats
 
-GRADIENT_BATCH = 64
+GRADIENT_BATCH = 32
 KEPT = 4
 _kept: "OrderedDict[int, LayerWatch]" = OrderedDict()
 
@@ -87,7 +87,7 @@ def kernel_gradients(model: keras.Model, x, y, training: bool = False) -> list[n
 
 
 class LayerWatch:
-    """The traced functions that measure one compiled model, and the kernels as they were before the last step."""
+    """The traced function that measures one compiled model, and the kernels as they were before the last step."""
 
     def __init__(self, model: keras.Model, input_shape: tuple[int, ...]):
         self.model = model
@@ -102,18 +102,16 @@ class LayerWatch:
         except (AttributeError, ValueError, TypeError):  # a model without symbolic inputs: no dead units
             probe, self.relu_names = None, []
         self.output = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        if probe is not None:
-            self.forward = tf.function(lambda x: probe(x, training=False), input_signature=[spec])
-        else:
-            self.forward = tf.function(lambda x: [model(x, training=False)], input_signature=[spec])
 
-        def gradients(x, y):
+        def look(x, gradient_x, gradient_y):
+            """One call: the outputs and ReLU activations for x, the kernels' gradients on (gradient_x, gradient_y)."""
+            outputs = probe(x, training=False) if probe is not None else [model(x, training=False)]
             with tf.GradientTape() as tape:
-                predicted = model(x, training=False)
-                loss = model.compute_loss(x=x, y=y, y_pred=predicted, training=False)
-            return tape.gradient(loss, kernels)
+                predicted = model(gradient_x, training=False)
+                loss = model.compute_loss(x=gradient_x, y=gradient_y, y_pred=predicted, training=False)
+            return list(outputs), tape.gradient(loss, kernels)
 
-        self.gradients = tf.function(gradients, input_signature=[spec, tf.TensorSpec((None,), tf.int32)])
+        self.look = tf.function(look, input_signature=[spec, spec, tf.TensorSpec((None,), tf.int32)])
 
     def kernels(self) -> list[np.ndarray]:
         return [np.array(keras.ops.convert_to_numpy(layer.kernel)) for layer in self.layers]
@@ -122,18 +120,22 @@ class LayerWatch:
         """Keep the kernels as they are now: the next measure's update ratio is against them."""
         self._previous = self.kernels()
 
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(the model's output, the ReLU activations after each kernel layer that has one) for `x`."""
-        outputs = self.forward(x)
-        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        return np.asarray(outputs[0], np.float32), [np.asarray(a) for a in outputs[1:]]
+    def predict(self, x: np.ndarray, gradient_data: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
+        """(the model's output for `x`, the ReLU activations after each kernel layer that has one, and with
+        `gradient_data` (x, y) the kernels' gradients on it), all in one call."""
+        given = gradient_data is not None
+        gx, gy = gradient_data if given else (x[:1], np.zeros(1, np.int32))
+        outputs, gradients = self.look(x, np.asarray(gx, np.float32), np.asarray(gy, np.int32))
+        return (np.asarray(outputs[0], np.float32), [np.asarray(a) for a in outputs[1:]],
+                [np.asarray(g) for g in gradients] if given else None)
 
-    def measure(self, activations: list[np.ndarray], x: np.ndarray | None, y: np.ndarray | None,
+    def measure(self, activations: list[np.ndarray], gradients: list[np.ndarray] | None,
                 panel_size: int) -> tuple[LayerStats, ...]:
-        """Every kernel layer's figures: `activations` from predict (their first `panel_size` rows are the panel
-        digits), the gradient on (x, y) if given, the update ratio against the remembered kernels if any."""
+        """Every kernel layer's figures: `activations` and `gradients` from predict (the activations' first
+        `panel_size` rows are the panel digits), the update ratio against the remembered kernels if any."""
         kernels = self.kernels()
-        norms = ([float(np.linalg.norm(g)) for g in self.gradients(x, y)] if x is not None
+        norms = ([float(np.linalg.norm(g)) for g in gradients] if gradients is not None
                  else [float("nan")] * len(kernels))
         previous, self._previous = self._previous, None
         dead = {name: dead_share(a[:panel_size]) for name, a in zip(self.relu_names, activations)}

@@ -5,7 +5,9 @@ goes to the recorder as plain data (core.store.snapshots).
 
 The cost is kept small: one forward pass on at most ~32 images per snapshot, N batches apart where N
 makes the snapshots take under BUDGET of the training time and come no oftener than MIN_INTERVAL
-seconds (measured as the run goes: a snapshot's cost and a batch's time).
+seconds (measured as the run goes: a snapshot's cost and a batch's time). The layer figures cost more (a
+gradient, every weight's histogram): they come with a snapshot only once LAYER_BUDGET of the training time
+since the last ones pays for them, so together the snapshots stay under 3%.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ MAX_FILTERS = {"conv": 32, "dense": 16}
 CONFUSION_IMAGES = 1000  # validation images counted for the per-epoch confusion matrix
 BUDGET = 0.02           # share of training time snapshots may take (the aim is under 3%)
 MIN_INTERVAL = 1.0      # seconds of training between snapshots, at least (the Train page polls every second)
+LAYER_BUDGET = 0.01     # share of training time the layer figures may add on top
 
 
 KEPT_PANELS = 8
@@ -112,6 +115,9 @@ class SnapshotCallback(keras.callbacks.Callback):
         self._fit_start = 0.0
         self._snapshot_took = 0.0
         self._remember_took = 0.0
+        self._layers_cost: float | None = None   # what the layer figures add to a snapshot (moving average)
+        self._layers_at = 0.0                    # when they were last taken
+        self.layer_snapshots = 0                 # snapshots that carry them
 
     @property
     def batch_seconds(self) -> float:
@@ -140,7 +146,7 @@ class SnapshotCallback(keras.callbacks.Callback):
         self.epoch, self.batch = epoch, 0
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.layers is not None and self.step + 1 >= self._next_at:
+        if self.layers is not None and self.step + 1 >= self._next_at and self._layers_due():
             started = time.perf_counter()
             self.layers.remember()            # the update ratio of the batch this snapshot follows
             took = time.perf_counter() - started
@@ -179,13 +185,20 @@ class SnapshotCallback(keras.callbacks.Callback):
     def stepped(self) -> Snapshot:
         """A batch was trained by hand: count it and take a snapshot of the weights after it."""
         self.step += 1
-        return self._snapshot()
+        return self._snapshot(with_layers=True)   # while paused the figures cost no training time
 
     def panel_answers(self) -> np.ndarray:
         """The network's answer for each panel digit now."""
         return self._probabilities(self.panel_x).argmax(axis=1)
 
     # --- the work ------------------------------------------------------------------------------------
+
+    def _layers_due(self) -> bool:
+        """The layer figures come with the next snapshot: the first one, then once LAYER_BUDGET of the time
+        since the last ones covers what they cost."""
+        if self._layers_cost is None:
+            return True
+        return (time.perf_counter() - self._layers_at) * LAYER_BUDGET >= self._layers_cost
 
     def _interval_batches(self) -> int:
         """N: batches between snapshots."""
@@ -223,18 +236,22 @@ class SnapshotCallback(keras.callbacks.Callback):
         np.add.at(matrix, (np.asarray(y, np.int64), predicted), 1)
         return matrix, len(y)
 
-    def _snapshot(self, confusion: bool = False) -> Snapshot:
+    def _snapshot(self, confusion: bool = False, with_layers: bool = False) -> Snapshot:
         started = time.perf_counter()
         version, image = self.probe() if self.probe else (0, None)
         x = self.panel_x
         if image is not None:
             x = np.concatenate([x, np.asarray(image, np.float32).reshape(1, *x.shape[1:])])
         layers = None
-        if self.layers is not None:
-            out, activations = self.layers.predict(x)
+        if self.layers is not None and (with_layers or self._layers_due()):
+            out, activations, gradients = self.layers.predict(x, self.gradient_data)
             probabilities = self._softmax(out)
-            gx, gy = self.gradient_data if self.gradient_data is not None else (None, None)
-            layers = self.layers.measure(activations, gx, gy, len(self.panel))
+            layers = self.layers.measure(activations, gradients, len(self.panel))
+            took = time.perf_counter() - started + self._remember_took
+            if self.seq > 0:  # the first one traces the functions: not what they cost
+                self._layers_cost = took if self._layers_cost is None else 0.8 * self._layers_cost + 0.2 * took
+            self._layers_at = time.perf_counter()
+            self.layer_snapshots += 1
         else:
             probabilities = self._probabilities(x)
         matrix, count = self._confusion() if confusion else (None, 0)
