@@ -35,7 +35,7 @@ def snapshot_shares(settings: Settings) -> list[dict]:
 
     rows = []
     runs = 1 if settings.quick else 3
-    for arch, limit in (("cnn-bn", 2000 if settings.quick else 12000), ("mlp-128-64", 2000 if settings.quick else 20000)):
+    for arch, limit in (("cnn-bn", 2000 if settings.quick else 20000), ("mlp-128-64", 2000 if settings.quick else 20000)):
         config = TrainConfig.for_preset(arch, epochs=1, limit=limit)
         figures = {}
         for label, layers in (("with", True), ("without", False)):

@@ -266,3 +266,52 @@ def test_a_reused_worker_s_next_run_is_neither_paused_nor_on_the_last_run_s_rate
         assert progress.epoch_log[-1]["learning_rate"] == pytest.approx(SHORT.learning_rate)
     finally:
         pool.close()
+
+
+# --- augmentation switched mid-run ----------------------------------------------------------------------
+
+def is_plain(batch: np.ndarray, x: np.ndarray) -> bool:
+    """Every image of the batch is one of the training images as they are (not warped)."""
+    rows = {image.tobytes() for image in x}
+    return all(image.tobytes() in rows for image in np.asarray(batch))
+
+
+@pytest.mark.slow
+def test_a_switchable_pipeline_takes_the_switch_at_the_very_next_batch():
+    from core.data import datasets
+    from core.data.augment import augmented_dataset
+
+    data = datasets.load("mnist")
+    x, y = datasets.normalise(data.x_train[:640]), data.y_train[:640]
+    switch = tf.Variable(True, trainable=False)
+    batches = iter(augmented_dataset(x, y, 32, seed=1, switch=switch))
+    seen = []
+    for index in range(12):
+        if index == 4:
+            switch.assign(False)
+        if index == 8:
+            switch.assign(True)
+        seen.append(is_plain(next(batches)[0], x))
+    assert seen == [False] * 4 + [True] * 4 + [False] * 4
+
+
+@pytest.mark.slow
+def test_augmentation_switched_off_and_on_while_paused_and_recorded(store):
+    job = JobRegistry(1, store, TrainingJob).submit(LONG.replace(augment=True, name="switched"))
+    assert wait_until(lambda: job.progress().steps >= 3, timeout=120)
+    job.pause()
+    assert wait_until(lambda: job.progress().paused, timeout=30)
+    job.step()
+    assert next_report(job, 1).augmented
+    job.set_augment(False)
+    job.step()
+    off = next_report(job, 2)
+    assert not off.augmented
+    [event] = job.progress().events
+    assert (event.kind, event.value, event.text, event.step) == ("augment", 0.0, "augmentation off", off.step - 1)
+    job.set_augment(True)
+    job.resume()
+    assert wait_until(lambda: len(job.progress().events) == 2, timeout=30)
+    progress = stopped(job)
+    assert [e["text"] for e in store.read_meta("switched").extra["events"]] == ["augmentation off", "augmentation on"]
+    assert progress.result is not None

@@ -59,11 +59,23 @@ def augmenter(seed: int = 0):
     return apply
 
 
-def augmented_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0) -> tf.data.Dataset:
-    """Shuffled, batched, augmented training data; the arrays stay in memory as float32."""
+def augmented_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0,
+                      switch: tf.Variable | None = None) -> tf.data.Dataset:
+    """Shuffled, batched, augmented training data; the arrays stay in memory as float32.
+
+    With `switch` (a boolean tf.Variable), augmentation can be turned off and on while it trains, from the very
+    next batch: each batch is augmented ahead (in parallel, as always) with its plain images kept beside it,
+    and the switch picks one of the two as the batch is taken."""
     apply = augmenter(seed)
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size)
-            .map(lambda images, labels: (apply(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    batches = (tf.data.Dataset.from_tensor_slices((x, y))
+               .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size))
+    if switch is None:
+        return (batches.map(lambda images, labels: (apply(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False  # nothing read ahead of the switch
+    return (batches.map(lambda images, labels: (apply(images), images, labels), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE)
+            .map(lambda augmented, plain, labels: (tf.cond(switch, lambda: augmented, lambda: plain), labels))
+            .with_options(options))

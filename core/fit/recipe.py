@@ -35,6 +35,7 @@ class FitPlan:
     dataset_samples: int = 0                           # of train_samples, those from the dataset itself
     drawings: finetune.DrawingSplit | None = None      # the users' drawings trained on and held out
     train_data: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) trained on, as arrays (Steps, gradients)
+    augment_flag: Any = None                           # a tf.Variable: augmentation on or off from the next batch
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -110,13 +111,16 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
     has_val = len(split.y_val) > 0
     fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0,
                                     validation_data=(split.x_val, split.y_val) if has_val else None)
+    augment_flag = None
     if config.augment:
-        fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed),
+        augment_flag = tf.Variable(True, trainable=False, name="augment")  # switched mid-run (core.fit.steering)
+        fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed,
+                                            switch=augment_flag),
                         shuffle=False)  # the dataset shuffles itself
     else:
         fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
     return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept,
-                   (split.x_train, split.y_train))
+                   (split.x_train, split.y_train), augment_flag)
 
 
 def seed_everything(seed: int, keep_kernels: bool = False) -> None:

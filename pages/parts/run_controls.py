@@ -5,6 +5,7 @@ the buttons; nothing is changed. What the job's methods do is core.runs.steering
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from core.runs.queue import QueuedJob
 
 MESSAGE_KEY = "run_control_message"    # (job id, the last refusal's words)
+STEP_WAIT = 1.0                        # seconds a Step's click waits for the report, so its own rerun shows it
 
 
 def _job(job_id: str):
@@ -37,9 +39,19 @@ def _act(job_id: str, action: str, *args) -> None:
     if job is None:
         return
     try:
+        before = job.progress().last_step
         getattr(job, action)(*args)
     except ControlError as exc:
         st.session_state[MESSAGE_KEY] = (job_id, str(exc))
+        return
+    if action == "step":  # most Steps take well under a second: wait, and the page shows it at once
+        number = (before.number if before else 0) + 1
+        deadline = time.monotonic() + STEP_WAIT
+        while time.monotonic() < deadline:
+            report = job.progress().last_step
+            if report is not None and report.number >= number:
+                return
+            time.sleep(0.01)
 
 
 def _rate_entered(job_id: str, key: str) -> None:
