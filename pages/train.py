@@ -150,12 +150,12 @@ def job_panel(job_id: str, was_active: bool) -> None:
                    f"(place {p.queue_position} in the queue). It starts by itself when the slot is free.")
     elif not p.state.done:
         progress_ui(p)
+    if not p.state.done and (p.batch_curve or p.epoch_log):
+        curves_ui(p)               # while it trains, the curves come first, with the controls above them
     if p.state.done:
         outcome_ui(p)
     elif p.batch_curve:
         figures_ui(p)
-    if not p.state.done and (p.batch_curve or p.epoch_log):
-        curves_ui(p)               # while it trains, the curves come first
     with st.container():
         if p.last_step is not None and p.state == JobState.RUNNING and job.control_state().paused:
             step_view.step_report_ui(p.last_step, p.panel)

@@ -144,3 +144,24 @@ def test_the_layer_figures_keep_to_their_own_share_of_the_training_time(monkeypa
     with_figures = [s for s in watcher.taken if s.layers is not None]
     assert watcher.taken[0].layers is not None and watcher.taken[1].layers is not None, "the first two always"
     assert len(with_figures) == watcher.layer_snapshots < len(watcher.taken) / 3, (len(with_figures), len(watcher.taken))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["linear", "cnn-best"])
+def test_every_kind_of_network_gets_its_figures(arch):
+    """No ReLU at all (linear), ReLU as its own layer after batch norm (cnn-best): figures for every kernel."""
+    from core.data import datasets
+    from core.fit.config import TrainConfig
+    from core.fit.layer_stats import gradient_batch, kernel_layers, watch_for
+    from core.fit.recipe import plan_fit
+
+    plan = plan_fit(TrainConfig.for_preset(arch, epochs=1, limit=300, batch_size=32))
+    watch = watch_for(plan.model, (28, 28, 1))
+    x = datasets.normalise(datasets.load("mnist").x_test[:26])
+    out, activations, gradients = watch.predict(x, gradient_batch(*plan.train_data, 0))
+    assert out.shape == (26, 10) and len(gradients) == len(kernel_layers(plan.model))
+    figures = watch.measure(activations, gradients, 26)
+    assert [s.name for s in figures] == [layer.name for layer in kernel_layers(plan.model)]
+    assert all(s.gradient_norm > 0 and int(s.histogram.sum()) == s.count for s in figures)
+    deads = [s.dead for s in figures if not np.isnan(s.dead)]
+    assert len(deads) == (0 if arch == "linear" else 4) and all(0 <= d <= 1 for d in deads)

@@ -105,7 +105,8 @@ class LayerWatch:
 
         def look(x, gradient_x, gradient_y):
             """One call: the outputs and ReLU activations for x, the kernels' gradients on (gradient_x, gradient_y)."""
-            outputs = probe(x, training=False) if probe is not None else [model(x, training=False)]
+            outputs = probe(x, training=False) if probe is not None else model(x, training=False)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # no ReLU: one output
             with tf.GradientTape() as tape:
                 predicted = model(gradient_x, training=False)
                 loss = model.compute_loss(x=gradient_x, y=gradient_y, y_pred=predicted, training=False)

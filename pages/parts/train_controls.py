@@ -99,10 +99,13 @@ def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hi
     return arch, options
 
 
-# How each setting is shown; labels, help and bounds come from core.fit.config's SETTINGS.
-LAYOUT = [("dataset", "epochs"), ("batch_size", "optimizer"), ("learning_rate", "schedule"),
-          ("limit", "validation_split"), ("seed", "stroke_copies"), ("drawings_weight", "drawings_held_out"),
-          ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
+# How each setting is shown; labels, help and bounds come from core.fit.config's SETTINGS. What a learner came
+# for first (the sample limit with them: it is what makes a run take seconds), the rest in a fold.
+FIRST = [("epochs", "batch_size"), ("learning_rate", "limit")]
+MORE = [("dataset", "optimizer"), ("schedule", "validation_split"), ("seed", "stroke_copies"),
+        ("drawings_weight", "drawings_held_out"), ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
+LAYOUT = FIRST + MORE
+MORE_KEY = "train_more_settings"     # the fold's state: open or closed, kept for the session
 
 
 def setting_widget(name: str, default: Any, key: str, container, disabled: bool = False,
@@ -158,17 +161,26 @@ def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: froze
     `name_placeholder` says what the model is called when no name is given.
     """
     start = {**TrainConfig.for_preset(arch).to_dict(), **(defaults or {})}
-    values = {}
-    for row in LAYOUT:
-        shown = [name for name in row if name not in hidden]
-        if "drawings_weight" in shown:
-            st.markdown("**Your drawings**", help="The digits kept on the Draw page, as extra training samples.")
-        columns = st.columns(len(shown)) if len(shown) > 1 else [st] * len(shown)
-        for name, column in zip(shown, columns):
-            values[name] = setting_widget(name, start[name], widget_key(arch, name), column, disabled=name in locked,
-                                          placeholder=name_placeholder)
-        if "drawings_weight" in shown:
-            drawings_plan_ui(values["drawings_weight"], values.get("drawings_held_out", start["drawings_held_out"]))
+    values: dict[str, Any] = {}
+
+    def rows(layout) -> None:
+        for row in layout:
+            shown = [name for name in row if name not in hidden]
+            if "drawings_weight" in shown:
+                st.markdown("**Your drawings**", help="The digits kept on the Draw page, as extra training samples.")
+            columns = st.columns(len(shown)) if len(shown) > 1 else [st] * len(shown)
+            for name, column in zip(shown, columns):
+                values[name] = setting_widget(name, start[name], widget_key(arch, name), column,
+                                              disabled=name in locked, placeholder=name_placeholder)
+            if "drawings_weight" in shown:
+                drawings_plan_ui(values["drawings_weight"], values.get("drawings_held_out", start["drawings_held_out"]))
+
+    rows(FIRST)
+    more = [name for row in MORE for name in row if name not in hidden]
+    if more:
+        with st.expander("More settings: dataset, optimizer, schedule, validation, seed, your drawings, callbacks",
+                         key=MORE_KEY, on_change="rerun", icon=":material/tune:"):
+            rows(MORE)
     for name in hidden:
         values[name] = start[name]
     return values
