@@ -44,8 +44,9 @@ def main() -> None:
         if st.button("▶ Start training", type="primary", key="train_start", width="stretch"):
             start_job(arch, options, training, at)
         train_links.copy_link_ui(arch, options, training, at)
-        lr_finder_view.finder_ui(arch, options, training,
-                                 locked=at is not None and "learning_rate" in at.step.fixed)
+        if at is None or "finder" not in at.step.hidden:     # a lesson step may leave the finder out
+            lr_finder_view.finder_ui(arch, options, training,
+                                     locked=at is not None and "learning_rate" in at.step.fixed)
     with panel:
         job = attached_job()
         if job is None:
@@ -55,7 +56,8 @@ def main() -> None:
             st.fragment(run_every=POLL_SECONDS * 2 if busy else None)(slot_ui)(busy)
         else:
             active = not job.state.done
-            st.fragment(run_every=live_view.poll_seconds(job) if active else None)(job_panel)(job.id, active)
+            steer = at is None or "steer" not in at.step.hidden  # a lesson step may leave Pause and Step out
+            st.fragment(run_every=live_view.poll_seconds(job) if active else None)(job_panel)(job.id, active, steer)
 
 
 def start_job(arch: str, options: dict, training: dict, at: LessonAt | None = None) -> None:
@@ -119,7 +121,7 @@ def attached_job() -> "QueuedJob | None":
     return job
 
 
-def job_panel(job_id: str, was_active: bool) -> None:
+def job_panel(job_id: str, was_active: bool, steer: bool = True) -> None:
     """Everything about one run; re-run on a timer by st.fragment while the run is active."""
     job = resources.registry().get(job_id)
     if job is None:
@@ -142,7 +144,8 @@ def job_panel(job_id: str, was_active: bool) -> None:
         st.caption(f"Started by {plain(owner) if owner else 'another visitor'}: only they, or the presenter, "
                    "can stop, pause or steer it.")
     with st.container():  # one block whatever it holds: the panel's layout stays the same from poll to poll
-        run_controls.controls_ui(job, p)  # Pause, Resume, Step, a new learning rate (its starter or the presenter)
+        if steer:
+            run_controls.controls_ui(job, p)  # Pause, Resume, Step, a new rate (its starter or the presenter)
     if p.state == JobState.QUEUED:
         running = sum(1 for j in resources.registry().active() if j.state != JobState.QUEUED)
         ahead = running + (p.queue_position or 1) - 1

@@ -165,3 +165,16 @@ def test_every_kind_of_network_gets_its_figures(arch):
     assert all(s.gradient_norm > 0 and int(s.histogram.sum()) == s.count for s in figures)
     deads = [s.dead for s in figures if not np.isnan(s.dead)]
     assert len(deads) == (0 if arch == "linear" else 4) and all(0 <= d <= 1 for d in deads)
+
+
+def test_weights_that_are_no_longer_numbers_are_counted_and_named():
+    weights = np.array([0.5, np.nan, -0.25, np.inf, 0.0], np.float32)
+    s = LayerStats.of("dense", weights)
+    assert s.count == 5 and int(s.histogram.sum()) == 3 and s.broken == 2
+    assert s.mean == pytest.approx(0.25 / 3) and (s.low, s.high) == (-0.25, 0.5)
+    gone = LayerStats.of("dense_1", np.full(4, np.nan))
+    assert gone.broken == 4 and np.isnan(gone.mean) and np.isnan(gone.low)
+    [hint] = hints([s, gone, stats("dense_2", update_ratio=0.5)])
+    assert "4 of the 4 weights of layer dense_1 are no longer numbers" in hint and "diverged" in hint
+    back = from_arrays(to_arrays([(s, gone)]), 1)[0]
+    assert back[1].broken == 4 and back[0].broken == 2

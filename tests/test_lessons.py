@@ -21,7 +21,7 @@ SAMPLES_PER_SECOND = {"linear": 139_491, "mlp-512": 58_193, "mlp-128-64": 106_73
 PER_RUN, PER_EPOCH = 6.0, 0.4
 SECONDS_PER_RUN = 40        # a minute at most with a margin: the room shares the server
 SHIPPED = {"line-to-cnn": "From a line to a CNN", "preprocessing": "Why preprocessing matters",
-           "overfitting": "Overfitting"}
+           "overfitting": "Overfitting", "learning-rate": "Learning rate: too small, just right, too large"}
 
 
 def run_seconds(config: TrainConfig) -> float:
@@ -53,6 +53,17 @@ def test_shipped_lessons_cover_what_the_issue_asks(shipped):
     first = config_from_values(over.step(1).apply({})[0])
     assert first.limit <= 500 and first.epochs >= 30 and first.validation_split > 0 and not first.early_stopping
     assert any(step.fixed.get("early_stopping") is True for step in over.steps)
+
+
+def test_the_learning_rate_lesson_uses_the_finder_a_run_that_diverges_and_a_rescue(shipped):
+    lessons, _ = shipped
+    rate = lessons["learning-rate"]
+    finder, small, large, rescue = rate.steps
+    assert "finder" not in finder.hidden and "learning_rate" not in finder.fixed   # "Use this" can fill it
+    assert small.fixed["learning_rate"] < 0.001 < 0.5 < large.fixed["learning_rate"]
+    assert "steer" not in rescue.hidden and "steer" not in large.hidden and "steer" in finder.hidden
+    assert rescue.fixed["learning_rate"] == large.fixed["learning_rate"]
+    assert {"steer", "finder"} <= set(CONTROLS)
 
 
 def every_step(lessons):
@@ -282,7 +293,7 @@ def test_path_tricks_are_refused_before_any_file_is_read(name, monkeypatch):
 
 def test_get_lesson_opens_one_lesson_and_names_what_is_missing(tmp_path):
     assert isinstance(get_lesson("overfitting"), Lesson) and get_lesson("overfitting").file == "lessons/overfitting.toml"
-    with pytest.raises(LessonError, match=r"No lesson called 'nope' \(there are: line-to-cnn, overfitting, "):
+    with pytest.raises(LessonError, match=r"No lesson called 'nope' \(there are: learning-rate, line-to-cnn, overfitting, "):
         get_lesson("nope")
     write(tmp_path, "broken.toml", 'title = "x"\n[[steps]]\ntitle = "a"\nmax_limit = 7\n')
     with pytest.raises(LessonError) as info:

@@ -315,3 +315,16 @@ def test_augmentation_switched_off_and_on_while_paused_and_recorded(store):
     progress = stopped(job)
     assert [e["text"] for e in store.read_meta("switched").extra["events"]] == ["augmentation off", "augmentation on"]
     assert progress.result is not None
+
+
+@pytest.mark.slow
+def test_a_run_that_diverges_trains_to_its_end_and_its_figures_say_so(store):
+    job = JobRegistry(1, store, TrainingJob).submit(
+        TrainConfig.for_preset("linear", optimizer="sgd", learning_rate=10.0, epochs=2, limit=600, batch_size=32))
+    assert job.wait(timeout=180)
+    progress = job.progress()
+    assert progress.state == JobState.FINISHED and progress.result is not None, progress.error
+    from core.fit.layer_hints import hints
+
+    last = [s for s in job.snapshots() if s.layers][-1]
+    assert any(layer.broken for layer in last.layers) and "diverged" in hints(last.layers)[0]

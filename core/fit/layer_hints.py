@@ -16,6 +16,12 @@ DEAD_SHARE = 0.5         # a hint once this share of a layer's units is dead
 def hints(layers: Sequence[LayerStats] | None) -> list[str]:
     """At most one hint about the update size (the layer furthest off) and one per layer with many dead units."""
     found: list[str] = []
+    broken = [s for s in layers or () if s.broken]
+    if broken:
+        worst = max(broken, key=lambda s: s.broken / max(1, s.count))
+        found.append(f"{worst.broken:,} of the {worst.count:,} weights of layer {worst.name} are no longer numbers "
+                     "(they grew past infinity): the run has diverged. Lower the learning rate and start again.")
+        return found
     ratios = [(s.update_ratio, s.name) for s in layers or () if math.isfinite(s.update_ratio) and s.update_ratio > 0]
     if ratios:
         ratio, name = max(ratios, key=lambda r: abs(math.log10(r[0] / USUAL_RATIO)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import traceback
 
 import keras
 import numpy as np
@@ -168,13 +169,13 @@ class SnapshotCallback(keras.callbacks.Callback):
         self._last_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.confusion_data is not None:
-            self._snapshot(confusion=True)
+        if self.confusion_data is not None:  # the run's last snapshot has the layer figures, whatever their budget
+            self._snapshot(confusion=True, with_layers=epoch + 1 == (self.params or {}).get("epochs"))
         self._last_end = time.perf_counter()
 
     def on_train_end(self, logs=None):
         if not self.taken or self.taken[-1].step != self.step:
-            self._snapshot()                  # where a stopped run ended
+            self._snapshot(with_layers=True)  # where a stopped run ended, its figures with it
 
     # --- for a Step by hand (core.fit.steering) --------------------------------------------------------
 
@@ -242,17 +243,22 @@ class SnapshotCallback(keras.callbacks.Callback):
         x = self.panel_x
         if image is not None:
             x = np.concatenate([x, np.asarray(image, np.float32).reshape(1, *x.shape[1:])])
-        layers = None
+        layers = probabilities = None
         if self.layers is not None and (with_layers or self._layers_due()):
-            out, activations, gradients = self.layers.predict(x, self.gradient_data)
-            probabilities = self._softmax(out)
-            layers = self.layers.measure(activations, gradients, len(self.panel))
+            try:
+                out, activations, gradients = self.layers.predict(x, self.gradient_data)
+                probabilities = self._softmax(out)
+                layers = self.layers.measure(activations, gradients, len(self.panel))
+            except Exception:  # figures are a view on the run: never its end; this run goes on without them
+                traceback.print_exc()
+                self.layers = None
+        if layers is not None:
             took = time.perf_counter() - started + self._remember_took
             if self.seq > 0:  # the first one traces the functions: not what they cost
                 self._layers_cost = took if self._layers_cost is None else 0.8 * self._layers_cost + 0.2 * took
             self._layers_at = time.perf_counter()
             self.layer_snapshots += 1
-        else:
+        if probabilities is None:
             probabilities = self._probabilities(x)
         matrix, count = self._confusion() if confusion else (None, 0)
         _, filters = self._filters()

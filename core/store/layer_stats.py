@@ -30,16 +30,27 @@ class LayerStats:
     @classmethod
     def of(cls, name: str, weights: np.ndarray, gradient_norm: float = float("nan"),
            update_ratio: float = float("nan"), dead: float = float("nan"), bins: int = BINS) -> "LayerStats":
-        """The figures of one kernel; the histogram spans its smallest to largest weight."""
-        values = np.asarray(weights, dtype=np.float32).ravel()
-        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        """The figures of one kernel; the histogram spans its smallest to largest weight. Weights that are no longer
+        numbers (a run that diverged) are left out of the histogram: `count - histogram.sum()` of them."""
+        every = np.asarray(weights, dtype=np.float32).ravel()
+        values = every[np.isfinite(every)]
+        if not values.size:
+            return cls(name, int(every.size), float(gradient_norm), float("nan"), float("nan"), float("nan"),
+                       float("nan"), np.zeros(bins, np.int32), float(update_ratio), float(dead))
+        low, high = float(values.min()), float(values.max())
         counts, _ = np.histogram(values, bins=bins, range=(low, high if high > low else low + 1e-12))
-        return cls(name, int(values.size), float(gradient_norm), float(values.mean()) if values.size else 0.0,
-                   float(values.std()) if values.size else 0.0, low, high, counts.astype(np.int32),
-                   float(update_ratio), float(dead))
+        return cls(name, int(every.size), float(gradient_norm), float(values.mean()), float(values.std()), low, high,
+                   counts.astype(np.int32), float(update_ratio), float(dead))
+
+    @property
+    def broken(self) -> int:
+        """Weights that are no longer numbers (infinite or NaN)."""
+        return self.count - int(self.histogram.sum())
 
     @property
     def edges(self) -> np.ndarray:
+        if not (np.isfinite(self.low) and np.isfinite(self.high)):
+            return np.zeros(len(self.histogram) + 1)
         return np.linspace(self.low, self.high, len(self.histogram) + 1)
 
 

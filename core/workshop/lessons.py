@@ -17,7 +17,8 @@ from core.nets.presets import PRESETS
 from core.workshop.setting_text import DEFAULT_ARCH, PLAIN_NAME, Refusal, config_from_values, resolve_clashes
 
 PAGES = ("home", "draw", "train", "mistakes", "inside", "dataset", "models", "leaderboard")
-CONTROLS = ("arch", "options", *SETTINGS)                   # what `hidden` may name
+TOOLS = ("steer", "finder")     # Pause/Step/a new rate while a run trains, and the learning-rate finder
+CONTROLS = ("arch", "options", *SETTINGS, *TOOLS)          # what `hidden` may name
 FIXABLE = ("arch", "options", *(name for name in SETTINGS if name != "name"))
 
 

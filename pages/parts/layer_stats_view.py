@@ -33,8 +33,11 @@ def histogram_frame(snapshots: Sequence[Snapshot]) -> pd.DataFrame:
     rows = []
     names = [s.name for s in snapshots[0].layers] if snapshots else []
     for j, name in enumerate(names):
-        low = min(s.layers[j].low for s in snapshots)
-        high = max(s.layers[j].high for s in snapshots)
+        lows = [s.layers[j].low for s in snapshots if np.isfinite(s.layers[j].low)]
+        highs = [s.layers[j].high for s in snapshots if np.isfinite(s.layers[j].high)]
+        if not lows:
+            continue
+        low, high = min(lows), max(highs)
         edges = np.linspace(low, high if high > low else low + 1e-9, BINS + 1)
         centres = (edges[:-1] + edges[1:]) / 2
         for shot in snapshots:
