@@ -17,6 +17,7 @@ from pages.parts.formatting import plain
 from pages.parts.train_state import widget_key
 
 FINDER_KEY = "lr_finder_job"          # the id of this session's latest finder run
+OPEN_KEY = "lr_finder_open"           # its fold, open or closed (kept for the session)
 POLL_SECONDS = 1.0
 
 
@@ -28,10 +29,12 @@ def finder_chart(result: FinderResult, large: bool = False):
                           "loss": list(result.losses) + list(result.smoothed),
                           "series": ["each batch"] * len(result.losses) + ["smoothed"] * len(result.smoothed)})
     frame = frame[frame.loss.apply(lambda v: v == v and abs(v) < 1e6)]
-    top = max(frame[frame.series == "smoothed"].loss.min() * 4, frame.loss.iloc[0] * 1.5) if len(frame) else 1
-    x = alt.X("learning rate:Q", scale=alt.Scale(type="log"), axis=alt.Axis(format=".0e"))
+    smoothed = frame[frame.series == "smoothed"].loss
+    low = float(smoothed.min()) * 0.8 if len(smoothed) else 0.0
+    top = max(float(smoothed.iloc[0]) * 1.3, low * 2) if len(smoothed) else 1.0
+    x = alt.X("learning rate:Q", scale=alt.Scale(type="log"), axis=alt.Axis(format="~e", tickCount=5))
     lines = alt.Chart(frame).mark_line(clip=True).encode(
-        x=x, y=alt.Y("loss:Q", scale=alt.Scale(domain=[0, float(top)])),
+        x=x, y=alt.Y("loss:Q", scale=alt.Scale(domain=[low, top])),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
                         scale=alt.Scale(domain=["each batch", "smoothed"], range=[charts.NEUTRAL, charts.BLUE])))
     layers = [lines]
@@ -57,6 +60,7 @@ def _start(arch: str, options: dict[str, Any], training: dict[str, Any]) -> None
         return
     visitor.started(job.id)
     st.session_state[FINDER_KEY] = job.id
+    st.session_state[OPEN_KEY] = True
 
 
 def _use(arch: str, rate: float) -> None:
@@ -65,10 +69,10 @@ def _use(arch: str, rate: float) -> None:
 
 def finder_ui(arch: str, options: dict[str, Any], training: dict[str, Any], locked: bool = False) -> None:
     """The button, and this session's finder run: its progress while it runs, then its curve and "Use this"."""
-    with st.expander("Find a learning rate", icon=":material/search:", expanded=bool(st.session_state.get(FINDER_KEY))):
+    with st.expander("Find a learning rate", icon=":material/search:", key=OPEN_KEY, on_change="rerun"):
         st.caption("A throw-away copy of this network trains for 100 batches while its learning rate grows from "
                    "0.00001 to 1; the loss against the rate shows where learning is fastest. Nothing is saved.")
-        st.button("🔎 Find a learning rate", key="lr_finder_start", on_click=_start, args=(arch, options, training),
+        st.button("Find a learning rate", icon=":material/search:", key="lr_finder_start", on_click=_start, args=(arch, options, training),
                   disabled=bool(training.get("start_from")),
                   help="Runs through the queue like any run (Smith 2017; fastai's lr_find).")
         problem = st.session_state.get(f"{FINDER_KEY}_problem")
@@ -78,8 +82,10 @@ def finder_ui(arch: str, options: dict[str, Any], training: dict[str, Any], lock
         job = resources.registry().get(job_id) if job_id else None
         if job is None:
             return
-        active = not job.state.done
-        st.fragment(run_every=POLL_SECONDS if active else None)(finder_result_ui)(job.id, arch, active, locked)
+        if job.state.done:  # drawn with the page: "Use this" must rerun the whole page to reach the rate field
+            finder_result_ui(job.id, arch, False, locked)
+        else:
+            st.fragment(run_every=POLL_SECONDS)(finder_result_ui)(job.id, arch, True, locked)
 
 
 def finder_result_ui(job_id: str, arch: str, was_active: bool, locked: bool) -> None:
