@@ -23,7 +23,7 @@ from core.sweeps.records import RunRecord, SweepBook, SweepRecord
 from core.sweeps.search import Search, Trial
 from core.sweeps.space import SweepSpec
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.05     # reading a run's progress is a lock and a copy; a late look lets a pruned run train on
 
 
 @dataclass
@@ -181,9 +181,13 @@ class Sweep:
         record.epochs_run = len(progress.epoch_log)
         if result is not None:
             record.model, record.test_accuracy, record.seconds = result.model_name, result.test_accuracy, result.train_seconds
-        if f.prune_note is not None:
+        if f.prune_note is not None and progress.state == JobState.STOPPED:
             record.state, record.note = "pruned", f.prune_note
             self.search.pruned(f.trial)
+        elif f.prune_note is not None and progress.state == JobState.FINISHED:
+            record.state = "finished"
+            record.note = f"{f.prune_note} It had finished before it could be stopped."
+            self.search.finished(f.trial, record.val_accuracy)
         elif progress.state == JobState.FAILED:
             record.state, record.note = "failed", progress.error
             self.search.failed(f.trial)

@@ -199,6 +199,18 @@ def axis_from_text(name: str, text: Any, archs: Sequence[str] = ()) -> Axis:
     return axis_from_values(field, [_typed(kind, field, part) for part in parts], archs)
 
 
+def is_several(name: str, text: str) -> bool:
+    """Whether a flag's text gives several values (a list or a range) rather than the one value every run shares."""
+    try:
+        kind, field = target(name)
+    except SweepError:
+        return False
+    if not isinstance(text, str):
+        return False
+    separator = ";" if kind == "option" and OPTION_KINDS.get(field) in (tuple, list) else ","
+    return separator in text or (kind != "arch" and _RANGE.fullmatch(text) is not None)
+
+
 def _count_problems(field: str, values: list[Any]) -> list[str]:
     if len(values) < 2:
         return [f"{field}: a sweep tries at least two values (got {len(values)}); "
