@@ -37,6 +37,9 @@ def main() -> None:
         st.info("Choose a sweep with at least two runs, or two or more saved models, to compare them.")
         return
     names = varied(rows)
+    if record is not None:                      # the sweep's own order first: the first axis it varied leads
+        axes = [a.name for a in record.spec.axes]
+        names = [n for n in axes if n in names] + [n for n in names if n not in axes]
     large = visitor.presenting()
     kept = parallel_ui(rows, names, large)
     table_ui([r for r in rows if kept is None or r.label in kept], names, len(rows))
@@ -142,7 +145,8 @@ def side_by_side_ui(rows) -> None:
     full = pd.concat([table, figures], ignore_index=True)
     st.dataframe(full.style.apply(lambda row: ["font-weight: bold; background-color: #fde9d9" if row["differs"]
                                                else "" for _ in row], axis=1), hide_index=True, key="compare_pair")
-    st.caption(f"◆ marks the {sum(d for *_, d in differences(a, b))} settings that differ.")
+    count = sum(d for *_, d in differences(a, b))
+    st.caption(f"◆ marks the {count} setting{'s' if count != 1 else ''} that differ{'s' if count == 1 else ''}.")
 
 
 def delete_ui(record) -> None:

@@ -92,7 +92,7 @@ def test_a_tiny_sweep_started_on_the_page_runs_to_its_end_and_offers_compare(tem
     assert next(m.value for m in at.metric if m.label == "Runs done") == "2 of 2"
     assert len(page_registry.jobs()) == 2
     table = at.dataframe[0].value
-    assert len(table) == 2 and set(table["learning_rate"]) == {0.001, 0.01}
+    assert len(table) == 2 and set(table["learning rate"]) == {0.001, 0.01}
     assert list(table["validation accuracy"]) == sorted(table["validation accuracy"], reverse=True)
     assert any("Compare the runs of sweep" in str(link.proto.label) for link in at.get("page_link"))
 

@@ -40,7 +40,7 @@ from core.workshop.setting_text import (
     without_clashes,
 )
 
-PAGE_PARAMETERS = ("job", "lesson", "step", "present", "name", "model")
+PAGE_PARAMETERS = ("job", "lesson", "step", "present", "name", "model", "sweep")
 LINK_SETTINGS = tuple(name for name in SETTINGS if name != "name")   # `name` is the visitor's, not the model's
 MAX_STEP = 999
 
@@ -103,6 +103,10 @@ def _page_value(name: str, text: str) -> tuple[Any, str | None]:
             return validate_name(text), None
         except StoreError as exc:
             return None, with_short_value(str(exc), text)
+    if name == "sweep":
+        if text.isdigit() and len(text) < 10:
+            return int(text), None
+        return None, f"A sweep is named by its number (got {shortened(text)!r})."
     if PLAIN_NAME.fullmatch(text):                      # job, lesson
         return text, None
     return None, (f"A {name} is named by 1-64 letters, digits, '-' or '_', starting with a letter or digit "

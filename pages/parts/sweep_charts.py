@@ -97,7 +97,8 @@ def parallel_chart(rows: Sequence[RunRow], names: Sequence[str], kept: set[str] 
     order = list(dict.fromkeys(points.axis))
     points["kept"] = points.run.isin(kept) if kept is not None else True
     k = LARGE if large else 1
-    x = alt.X("axis:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, orient="top", labelLimit=180 * k))
+    x = alt.X("axis:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, orient="top", labelLimit=180 * k,
+                                                         labelExpr="replace(datum.label, /_/g, ' ')"))
     y = alt.Y("place:Q", axis=None, scale=alt.Scale(domain=[-0.04, 1.04]))
     colour = alt.condition("datum.kept", alt.Color("accuracy:Q", title="validation accuracy",
                                                     scale=alt.Scale(scheme="viridis"),
@@ -140,8 +141,11 @@ def curves_chart(rows: Sequence[RunRow], colour_by: str, large: bool = False):
     numeric = frame["by"].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all() \
         and frame["by"].nunique() > 2
     k = LARGE if large else 1
+    values = frame["by"][frame["by"].map(lambda v: isinstance(v, (int, float)))] if numeric else []
+    log = numeric and min(values) > 0 and max(values) / min(values) >= 10
     colour = alt.Color("by:Q" if numeric else "by:N", title=colour_by.replace("_", " "),
-                       scale=alt.Scale(scheme="viridis") if numeric else alt.Scale(range=CATEGORICAL),
+                       scale=alt.Scale(scheme="viridis", type="log" if log else "linear") if numeric
+                       else alt.Scale(range=CATEGORICAL),
                        legend=alt.Legend(orient="bottom"))
     x = alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d"))
     y = alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".0%"))
@@ -158,12 +162,14 @@ def importance_chart(shares: dict[str, float], large: bool = False):
 
     frame = pd.DataFrame({"setting": [n.replace("_", " ") for n in shares], "share": list(shares.values())})
     k = LARGE if large else 1
-    bars = alt.Chart(frame).mark_bar(color=BLUE, height=22 * k).encode(
+    base = alt.Chart(frame).encode(
         x=alt.X("share:Q", title="share of the spread in validation accuracy", axis=alt.Axis(format=".0%"),
-                scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("setting:N", sort="-x", title=None), tooltip=["setting", alt.Tooltip("share:Q", format=".0%")])
-    text = bars.mark_text(align="left", dx=4, fontSize=13 * k).encode(text=alt.Text("share:Q", format=".0%"))
-    return style(alt.layer(bars, text).properties(height=int(max(80, 40 * len(frame)) * k)), large)
+                scale=alt.Scale(domain=[0, 1.1])),
+        y=alt.Y("setting:N", sort=list(frame.setting), title=None),
+        tooltip=["setting", alt.Tooltip("share:Q", format=".0%")])
+    bars = base.mark_bar(color=BLUE)
+    text = base.mark_text(align="left", dx=4, fontSize=13 * k).encode(text=alt.Text("share:Q", format=".0%"))
+    return style(alt.layer(bars, text).properties(height=int(45 * len(frame) * k)), large)
 
 
 def parallel_png(rows: Sequence[RunRow], names: Sequence[str], title: str = "") -> bytes:
@@ -201,7 +207,7 @@ def parallel_png(rows: Sequence[RunRow], names: Sequence[str], title: str = "") 
 
 def run_table(rows: Sequence[RunRow], names: Sequence[str]) -> pd.DataFrame:
     """One line per run: its varied settings, its figures, its state (a sortable table)."""
-    table = pd.DataFrame([{"run": r.label, **{n: _text(r.settings.get(n)) if not isinstance(r.settings.get(n), (int, float))
+    table = pd.DataFrame([{"run": r.label, **{label(n): _text(r.settings.get(n)) if not isinstance(r.settings.get(n), (int, float))
                                              or isinstance(r.settings.get(n), bool) else r.settings.get(n)
                                              for n in names},
                            "validation accuracy": r.val_accuracy, "test accuracy": r.test_accuracy,
@@ -209,6 +215,11 @@ def run_table(rows: Sequence[RunRow], names: Sequence[str]) -> pd.DataFrame:
                            "note": r.note or ""} for r in rows])
     return table.sort_values("validation accuracy", ascending=False, na_position="last", kind="stable") \
         if not table.empty else table
+
+
+def label(name: str) -> str:
+    """A setting as a column or axis title: 'learning rate', not 'learning_rate'."""
+    return name.replace("_", " ")
 
 
 def accuracy_columns():

@@ -22,6 +22,9 @@ def sweep_panel_ui() -> bool:
     if sweep_id is None:
         return False
     record = sweep_state.sweeps().record(sweep_id)
+    if record is not None and _single_run_since(record):
+        sweep_state.detach()                        # the tab started one run after the sweep: show that run
+        return False
     if record is None:
         st.warning("The sweep in this link is not known here.")
         st.text(f"Sweep asked for: {str(st.query_params.get(sweep_state.PARAM, sweep_id))[:40]}")
@@ -49,7 +52,7 @@ def sweep_ui(sweep_id: int, was_running: bool) -> None:
     columns[1].metric("Pruned", len(pruned))
     best = max((r for r in runs if r.val_accuracy is not None and r.state == "finished"),
                key=lambda r: r.val_accuracy, default=None)
-    columns[2].metric("Best validation accuracy", f"{best.val_accuracy:.2%}" if best else "–")
+    columns[2].metric("Best val. accuracy", f"{best.val_accuracy:.2%}" if best else "–")
     columns[3].metric("State", record.state)
     if record.state == "running":
         st.progress(len(done) / max(1, spec.runs), text=_now(record))
@@ -77,6 +80,14 @@ def sweep_ui(sweep_id: int, was_running: bool) -> None:
     if record.state != "running":
         st.button("Close the sweep", key=f"sweep_close_{record.id}", on_click=sweep_state.detach,
                   help="Back to training one network at a time; the sweep stays on Compare.")
+
+
+def _single_run_since(record) -> bool:
+    from pages.parts import resources, session
+
+    job_id = st.session_state.get(session.OWN_RUN_KEY)
+    job = resources.registry().get(job_id) if job_id else None
+    return job is not None and job.created > record.created_unix and job.id not in {r.job_id for r in record.runs}
 
 
 def _now(record) -> str:
