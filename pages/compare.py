@@ -12,14 +12,14 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
+from core.reports import pictures
 from core.store import StoreError
-from core.sweeps.compare import differences, importance_input, rows_from_models, rows_from_sweep, varied
+from core.sweeps.compare import differences, importance_input, rows_from_models, rows_from_sweep, value_text, varied
 from core.sweeps.importance import importances, sentence
 from core.sweeps.records import SweepRecordError
 from core.sweeps.space import SEARCH_TITLES
-from pages.parts import charts, resources, sweep_charts, sweep_state, visitor
+from pages.parts import charts, report_download, resources, sweep_charts, sweep_state, visitor
 from pages.parts.formatting import plain
-from pages.parts.sweep_charts import _text
 
 SOURCE_KEY, SWEEP_PICK, MODELS_PICK, CHART_KEY = "compare_source", "compare_sweep", "compare_models", "compare_parallel"
 A_SWEEP, MODELS = "a sweep", "saved models you choose"
@@ -50,6 +50,7 @@ def main() -> None:
         importance_ui(rows, large)
     side_by_side_ui(rows)
     if record is not None:
+        report_download.sweep_report_button(record.id, key="compare_sweep_report")
         delete_ui(record)
 
 
@@ -95,7 +96,7 @@ def parallel_ui(rows, names, large: bool) -> set[str] | None:
     st.caption("One line per run, coloured by validation accuracy. Drag a box over part of an axis to keep the runs "
                "that pass through it; double-click the chart to clear it.")
     title = "Sweep" if not names else "Runs by " + ", ".join(n.replace("_", " ") for n in names)
-    charts.png_download(partial(sweep_charts.parallel_png, rows, names, title), "parallel-coordinates.png",
+    charts.png_download(partial(pictures.parallel_png, rows, names, title), "parallel-coordinates.png",
                         key="compare_parallel_png")
     return kept
 
@@ -135,7 +136,7 @@ def side_by_side_ui(rows) -> None:
     first = left.selectbox("First", labels, index=0, key="compare_first")
     second = right.selectbox("Second", labels, index=min(1, len(labels) - 1), key="compare_second")
     a, b = (next(r for r in rows if r.label == name) for name in (first, second))
-    table = pd.DataFrame([{"setting": n.replace("_", " "), first: _text(x), second + (" " if second == first else ""): _text(y),
+    table = pd.DataFrame([{"setting": n.replace("_", " "), first: value_text(x), second + (" " if second == first else ""): value_text(y),
                            "differs": "◆" if d else ""} for n, x, y, d in differences(a, b)])
     figures = pd.DataFrame([{"setting": label, first: f"{va:.2%}" if va is not None else "–",
                              second + (" " if second == first else ""): f"{vb:.2%}" if vb is not None else "–",
@@ -146,6 +147,11 @@ def side_by_side_ui(rows) -> None:
     st.dataframe(full.style.apply(lambda row: ["font-weight: bold; background-color: #fde9d9" if row["differs"]
                                                else "" for _ in row], axis=1), hide_index=True, key="compare_pair")
     count = sum(d for *_, d in differences(a, b))
+    for row, column in ((a, left), (b, right)):
+        if row.model and resources.model_store().exists(row.model):
+            with column:
+                report_download.model_report_button(row.model, key=f"compare_report_{row.label}_{column is left}",
+                                                    label=f"Report of {row.label} (HTML)")
     st.caption(f"◆ marks the {count} setting{'s' if count != 1 else ''} that differ{'s' if count == 1 else ''}.")
 
 

@@ -296,3 +296,31 @@ def test_axis_values_from_a_lesson_or_page_list():
     assert axis.values == (0.001, 0.01) and axis.text() == "0.001, 0.01"
     with pytest.raises(SweepError, match="give a list"):
         axis_from_values("lr", "0.001")
+
+
+# --- comparing runs: where each crosses each axis, and a brushed box ---------------------------------------------
+
+def test_axes_place_numbers_on_a_log_scale_when_they_spread_and_categories_in_order():
+    from core.sweeps.compare import axis_positions
+
+    places, ticks = axis_positions([0.0001, 0.01, 0.001, None])
+    assert places[:3] == pytest.approx([0.0, 1.0, 0.5]) and places[3] is None
+    assert [round(p, 3) for p, _ in ticks] == [0.0, 0.5, 1.0]
+    places, _ = axis_positions([32, 64, 96])                                   # linear: a factor of 3
+    assert places == pytest.approx([0.0, 0.5, 1.0])
+    places, ticks = axis_positions(["sgd", "adam", "sgd"])
+    assert places == [1.0, 0.0, 1.0] and [t for _, t in ticks] == ["adam", "sgd"]
+
+
+def test_a_brushed_box_keeps_the_runs_that_cross_it():
+    from core.sweeps.compare import RunRow, parallel_points, runs_in_box
+
+    rows = [RunRow(f"run {i}", {"learning_rate": lr}, val_accuracy=acc)
+            for i, (lr, acc) in enumerate([(0.0001, 0.80), (0.001, 0.95), (0.01, 0.90), (0.1, 0.50)], 1)]
+    points, ticks = parallel_points(rows, ["learning_rate"])
+    assert {p["axis"] for p in points} == {"learning_rate", "validation accuracy"}
+    assert runs_in_box(points, None) is None
+    top = runs_in_box(points, {"axis": ["validation accuracy"], "place": [0.8, 1.0]})
+    assert top == {"run 2", "run 3"}                                           # 95% and 90% of a 50-95% axis
+    both = runs_in_box(points, {"axis": ["learning_rate", "validation accuracy"], "place": [0.5, 1.0]})
+    assert both == {"run 2", "run 3"} & {"run 2", "run 3", "run 4"}

@@ -5,10 +5,12 @@ The Compare page and the sweep report read these rows, so both show the same run
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from core.fit.config import SETTINGS
+from core.sweeps.values import short_number
 
 if TYPE_CHECKING:
     from core.store import ModelInfo
@@ -91,3 +93,86 @@ def importance_input(rows: Sequence[RunRow]) -> list[tuple[dict[str, Any], float
     """(varied settings, validation accuracy) of the runs that finished, for core.sweeps.importance."""
     names = varied(rows)
     return [({n: row.settings.get(n) for n in names}, row.val_accuracy) for row in rows if row.state == "finished"]
+
+
+# --- parallel coordinates: where each run crosses each axis ----------------------------------------------------
+
+FIGURES = ("validation accuracy", "test accuracy", "seconds")
+
+
+def value_text(value: Any) -> str:
+    """A setting's value as a table or an axis shows it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return short_number(value)
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return "all" if value is None else str(value)
+
+
+def figure_value(row: RunRow, name: str) -> Any:
+    return {"validation accuracy": row.val_accuracy, "test accuracy": row.test_accuracy, "seconds": row.seconds}[name]
+
+
+def axis_positions(values: Sequence[Any]) -> tuple[list[float | None], list[tuple[float, Any]]]:
+    """Each value's place on its axis, 0 (lowest, or first category) to 1 (highest), None where a run has none;
+    and the axis's ticks as (place, value). Numbers spread over a factor of ten or more go on a log scale."""
+    known = [v for v in values if v is not None]
+    numbers = [v for v in known if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if known and len(numbers) == len(known):
+        low, high = min(numbers), max(numbers)
+        log = low > 0 and high / low >= 10
+
+        def place(v: float) -> float:
+            if high == low:
+                return 0.5
+            if log:
+                return (math.log(v) - math.log(low)) / (math.log(high) - math.log(low))
+            return (v - low) / (high - low)
+        distinct = sorted(set(numbers))
+        ticks = distinct if len(distinct) <= 6 else [low, high]
+        return [None if v is None else place(v) for v in values], [(place(t), t) for t in ticks]
+    categories = sorted({value_text(v) for v in known})
+    step = 1 / max(1, len(categories) - 1)
+    where = {c: (i * step if len(categories) > 1 else 0.5) for i, c in enumerate(categories)}
+    return [None if v is None else where[value_text(v)] for v in values], [(where[c], c) for c in categories]
+
+
+def _shown(axis: str, value: Any) -> str:
+    if axis.endswith("accuracy") and isinstance(value, (int, float)):
+        return f"{value:.1%}"
+    if axis == "seconds" and isinstance(value, (int, float)):
+        return f"{value:.1f} s"
+    return value_text(value)
+
+
+def parallel_points(rows: Sequence[RunRow], names: Sequence[str]) -> tuple[list[dict], list[dict]]:
+    """(one point per run and axis: run, axis, place, value, accuracy, state; the ticks: axis, place, label)
+    for the axes `names` then validation and test accuracy and seconds."""
+    points, ticks = [], []
+    for axis in [*names, *FIGURES]:
+        values = [figure_value(r, axis) if axis in FIGURES else r.settings.get(axis) for r in rows]
+        if axis in FIGURES and all(v is None for v in values):
+            continue
+        places, labels = axis_positions(values)
+        for row, value, place in zip(rows, values, places):
+            if place is not None:
+                points.append({"run": row.label, "axis": axis, "place": place, "value": _shown(axis, value),
+                               "accuracy": row.val_accuracy, "state": row.state})
+        ticks += [{"axis": axis, "place": p, "label": _shown(axis, t)} for p, t in labels]
+    return points, ticks
+
+
+def runs_in_box(points: Sequence[dict], box: dict[str, Any] | None) -> set[str] | None:
+    """The runs a brushed box keeps ({'axis': [axes], 'place': [low, high]}, as an interval selection gives it):
+    on every axis it covers, their place is inside. None when nothing is brushed."""
+    if not box or not box.get("place") or not box.get("axis"):
+        return None
+    places = sorted(float(p) for p in box["place"])
+    low, high = places[0], places[-1]
+    axes = box["axis"] if isinstance(box["axis"], list) else [box["axis"]]
+    kept = {p["run"] for p in points}
+    for axis in axes:
+        kept &= {p["run"] for p in points if p["axis"] == axis and low - 1e-9 <= p["place"] <= high + 1e-9}
+    return kept
