@@ -324,3 +324,25 @@ def test_a_brushed_box_keeps_the_runs_that_cross_it():
     assert top == {"run 2", "run 3"}                                           # 95% and 90% of a 50-95% axis
     both = runs_in_box(points, {"axis": ["learning_rate", "validation accuracy"], "place": [0.5, 1.0]})
     assert both == {"run 3"}            # lr in the upper half (0.01, 0.1) and accuracy in it (80%, 95%, 90%)
+
+
+def test_models_saved_before_sweeps_still_list_and_a_marked_one_says_it_was_pruned(tmp_path):
+    from core.sweeps.compare import rows_from_models
+
+    from page_support import add_copy_of_default
+
+    add_copy_of_default(tmp_path, "old")                                    # metadata from before sweeps
+    add_copy_of_default(tmp_path, "swept")
+    store = ModelStore(tmp_path)
+    store.annotate("swept", "sweep", {"id": 3, "search": "grid", "run": 2, "values": {"learning_rate": [0.1, 1.0]},
+                                      "params": {"learning_rate": 1.0}, "pruned": True,
+                                      "pruned_reason": "Pruned at epoch 1 of 3 by the median rule."})
+    infos = {i.name: i for i in store.list()}
+    assert infos["old"].error is None and "sweep" not in infos["old"].meta.extra
+    assert infos["swept"].meta.extra["sweep"]["pruned"] is True
+    assert infos["swept"].meta.test_accuracy == infos["old"].meta.test_accuracy          # the rest untouched
+    rows = {r.label: r for r in rows_from_models([infos["old"], infos["swept"]])}
+    assert rows["old"].state == "finished" and rows["swept"].state == "pruned"
+    assert rows["swept"].note.startswith("Pruned at epoch 1")
+    with pytest.raises(Exception, match="written by training"):
+        store.annotate("old", "history", [])

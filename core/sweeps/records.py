@@ -97,7 +97,7 @@ class SweepRecord:
 
     @property
     def title(self) -> str:
-        varied = ", ".join(a.name for a in self.spec.axes)
+        varied = ", ".join(a.label.lower() for a in self.spec.axes)
         return f"sweep {self.id} · {self.spec.search} · {varied}"
 
 

@@ -68,13 +68,15 @@ def values_ui(name: str, archs: tuple[str, ...]):
         picked = st.multiselect(_label(name), choices, default=list(choices[:2]), key=key,
                                 format_func=lambda v: {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v)
         return axis_from_values(name, picked, archs)
-    left, right = st.columns([1, 3], vertical_alignment="bottom")
-    how = left.radio(_label(name), ("list", "range"), key=f"{key}_how", horizontal=False)
+    how = st.radio(_label(name), ("list", "range"), key=f"{key}_how", horizontal=True,
+                   format_func={"list": "a list of values", "range": "a range"}.get)
     if how == "list":
-        text = right.text_input("Values, separated by " + ("';'" if name == "hidden" else "commas"),
-                                SUGGESTED.get(name, ""), key=key)
+        text = st.text_input("Values, separated by " + ("';'" if name == "hidden" else "commas"),
+                             SUGGESTED.get(name, ""), key=key, label_visibility="collapsed",
+                             placeholder="e.g. " + (SUGGESTED.get(name) or "1, 2, 3"))
         return axis_from_text(name, text, archs)
-    low_col, high_col, count_col, scale_col = right.columns(4)
+    low_col, high_col = st.columns(2)
+    count_col, scale_col = st.columns(2)
     low = low_col.number_input("from", value=0.0001 if name == "learning_rate" else 1.0, format="%g",
                                key=f"{key}_low")
     high = high_col.number_input("to", value=0.01 if name == "learning_rate" else 4.0, format="%g", key=f"{key}_high")
@@ -90,15 +92,15 @@ def values_ui(name: str, archs: tuple[str, ...]):
 
 def search_ui(runs_in_grid: int, preset: dict[str, Any]) -> tuple[str, int | None, int, str]:
     """(search, trials, seed, pruner) from the search, trials and pruning widgets."""
-    left, right = st.columns(2)
-    search = left.selectbox("Search", SEARCHES, index=SEARCHES.index(preset.get("search", "grid")),
+    search = st.selectbox("Search", SEARCHES, index=SEARCHES.index(preset.get("search", "grid")),
                             format_func=SEARCH_TITLES.get, key="sweep_search",
                             help="grid: every combination. random: some of them, drawn with the seed. "
                                  "guided: Optuna's TPE, each run chosen from what the earlier ones reached.")
     trials = seed = None
     if search != "grid":
-        trials = int(right.number_input("Runs", 0, 10_000, int(preset.get("trials", min(8, max(1, runs_in_grid)))),
-                                        key="sweep_trials"))
+        left, right = st.columns(2)
+        trials = int(left.number_input("Runs", 0, 10_000, int(preset.get("trials", min(8, max(1, runs_in_grid)))),
+                                       key="sweep_trials"))
         seed = int(right.number_input("Search seed", 0, 2**31 - 1, 0, key="sweep_seed"))
     prune = st.toggle("Stop hopeless runs early (pruning)", bool(preset.get("prune", "off") != "off"),
                       key="sweep_prune", help="At each epoch's end Optuna's pruner compares a run with the others "
