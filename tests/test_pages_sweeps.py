@@ -150,3 +150,30 @@ def test_deleting_a_sweeps_models_asks_first(temp_store):
     at.button(key="compare_delete_yes").click().run()
     assert not at.exception
     assert not any(store.exists(f"sweep{sweep_id}-{n:02d}") for n in range(1, 5))
+
+
+def test_a_link_opens_a_sweep_filled_in_and_its_bad_values_are_named(temp_store, page_registry):
+    at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    for key, value in {"arch": "linear", "epochs": "1", "limit": "500", "vary.lr": "0.001,0.01",
+                       "vary.batch-size": "32,64", "search": "random", "trials": "3", "prune": "median"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception and not at.warning, texts(at.warning)         # nothing refused, no widget warning
+    assert at.multiselect(key="sweep_vary").value == ["learning_rate", "batch_size"]
+    assert at.selectbox(key="sweep_search").value == "random" and at.number_input(key="sweep_trials").value == 3
+    assert at.radio(key="sweep_pruner").value == "median"
+    assert "3 runs, about" in all_text(at)
+    assert any("vary.learning_rate=0.001,0.01" in c.value and "prune=median" in c.value for c in at.code)
+
+    bad = AppTest.from_file(TRAIN, default_timeout=TIMEOUT)
+    for key, value in {"arch": "linear", "vary.lr": "0.001,nan", "vary.colour": "1,2"}.items():
+        bad.query_params[key] = value
+    bad.run()
+    errors = texts(bad.error)
+    assert any("Learning rate must be above 0" in e for e in errors), errors
+    assert any("vary.colour" in e and "not a setting a sweep can vary" in e for e in errors), errors
+    assert bad.button(key="sweep_start").disabled and page_registry.jobs() == []
+    for key, value in {"arch": "linear", "vary.lr": "0.001,0.01", "trials": "lots"}.items():
+        bad.query_params[key] = value
+    bad.run()
+    assert any("trials: trials must be a whole number" in e for e in texts(bad.error)), texts(bad.error)

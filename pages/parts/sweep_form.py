@@ -15,7 +15,7 @@ from core.fit.config import SETTINGS
 from core.nets.presets import PRESETS
 from core.sweeps.estimate import estimate
 from core.sweeps.space import PRUNERS, SEARCH_TITLES, SEARCHES, SweepSpec, max_runs_from_env
-from core.sweeps.values import SweepError, axis_from_text, axis_from_values, range_values
+from core.sweeps.values import SweepError, axis_from_text, axis_from_values, range_values, target
 from core.workshop.setting_text import OPTION_KINDS, link_text
 from pages.parts import resources, sweep_state, visitor
 from pages.parts.formatting import plain
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pages.parts.lesson_view import LessonAt
 
 VARY_KEY = "sweep_vary"
+LINK_KEY, LINK_PROBLEMS_KEY = "sweep_link_seen", "sweep_link_problems"
 START_KEY = "sweep_start"
 SETTING_CHOICES = ("arch", "learning_rate", "batch_size", "epochs", "optimizer", "schedule", "limit",
                    "validation_split", "augment", "early_stopping", "seed")
@@ -65,14 +66,16 @@ def values_ui(name: str, archs: tuple[str, ...]):
     choices = _choices(name)
     key = f"sweep_values_{name}"
     if choices is not None:
-        picked = st.multiselect(_label(name), choices, default=list(choices[:2]), key=key,
+        default = {} if key in st.session_state else {"default": list(choices[:2])}
+        picked = st.multiselect(_label(name), choices, key=key, **default,
                                 format_func=lambda v: {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v)
         return axis_from_values(name, picked, archs)
     how = st.radio(_label(name), ("list", "range"), key=f"{key}_how", horizontal=True,
                    format_func={"list": "a list of values", "range": "a range"}.get)
     if how == "list":
+        default = {} if key in st.session_state else {"value": SUGGESTED.get(name, "")}
         text = st.text_input("Values, separated by " + ("';'" if name == "hidden" else "commas"),
-                             SUGGESTED.get(name, ""), key=key, label_visibility="collapsed",
+                             key=key, label_visibility="collapsed", **default,
                              placeholder="e.g. " + (SUGGESTED.get(name) or "1, 2, 3"))
         return axis_from_text(name, text, archs)
     low_col, high_col = st.columns(2)
@@ -92,23 +95,28 @@ def values_ui(name: str, archs: tuple[str, ...]):
 
 def search_ui(runs_in_grid: int, preset: dict[str, Any]) -> tuple[str, int | None, int, str]:
     """(search, trials, seed, pruner) from the search, trials and pruning widgets."""
-    search = st.selectbox("Search", SEARCHES, index=SEARCHES.index(preset.get("search", "grid")),
+    if "sweep_search" not in st.session_state:
+        st.session_state["sweep_search"] = preset.get("search", "grid")
+    search = st.selectbox("Search", SEARCHES,
                             format_func=SEARCH_TITLES.get, key="sweep_search",
                             help="grid: every combination. random: some of them, drawn with the seed. "
                                  "guided: Optuna's TPE, each run chosen from what the earlier ones reached.")
     trials = seed = None
     if search != "grid":
         left, right = st.columns(2)
-        trials = int(left.number_input("Runs", 0, 10_000, int(preset.get("trials", min(8, max(1, runs_in_grid)))),
-                                       key="sweep_trials"))
+        if "sweep_trials" not in st.session_state:
+            st.session_state["sweep_trials"] = int(preset.get("trials", min(8, max(1, runs_in_grid))))
+        trials = int(left.number_input("Runs", 0, 10_000, key="sweep_trials"))
         seed = int(right.number_input("Search seed", 0, 2**31 - 1, 0, key="sweep_seed"))
-    prune = st.toggle("Stop hopeless runs early (pruning)", bool(preset.get("prune", "off") != "off"),
-                      key="sweep_prune", help="At each epoch's end Optuna's pruner compares a run with the others "
+    if "sweep_prune" not in st.session_state:
+        st.session_state["sweep_prune"] = preset.get("prune", "off") != "off"
+    prune = st.toggle("Stop hopeless runs early (pruning)", key="sweep_prune", help="At each epoch's end Optuna's pruner compares a run with the others "
                                               "at the same epoch; a run it gives up on is stopped and kept, marked pruned.")
     pruner = "off"
     if prune:
-        pruner = st.radio("Pruner", PRUNERS[1:], format_func=PRUNE_TITLES.get, horizontal=True, key="sweep_pruner",
-                          index=PRUNERS[1:].index(preset["prune"]) if preset.get("prune") in PRUNERS[1:] else 0)
+        if "sweep_pruner" not in st.session_state:
+            st.session_state["sweep_pruner"] = preset["prune"] if preset.get("prune") in PRUNERS[1:] else "median"
+        pruner = st.radio("Pruner", PRUNERS[1:], format_func=PRUNE_TITLES.get, horizontal=True, key="sweep_pruner")
     return search, trials, seed or 0, pruner
 
 
@@ -116,7 +124,8 @@ def sweep_ui(arch: str, options: dict[str, Any], training: dict[str, Any], at: "
     """The sweep form under the settings panel: what varies, the search, runs and time, Start."""
     step = at.step if at else None
     offered = getattr(step, "sweep", None) or {}
-    with st.expander(":material/tune: Try several values (a sweep)", expanded=bool(offered)):
+    from_link = any(key.lower().startswith("vary.") for key in st.query_params)
+    with st.expander(":material/tune: Try several values (a sweep)", expanded=bool(offered) or from_link):
         spec, problems = _spec_ui(arch, options, training, step, offered)
         if spec is not None and not problems:
             parallel = 1
@@ -126,11 +135,14 @@ def sweep_ui(arch: str, options: dict[str, Any], training: dict[str, Any], at: "
         if st.button("▶ Start the sweep", key=START_KEY, type="primary", disabled=bool(problems) or spec is None,
                      width="stretch"):
             _start(spec, step)
+        if spec is not None and not problems:
+            _link_ui(spec, at)
 
 
 def _spec_ui(arch, options, training, step, offered) -> tuple[SweepSpec | None, list[str]]:
     names = [n for n in SETTING_CHOICES if step is None or step.control(n) == "free"]
     names += [o for o in PRESETS[arch].default_options]
+    link_problems = _apply_link(names)
     given = [n for n in (offered.get("vary") or {}) if n in names]
     if VARY_KEY not in st.session_state and given:
         st.session_state[VARY_KEY] = given
@@ -152,8 +164,9 @@ def _spec_ui(arch, options, training, step, offered) -> tuple[SweepSpec | None, 
     for axis in axes:
         grid *= len(axis.values)
     search, trials, seed, prune = search_ui(grid, offered)
+    problems = link_problems + problems
     if not vary:
-        return None, []
+        return None, problems
     if problems:
         return None, problems
     base = {"arch": arch, "options": options, **{k: v for k, v in training.items() if k not in ("name", "start_from")}}
@@ -166,11 +179,78 @@ def _spec_ui(arch, options, training, step, offered) -> tuple[SweepSpec | None, 
     return spec, []
 
 
+def _apply_link(names: list[str]) -> list[str]:
+    """A link's sweep (vary.lr=0.001,0.01&search=tpe&trials=8&prune=median) into the widgets, once per link;
+    the link's names that are not settings to vary here, as problems (its values are checked like typed ones)."""
+    from core.workshop.links import settings_from_query
+
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    parsed = settings_from_query(params)
+    page = parsed.page
+    given = (tuple(sorted((page.get("vary") or {}).items())), page.get("search"), page.get("trials"), page.get("prune"))
+    if not page.get("vary") or st.session_state.get(LINK_KEY) == given:
+        return list(st.session_state.get(LINK_PROBLEMS_KEY, [])) if page.get("vary") else []
+    st.session_state[LINK_KEY] = given
+    chosen = []
+    problems = [str(r) for r in parsed.refusals if r.parameter in ("search", "trials", "prune")]
+    for spelling, text in page["vary"].items():
+        try:
+            _, field = target(spelling)
+        except SweepError as exc:
+            problems += [f"vary.{spelling}: {p}" for p in exc.problems]
+            continue
+        if field not in names:
+            problems.append(f"vary.{spelling}: not a setting to vary here.")
+            continue
+        chosen.append(field)
+        if _choices(field) is not None:
+            values = [v.strip() for v in text.split(",")]
+            known = {str(c).lower(): c for c in _choices(field)} | {"on": True, "off": False, "1": True, "0": False}
+            st.session_state[f"sweep_values_{field}"] = [known[v.lower()] for v in values if v.lower() in known]
+            problems += [f"vary.{spelling}: {v!r} is not one of {', '.join(map(str, _choices(field)))}."
+                         for v in values if v.lower() not in known]
+        else:
+            st.session_state[f"sweep_values_{field}_how"] = "list"
+            st.session_state[f"sweep_values_{field}"] = text
+    st.session_state[VARY_KEY] = chosen
+    if page.get("search"):
+        st.session_state["sweep_search"] = page["search"]
+    if page.get("trials"):
+        st.session_state["sweep_trials"] = page["trials"]
+    if page.get("prune") in PRUNERS[1:]:
+        st.session_state["sweep_prune"], st.session_state["sweep_pruner"] = True, page["prune"]
+    st.session_state[LINK_PROBLEMS_KEY] = problems
+    return problems
+
+
+def link_params(spec: SweepSpec) -> dict[str, str]:
+    """The link parameters of a sweep's values and search (on top of the Train page's settings link)."""
+    params = {f"vary.{a.name}": a.text().replace(" ", "") for a in spec.axes}
+    if spec.search != "grid":
+        params.update(search=spec.search, trials=str(spec.trials))
+    if spec.prune != "off":
+        params["prune"] = spec.prune
+    return params
+
+
 def _models():
     try:
         return resources.model_store().list()
     except Exception:  # no speeds from past runs: the benchmark figures serve
         return []
+
+
+def _link_ui(spec: SweepSpec, at) -> None:
+    """The link to this sweep (its settings, values and search), ready to copy: a teacher can hand it out."""
+    from core.workshop.links import link
+    from pages.parts.train_links import link_query
+
+    base = at.lesson.step_params(at.number) if at else {}
+    config = spec.config({a.name: a.values[0] for a in spec.axes})
+    root = visitor.join_url()[0] or ""
+    st.caption("A link to this sweep:")
+    st.code(link(f"{root.rstrip('/')}/train", {**link_query(config, base), **link_params(spec)}), language=None,
+            wrap_lines=True)
 
 
 def _start(spec: SweepSpec, step) -> None:
