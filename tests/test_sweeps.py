@@ -244,21 +244,32 @@ def test_another_visitors_single_run_starts_before_the_sweeps_second(book, tmp_p
 
 def test_a_sweep_holds_no_more_of_the_queue_than_its_visitors_cap(book, tmp_path):
     """The per-visitor cap counts a sweep's runs queued or training, never all its runs."""
+    import threading
+
     store = ModelStore(tmp_path)
     registry, log = gate_registry(slots=3, max_per_owner=2, store=store)
     sweep = SweepRegistry(book).start(spec({"lr": "0.0001, 0.0003, 0.001, 0.003, 0.01"}), registry, store,
                                       owner="alice", poll=0.01)
     assert sweep.parallel == 2
-    most = collections.Counter()
-    released = 0
-    while not sweep.done:
-        active = [j for j in registry.jobs() if not j.state.done]
-        most["active"] = max(most["active"], len(active))
-        if len(log) > released:
-            registry.get(log[released]).release()
-            released += 1
-        sweep.wait(0.02)
-    assert released == 5 and most["active"] == 2
+    most, watching = collections.Counter(), threading.Event()
+
+    def watch() -> None:                                              # the most runs active at any moment
+        while not watching.is_set():
+            most["active"] = max(most["active"], sum(not j.state.done for j in registry.jobs()))
+            watching.wait(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for n in range(5):
+            active = lambda: sum(not j.state.done for j in registry.jobs())  # noqa: E731
+            assert wait_until(lambda: active() == min(2, 5 - n) and len(log) > n, 10), (n, active(), len(log))
+            registry.get(log[n]).release()
+        assert sweep.wait(10)
+    finally:
+        watching.set()
+        watcher.join()
+    assert len(log) == 5 and most["active"] == 2
 
 
 def test_one_sweep_at_a_time_per_visitor_and_stop_ends_it(book, tmp_path):
