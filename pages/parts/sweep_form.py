@@ -248,9 +248,10 @@ def _link_ui(spec: SweepSpec, at) -> None:
     base = at.lesson.step_params(at.number) if at else {}
     config = spec.config({a.name: a.values[0] for a in spec.axes})
     root = visitor.join_url()[0] or ""
-    st.caption("A link to this sweep:")
-    st.code(link(f"{root.rstrip('/')}/train", {**link_query(config, base), **link_params(spec)}), language=None,
-            wrap_lines=True)
+    with st.popover("Copy a link to this sweep", icon=":material/link:", width="stretch"):
+        st.code(link(f"{root.rstrip('/')}/train", {**link_query(config, base), **link_params(spec)}), language=None,
+                wrap_lines=True)
+        st.caption("Whoever opens it finds these settings and values filled in, ready to start.")
 
 
 def _start(spec: SweepSpec, step) -> None:
