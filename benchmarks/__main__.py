@@ -26,9 +26,10 @@ TITLES = {
     13: "13. Your drawings: keeping them from many writers at once",
     14: "14. A short run, phase by phase: a new worker and a reused one",
     15: "15. A class presses Train at once: 10 and 30 visitors",
+    16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 11, 12, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 11, 12, 16, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -50,8 +51,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import (draw_while_training, drawings, explain, inference, live, load, room, startup, training,
-                            workers)
+    from benchmarks import (draw_while_training, drawings, explain, inference, live, load, room, startup, sweeps,
+                            training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
@@ -59,7 +60,12 @@ def main(argv=None) -> int:
            10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
            12: lambda report: live.live_overhead(report, title=TITLES[12]),
            13: lambda report: drawings.drawings_section(report, TITLES[13]),
-           14: lambda report: room.short_runs(report, TITLES[14]), 15: lambda report: room.class_runs(report, TITLES[15])}
+    14: "14. A short run, phase by phase: a new worker and a reused one",
+    15: "15. A class presses Train at once: 10 and 30 visitors",
+    16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
+}
+# Cheap sections first, the long cnn-best runs late (a report is written after every section).
+ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 11, 12, 16, 6, 2, 1, 3)
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):

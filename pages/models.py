@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
 from pages.parts import charts, replay_view, resources
+from pages.parts import report_download  # run reports (sweeps issue)
 from pages.parts.formatting import duration, plain, settings_line
 from pages.parts.session import active_model_name, set_active_model
 
@@ -136,6 +137,7 @@ def downloads_ui(info: ModelInfo) -> None:
     name = info.name
     st.download_button(".keras (as saved)", data=partial(info.path.read_bytes), file_name=f"{name}.keras",
                        mime="application/octet-stream", key=f"download_{name}", on_click="ignore", width="stretch")
+    report_download.model_report_button(name, key=f"report_{name}")
     for fmt in FORMATS.values():
         if fmt.name == "keras":
             continue

@@ -23,6 +23,7 @@ from pages.parts import charts, lesson_view, live_view, resources, session, trai
 from pages.parts.formatting import duration, plain, settings_line
 from pages.parts.lesson_view import LessonAt
 from pages.parts.train_controls import settings_ui
+from pages.parts import sweep_form, sweep_view  # several runs at once (sweeps)
 
 POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
@@ -43,7 +44,10 @@ def main() -> None:
         if st.button("▶ Start training", type="primary", key="train_start", width="stretch"):
             start_job(arch, options, training, at)
         train_links.copy_link_ui(arch, options, training, at)
+        sweep_form.sweep_ui(arch, options, training, at)
     with panel:
+        if sweep_view.sweep_panel_ui():        # a sweep this tab follows takes the panel
+            return
         job = attached_job()
         if job is None:
             st.info("Choose a network and its settings, then press **Start training**. "

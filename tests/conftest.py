@@ -161,6 +161,7 @@ def temp_store(tmp_path, monkeypatch, fresh_caches):
     root.mkdir()
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(root))
     monkeypatch.delenv("DIGIT_STUDIO_DRAWINGS", raising=False)  # drawings go beside the temporary models too
+    monkeypatch.delenv("DIGIT_STUDIO_SWEEPS", raising=False)    # and sweeps
     return root
 
 

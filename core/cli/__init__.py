@@ -1,4 +1,4 @@
-"""Command line: `python -m core archs | train | evaluate | predict | models | export | drawings`, one module
+"""Command line: `python -m core archs | train | sweep | report | evaluate | predict | models | export | drawings`, one module
 per command (each with `add_parser(sub)` and `run(args)`).
 
 The same functions the pages call; bad arguments print one line and exit 2.
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from core.cli import archs, drawings, evaluate, export, models, predict, train
+from core.cli import archs, drawings, evaluate, export, models, predict, report, sweep, train
 from core.cli.common import Parser, UsageError
 
 COMMANDS = {"archs": archs, "train": train, "evaluate": evaluate, "predict": predict, "models": models,
-            "export": export, "drawings": drawings}
+            "export": export, "drawings": drawings, "sweep": sweep, "report": report}
 
 
 def parser() -> Parser:

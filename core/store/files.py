@@ -226,6 +226,18 @@ class ModelStore:
             text = json.dumps(dataclasses.replace(meta, author=author).to_json(name), indent=2, default=_jsonable)
             _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
 
+    def annotate(self, name: str, key: str, value) -> None:
+        """Keep `value` (plain JSON data) under `key` in `name`'s metadata, beside what training wrote
+        (e.g. the sweep a model belongs to); rewritten atomically under the store lock."""
+        if key in ModelMeta.FIELDS or key == "name":
+            raise StoreError(f"{key!r} is written by training, not annotated.")
+        with self.locked():
+            meta = self.read_meta(name)
+            _, meta_path = self.paths(name)
+            changed = dataclasses.replace(meta, extra={**meta.extra, key: value})
+            text = json.dumps(changed.to_json(name), indent=2, default=_jsonable)
+            _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
+
     def delete(self, name: str) -> None:
         """Remove a saved model, or a broken entry listed under any file name; not the shipped default."""
         if name == DEFAULT_MODEL:
