@@ -103,9 +103,9 @@ def _interrupted(job, root) -> NoReturn:
     from core.fit.progress import STOPPED_TEST_IMAGES
 
     job.stop()
-    print(f"stopping after this batch, then testing on {STOPPED_TEST_IMAGES:,} test images and saving "
-          "(Ctrl-C again to quit at once, saving nothing)", file=sys.stderr, flush=True)
-    try:
+    try:  # from here on, a Ctrl-C is the second one
+        print(f"stopping after this batch, then testing on {STOPPED_TEST_IMAGES:,} test images and saving "
+              "(Ctrl-C again to quit at once, saving nothing)", file=sys.stderr, flush=True)
         if job.wait(timeout=120):
             print(stopped_line(job.progress(), root), file=sys.stderr)
             raise ExitNow(130)
