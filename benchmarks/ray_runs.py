@@ -17,11 +17,13 @@ TITLE = "Short runs on a local Ray cluster"
 LESSON_STEP = {"arch": "mlp-128-64", "epochs": 2, "limit": 10000}
 
 
-def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, step: dict | None = None) -> dict:
+def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, step: dict | None = None,
+                 warm: bool = False) -> dict:
     """`runs` visitors submit the same short run at the same moment to a fresh local Ray cluster of
-    `cluster_cpus` CPUs (as many runs at once as it holds, `cpus_per_run` each). Seconds from submitting
-    to each result, each run's own wall time (slot to result) and training (`fit`) time, and the worker
-    processes that trained them. The cluster's own start is not counted."""
+    `cluster_cpus` CPUs (as many runs at once as it holds, `cpus_per_run` each). Seconds from submitting to each
+    result, each run's own wall time (slot to result) and training (`fit`) time, and the worker
+    processes that trained them. The cluster's own start is not counted; with `warm`, neither is starting the
+    executor's actors (as an app that started them with the server), else they start with the first runs."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
@@ -37,6 +39,8 @@ def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, s
     ray.init(address="local", num_cpus=cluster_cpus, include_dashboard=False, log_to_driver=False)
     try:
         executor = RayExecutor(cpus=cpus_per_run)
+        if warm:
+            ray.get(executor.pool.start(), timeout=600)
         with tempfile.TemporaryDirectory() as folder:
             registry = JobRegistry(max(1, cluster_cpus // cpus_per_run), ModelStore(folder), executor)
             start = time.perf_counter()
@@ -49,7 +53,7 @@ def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, s
                         results[job.id] = time.perf_counter() - start
                 time.sleep(0.05)
             progress = [job.progress() for job in jobs]
-            close = getattr(executor, "close", None)
+            close = getattr(executor, "close", None)  # (an executor without warm actors has none)
             if close is not None:
                 close()
     finally:
@@ -61,30 +65,31 @@ def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, s
         raise RuntimeError(f"{len(failed)} of {runs} runs failed: {failed[0]}")
     done = sorted(results.values())
     train = [p.result.train_seconds for p in progress]
-    return {"runs": runs, "cluster_cpus": cluster_cpus, "config": config, "first": done[0],
+    return {"runs": runs, "cluster_cpus": cluster_cpus, "config": config, "warm": warm, "first": done[0],
             "median": statistics.median(done), "last": done[-1], "per_run_wall": [p.elapsed for p in progress],
             "per_run_train": train, "bound": sum(train) / cluster_cpus,
             "workers": len({job.worker_pid for job in jobs})}
 
 
 def ray_class(report: Report, title: str = TITLE) -> None:
-    """The section: ten visitors (three in --quick) start the lesson step at once on a 2-CPU local cluster."""
+    """The section: ten visitors (three in --quick) start the lesson step at once on a 2-CPU local cluster, with
+    the actors started by the first runs and started beforehand."""
     runs = 3 if report.settings.quick else 10
-    f = class_on_ray(runs)
-    walls = f["per_run_wall"]
+    figures = [class_on_ray(runs, warm=False), class_on_ray(runs, warm=True)]
+    config = figures[0]["config"]
+    rows = [f"| {'started beforehand' if f['warm'] else 'started by the first runs'} | {fmt(f['first'])} | "
+            f"{fmt(f['median'])} | {fmt(f['last'])} | {fmt(f['bound'])} | {f['last'] / f['bound']:.1f}x | "
+            f"{fmt(median(f['per_run_wall']))} ({fmt(min(f['per_run_wall']))}-{fmt(max(f['per_run_wall']))}) | "
+            f"{fmt(median(f['per_run_train']))} | {f['workers']} |" for f in figures]
     report.add(title, "\n".join([
-        f"{runs} visitors submit the same run ({f['config'].arch}, {f['config'].epochs} epochs, "
-        f"{f['config'].limit:,} samples) at the same moment to a fresh local Ray cluster of {f['cluster_cpus']} "
-        "CPUs, one CPU per run, through the job registry and the Ray executor. Seconds from submitting; the "
-        "cluster's own start is not counted.", "",
-        "| first result | median result | last result | compute-only bound | last / bound |",
-        "|---|---|---|---|---|",
-        f"| {fmt(f['first'])} | {fmt(f['median'])} | {fmt(f['last'])} | {fmt(f['bound'])} | "
-        f"{f['last'] / f['bound']:.1f}x |", "",
-        f"Each run's own wall time (its slot to its result): median {fmt(median(walls))} s, "
-        f"{fmt(min(walls))}-{fmt(max(walls))} s; its training (`fit`) alone: median "
-        f"{fmt(median(f['per_run_train']))} s. The compute-only bound is the runs' training seconds summed, over "
-        f"the cluster's CPUs. {f['workers']} worker process(es) trained the {runs} runs."]))
+        f"{runs} visitors submit the same run ({config.arch}, {config.epochs} epochs, {config.limit:,} samples) at "
+        f"the same moment to a fresh local Ray cluster of {figures[0]['cluster_cpus']} CPUs, one CPU per run, "
+        "through the job registry and the Ray executor (warm actors, core.runs.ray_server.ActorPool). Seconds "
+        "from submitting; the cluster's own start is not counted. The compute-only bound is the runs' training "
+        "(`fit`) seconds summed, over the cluster's CPUs.", "",
+        "| actors | first result | median result | last result | compute-only bound | last / bound | "
+        "a run's wall time, median (range) | its `fit` | worker processes |",
+        "|---|---|---|---|---|---|---|---|---|", *rows]))
 
 
 def main(argv=None) -> int:
@@ -92,8 +97,9 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ray_runs", description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warm", action="store_true", help="start the actors before the class presses Train")
     args = parser.parse_args(argv)
-    f = class_on_ray(args.runs)
+    f = class_on_ray(args.runs, warm=args.warm) if args.warm else class_on_ray(args.runs)
     walls = ", ".join(f"{w:.1f}" for w in f["per_run_wall"])
     print(f"first {f['first']:.1f} s, median {f['median']:.1f} s, last {f['last']:.1f} s, bound {f['bound']:.1f} s; "
           f"per-run wall {walls}; {f['workers']} worker process(es)")

@@ -61,12 +61,22 @@ def run(args) -> int:
         finetune.check(config, store)  # a mismatched base model, too few drawings: before the run is queued
     except finetune.FineTuneError as exc:
         raise UsageError(str(exc)) from None
-    from core.fit.progress import JobState
     from core.runs.executors import executor_from_env, job_factory
     from core.runs.queue import JobRegistry
 
     # in this process by default: the command line is a process of its own, so a worker would only add its start-up
-    job = JobRegistry(1, store, job_factory(args.executor or executor_from_env("thread"))).submit(config)
+    factory = job_factory(args.executor or executor_from_env("thread"))
+    try:
+        return _train(JobRegistry(1, store, factory).submit(config), config, store)
+    finally:
+        getattr(factory, "close", lambda: None)()  # warm workers or Ray actors kept for the next run: none comes
+
+
+def _train(job, config, store) -> int:
+    """Print the run's epochs as they end, then what it saved; Ctrl-C stops it (_interrupted)."""
+    from core.fit import finetune
+    from core.fit.progress import JobState
+
     if config.stroke_copies:
         from core.data.stroke_copies import preparing_text
 
