@@ -17,7 +17,7 @@ from core.runs.queue import JobRegistry
 from core.runs.ray_server import RayExecutor  # noqa: E402
 from core.store import DEFAULT_MODEL  # noqa: E402
 
-from waiting import wait_until
+from waiting import running, wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
 
@@ -132,13 +132,6 @@ def test_a_warm_actor_trains_run_after_run_from_fresh_weights(store, cluster):
     assert [layer.name for layer in models["again"].layers] == [layer.name for layer in models["first"].layers]
     assert not np.array_equal(weights["first"][0], weights["other"][0]), "another seed, another model"
 
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def test_the_command_line_trains_on_ray_when_asked(capsys, tmp_path, monkeypatch, cluster):

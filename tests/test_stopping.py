@@ -17,7 +17,7 @@ from core.runs.thread import TrainingJob
 from core.runs.workers import WorkerPool
 from core.store import DEFAULT_MODEL
 
-from waiting import wait_until
+from waiting import running, wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
 
@@ -75,13 +75,6 @@ def test_a_stopped_run_is_tested_on_a_sample_and_says_so(store):
     x, y = images_for_testing(datasets.load("mnist"), LONG.seed, stopped=True)
     assert meta.test_accuracy == pytest.approx(evaluate(model, x, y).accuracy), "its figures are this sample's"
 
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 @pytest.mark.slow
