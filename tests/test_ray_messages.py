@@ -1,4 +1,4 @@
-"""What a user reads when the Ray cluster cannot be joined (core/runs/ray_server.py connection_failure): a cluster
+"""What a user reads when the Ray cluster cannot be joined (core/runs/ray_connection.py connection_failure): a cluster
 that wants an authentication token says how to give it one. No cluster is started."""
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 pytest.importorskip("ray")
 
-from core.runs.ray_server import connection_failure  # noqa: E402
+from core.runs.ray_connection import connection_failure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDRESS = "10.0.0.5:6379"
@@ -56,7 +56,7 @@ def test_token_mode_without_a_token_is_told_where_the_token_goes(tmp_path):
     """The real error: Ray raises it before it tries the address, so none needs to exist."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")}
     env.update(HOME=str(tmp_path), RAY_AUTH_MODE="token", RAY_ADDRESS="127.0.0.1:1", RAY_USAGE_STATS_ENABLED="0")
-    code = ("from core.runs.ray_server import RayConnectionError, connect\n"
+    code = ("from core.runs.ray_connection import RayConnectionError, connect\n"
             "try:\n    connect()\nexcept RayConnectionError as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("RAY_AUTH_MODE=token is set but no Ray authentication token was found: give the "

@@ -76,7 +76,6 @@ def test_a_stopped_run_is_tested_on_a_sample_and_says_so(store):
     assert meta.test_accuracy == pytest.approx(evaluate(model, x, y).accuracy), "its figures are this sample's"
 
 
-
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["thread", "process"])
 def test_stop_pressed_twice_ends_the_run_at_once_and_saves_nothing(store, executor):

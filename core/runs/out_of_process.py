@@ -139,8 +139,8 @@ class OutOfProcessJob(QueuedJob):
             getattr(self.recorder, name)(*args)
             if name == "fit_ended":
                 self._fit_over = True
-            if name == "fit_ended" and self._stop_clock is not None:
-                self._stop_clock = time.monotonic()  # testing and saving get their own grace time
+                if self._stop_clock is not None:
+                    self._stop_clock = time.monotonic()  # testing and saving get their own grace time
             elif name == "batch_ended" and not self._seen_batch:
                 self._seen_batch = True
                 self._first_batch()
