@@ -120,7 +120,8 @@ def test_a_warm_actor_trains_run_after_run_from_fresh_weights(store, cluster):
     executor = RayExecutor(cpus=1, actors=1)
     try:
         registry = JobRegistry(1, store, executor)
-        jobs = [registry.submit(c) for c in (config, config.replace(seed=2, name="other"), config.replace(name="again"))]
+        configs = (config, config.replace(seed=2, name="other"), config.replace(name="again"))
+        jobs = [registry.submit(c) for c in configs]
         for job in jobs:
             assert job.wait(timeout=180) and job.state == JobState.FINISHED, job.progress().error
     finally:

@@ -60,5 +60,6 @@ def test_token_mode_without_a_token_is_told_where_the_token_goes(tmp_path):
             "try:\n    connect()\nexcept RayConnectionError as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("RAY_AUTH_MODE=token is set but no Ray authentication token was found: give the "
-                                  "cluster's token as the RAY_AUTH_TOKEN environment variable"), done.stdout + done.stderr
+                                  "cluster's token as the RAY_AUTH_TOKEN environment variable"), \
+        done.stdout + done.stderr
     assert all(place in done.stdout for place in TOKEN_PLACES)

@@ -119,7 +119,8 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
     Snapshots of the panel (core.fit.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
     drawing or None) is the user's drawing, predicted with each of them. A fine-tune (a stored model to
     start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too.
-    Once stopped, the interrupted epoch's validation is cut short and the model tested on a sample (images_for_testing)."""
+    Once stopped, the interrupted epoch's validation is cut short and the model tested on a sample
+    (images_for_testing)."""
     try:
         plan = plan_fit(config, store, drawings, stop_requested)
     except StopRequested:   # stopped while its stroke copies were made: nothing learned yet
