@@ -39,7 +39,7 @@ def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, s
     ray.init(address="local", num_cpus=cluster_cpus, include_dashboard=False, log_to_driver=False)
     try:
         executor = RayExecutor(cpus=cpus_per_run)
-        if warm:
+        if warm:  # as the app does (RayExecutor.warm_up, from default_registry), waited for here
             ray.get(executor.pool.start(), timeout=600)
         with tempfile.TemporaryDirectory() as folder:
             registry = JobRegistry(max(1, cluster_cpus // cpus_per_run), ModelStore(folder), executor)

@@ -63,10 +63,14 @@ _registry_lock = threading.Lock()
 
 def default_registry() -> JobRegistry:
     """The process-wide registry (so a reloaded page finds its job); runs train where $DIGIT_STUDIO_EXECUTOR
-    says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster."""
+    says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster (its warm
+    actors started now, in the background)."""
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = JobRegistry(max_jobs_from_env(), None, app_job_factory(),
-                                    max_per_owner=max_per_visitor_from_env())
+            factory = app_job_factory()
+            _registry = JobRegistry(max_jobs_from_env(), None, factory, max_per_owner=max_per_visitor_from_env())
+            warm_up = getattr(factory, "warm_up", None)  # Ray's actors: joining the cluster takes seconds
+            if warm_up is not None:
+                threading.Thread(target=warm_up, name="executor-warm-up", daemon=True).start()
         return _registry

@@ -128,19 +128,24 @@ class ActorPool:
 
 class RayExecutor:
     """Job factory: each run on a warm Ray actor. `cpus` per run ($DIGIT_STUDIO_RAY_CPUS, default 1), a GPU if any;
-    at most `actors` of them ($DIGIT_STUDIO_RAY_ACTORS, default 2), kept warm between runs; `prewarm` starts
-    them now (joining the cluster now), else they start with the first runs."""
+    at most `actors` of them ($DIGIT_STUDIO_RAY_ACTORS, default 2), kept warm between runs. They start with the
+    first runs, or beforehand with warm_up (the app's registry calls it, core.runs.executors)."""
 
-    def __init__(self, cpus: int | None = None, grace: float | None = None, actors: int | None = None,
-                 prewarm: bool = False):
+    def __init__(self, cpus: int | None = None, grace: float | None = None, actors: int | None = None):
         self.cpus = cpus or env_int(CPUS_ENV, 1)
         self.grace = stop_grace_from_env() if grace is None else grace
         self.pool = ActorPool(self.actor_options, actors or env_int(ACTORS_ENV, 2), self.cpus)
         self._channels = None
         self._lock = threading.Lock()
-        if prewarm:
+
+    def warm_up(self) -> None:
+        """Join the cluster and start the actors, so that the first runs find them warm (blocks while it joins;
+        a failure to join is left for the first run to report)."""
+        try:
             connect()
             self.pool.start()
+        except Exception:
+            pass
 
     def __call__(self, job_id, config, store, registry) -> "RayJob":
         return RayJob(job_id, config, store, registry, self)
