@@ -84,5 +84,6 @@ class Evaluation:
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000, callbacks=None) -> Evaluation:
     """Run `model` (probabilities out) over all images in batches (Keras `callbacks` see each batch)."""
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0, callbacks=callbacks)
+    extra = {"callbacks": callbacks} if callbacks else {}
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0, **extra)
     return Evaluation(np.asarray(labels, dtype=np.int64), np.asarray(probabilities, dtype=np.float32))
