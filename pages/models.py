@@ -19,7 +19,9 @@ NOTICE = "models_notice"
 def run_settings(meta) -> str:
     """The settings that tell runs apart, in one short line (the formatter every page uses)."""
     line = settings_line(meta.config)
-    return line + (" · stopped by user" if meta.stopped_early else "")
+    images = meta.test_metrics.images if meta.test_metrics else None
+    tested = f", tested on {images:,} test images" if meta.stopped_early and images else ""
+    return line + (f" · stopped by user{tested}" if meta.stopped_early else "")
 
 
 def models_table(infos: list[ModelInfo]) -> pd.DataFrame:

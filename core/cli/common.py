@@ -9,6 +9,16 @@ class UsageError(Exception):
     """Bad arguments: reported on one line, exit status 2."""
 
 
+class ExitNow(Exception):
+    """The command is over (a Ctrl-C'd run): what happened is printed, and `python -m core` ends the process with
+    `status` through os._exit, skipping the interpreter's teardown (with TensorFlow loaded, 3-6 s here) and,
+    unless `hooks`, the atexit hooks too (a second Ctrl-C: a run may still be busy in a thread)."""
+
+    def __init__(self, status: int, hooks: bool = True):
+        super().__init__(status)
+        self.status, self.hooks = status, hooks
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing usage and exiting."""
 

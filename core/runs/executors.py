@@ -63,11 +63,16 @@ _registry_lock = threading.Lock()
 
 def default_registry() -> JobRegistry:
     """The process-wide registry (so a reloaded page finds its job); runs train where $DIGIT_STUDIO_EXECUTOR
-    says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster."""
+    says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster (its warm
+    actors started now, in the background)."""
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = registry_for(executor_from_env(), app_job_factory())
+            factory = app_job_factory()
+            _registry = registry_for(executor_from_env(), factory)
+            warm_up = getattr(factory, "warm_up", None)  # Ray's actors: joining the cluster takes seconds
+            if warm_up is not None:
+                threading.Thread(target=warm_up, name="executor-warm-up", daemon=True).start()
         return _registry
 
 
