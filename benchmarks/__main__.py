@@ -27,9 +27,10 @@ TITLES = {
     14: "14. A short run, phase by phase: a new worker and a reused one",
     15: "15. A class presses Train at once: 10 and 30 visitors",
     16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
+    17: "17. A class on a Ray cluster: warm actors against Ray tasks",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 11, 12, 16, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -51,8 +52,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import (draw_while_training, drawings, explain, inference, live, load, room, startup, sweeps,
-                            training, workers)
+    from benchmarks import (draw_while_training, drawings, explain, inference, live, load, ray_runs, room, startup,
+                            sweeps, training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
@@ -63,9 +64,10 @@ def main(argv=None) -> int:
     14: "14. A short run, phase by phase: a new worker and a reused one",
     15: "15. A class presses Train at once: 10 and 30 visitors",
     16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
+    17: "17. A class on a Ray cluster: warm actors against Ray tasks",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 11, 12, 16, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
