@@ -61,13 +61,9 @@ def main(argv=None) -> int:
            10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
            12: lambda report: live.live_overhead(report, title=TITLES[12]),
            13: lambda report: drawings.drawings_section(report, TITLES[13]),
-    14: "14. A short run, phase by phase: a new worker and a reused one",
-    15: "15. A class presses Train at once: 10 and 30 visitors",
-    16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
-    17: "17. A class on a Ray cluster: warm actors against Ray tasks",
-}
-# Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
+           14: lambda report: room.short_runs(report, TITLES[14]), 15: lambda report: room.class_runs(report, TITLES[15]),
+           16: lambda report: sweeps.sweeps_section(report, TITLES[16]),
+           17: lambda report: ray_runs.ray_class(report, TITLES[17])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
