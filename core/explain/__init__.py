@@ -37,7 +37,7 @@ from core.explain.layers import (
                                     first_layer_weights,
                                     is_linear_model,
 )
-from core.explain.projector import ProjectorMap, model_map, neighbour_agreement, place, tsne_map
+from core.explain.projector import ProjectorMap, kept_model_map, model_map, neighbour_agreement, place, tsne_map
 from core.explain.saliency import METHODS, Saliency, default_method, overlay, saliency
 from core.explain.whatif import (
                                     ABLATIONS,
@@ -58,7 +58,8 @@ __all__ = [
     "Neighbours", "ProjectorMap", "RobustnessCurve", "Saliency", "WhatIf", "ablation_answers", "activations",
     "answer", "architecture_picture", "attack", "attack_batch", "change_thickness", "check_eps", "class_templates",
     "default_method", "embed", "embedding_layer_name", "embedding_map", "find_unit_layer", "first_layer_weights",
-    "flat_layers", "imagine_classes", "imagine_units", "is_linear_model", "layer_kind", "model_layers", "model_map",
+    "flat_layers", "imagine_classes", "imagine_units", "is_linear_model", "kept_model_map", "layer_kind", "model_layers",
+    "model_map",
     "move", "nearest", "neighbour_agreement", "overlay", "place", "preprocessing_ablations", "probabilities",
     "robustness_curve", "saliency", "smallest_flip", "top_images", "transform", "tsne_map", "unit_layers",
     "unit_means", "what_if",

@@ -181,3 +181,9 @@ def model_map(store, name: str, model, dataset, seed: int = 0, embeddings: np.nd
         return embed(model, dataset.x_test)
 
     return kept_map(store.map_path(name), key, test_embeddings, seed=seed, progress=progress)
+
+
+def kept_model_map(store, name: str, dataset, seed: int = 0) -> ProjectorMap | None:
+    """The map kept for stored model `name` on `dataset`'s test set, if one was made for its current file."""
+    key = map_key(store.paths(name)[0], dataset.spec.name, len(dataset.x_test), seed)
+    return read_map(store.map_path(name), key)
