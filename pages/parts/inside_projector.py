@@ -133,10 +133,11 @@ def projector_ui(opened: Opened, subject: Subject) -> None:
                 else explain.place(slot.test, coordinates, query))
         how = ("laid out by t-SNE so that images the network finds alike sit together "
                f"(made in {kept.seconds:.0f} s{', kept with the model' if kept.from_cache else ''})")
+    placed = "" if subject.test_index is not None else ", placed among the test images nearest it"
     st.caption(f"Each dot is one of the {len(data.x_test):,} test images as {opened.name} sees them (the output of "
-               f"{explain.embedding_layer_name(opened.model)}), {how}. The star is {subject.title}"
-               f"{'' if subject.test_index is not None else ', placed among the test images nearest it'}. Scroll or pinch to zoom in: the dots turn into their pictures. "
-               "Drag to move; double-click to see it all again; click a dot to look inside that image.")
+               f"{explain.embedding_layer_name(opened.model)}), {how}. The star is {subject.title}{placed}. "
+               "Scroll or pinch to zoom in: the dots turn into their pictures. Drag to move; double-click to see "
+               "it all again; click a dot to look inside that image.")
     names = list(opened.spec.class_names)
     chart = projector_chart(coordinates, data.y_test, names, thumbnails(opened.spec.name), here, subject.title,
                             layout)
