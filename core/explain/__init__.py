@@ -7,7 +7,7 @@ Everything returns plain numpy arrays, numbers and frozen dataclasses; no stream
 An input of the wrong shape raises InputShapeError (a ValueError) with a plain message.
 """
 from core.explain.architecture import LayerSummary, architecture_picture, model_layers
-from core.explain.attack import Attack, Flip, RobustnessCurve, attack, attack_batch, check_eps, robustness_curve, smallest_flip
+from core.explain.attack import PGD_STEPS, Attack, Flip, RobustnessCurve, attack, attack_batch, check_eps, robustness_curve, smallest_flip
 from core.explain.embedding import (
                                     EMBED_MAX_DIM,
                                     EmbeddingMap,
@@ -53,7 +53,7 @@ from core.explain.whatif import (
 )
 
 __all__ = [
-    "ABLATIONS", "EMBED_MAX_DIM", "FULL", "METHODS", "Attack", "EmbeddingMap", "ExplainError", "FirstLayerWeights",
+    "ABLATIONS", "EMBED_MAX_DIM", "FULL", "METHODS", "PGD_STEPS", "Attack", "EmbeddingMap", "ExplainError", "FirstLayerWeights",
     "Flip", "ImagineSettings", "Imagined", "InputShapeError", "LayerActivation", "LayerSummary", "LayerUnits",
     "Neighbours", "ProjectorMap", "RobustnessCurve", "Saliency", "WhatIf", "ablation_answers", "activations",
     "answer", "architecture_picture", "attack", "attack_batch", "change_thickness", "check_eps", "class_templates",

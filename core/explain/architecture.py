@@ -17,7 +17,7 @@ KIND_COLOURS = {  # Okabe-Ito, lightened for box fills
     "conv": "#CFE3F5", "pool": "#D9F0E6", "norm": "#FBE8C8", "dense": "#F6D6C6", "dropout": "#EEEEEE",
     "flatten": "#EEEEEE", "activation": "#E9DDF0", "other": "#F2F2F2", "input": "#FFFFFF",
 }
-BOXES_PER_ROW = 5
+BOXES_PER_ROW = 4
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _box_lines(row: LayerSummary) -> list[str]:
 
 def architecture_picture(model, title: str = "", dpi: int = 110) -> bytes:
     """The layers as a PNG: one box per layer (type, output shape, parameters, activation), in reading order,
-    BOXES_PER_ROW to a row, arrows between them; large type for projectors and slides."""
+    BOXES_PER_ROW to a row, arrows between them; type large enough to read on a projector at the page's width."""
     from matplotlib.figure import Figure  # not pyplot: no global state, safe in the server's threads
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -80,7 +80,7 @@ def architecture_picture(model, title: str = "", dpi: int = 110) -> bytes:
     boxes += [(row.name, row.type, _box_lines(row)[1:], row.kind) for row in rows]
     per_row = min(BOXES_PER_ROW, len(boxes))
     lines = math.ceil(len(boxes) / per_row)
-    width, height, gap_x, gap_y = 3.2, 2.2, 0.7, 0.8
+    width, height, gap_x, gap_y = 3.6, 2.7, 0.8, 0.8
     top = 0.9 if title else 0.3
     total_w, total_h = per_row * (width + gap_x) - gap_x + 0.6, top + lines * (height + gap_y) - gap_y + 0.3
     figure = Figure(figsize=(total_w, total_h))
@@ -89,18 +89,18 @@ def architecture_picture(model, title: str = "", dpi: int = 110) -> bytes:
     axes.set_ylim(total_h, 0)
     axes.axis("off")
     if title:
-        axes.text(0.3, 0.5, title, fontsize=20, fontweight="bold", va="center")
+        axes.text(0.3, 0.45, title, fontsize=26, fontweight="bold", va="center")
     centres = []
     for index, (name, kind_text, details, kind) in enumerate(boxes):
         line, column = divmod(index, per_row)
         left, upper = 0.3 + column * (width + gap_x), top + line * (height + gap_y)
         axes.add_patch(FancyBboxPatch((left, upper), width, height, boxstyle="round,pad=0.02,rounding_size=0.15",
                                       facecolor=KIND_COLOURS.get(kind, "#F2F2F2"), edgecolor="#333333", linewidth=1.5))
-        axes.text(left + 0.15, upper + 0.38, kind_text, fontsize=15, fontweight="bold", va="center")
-        axes.text(left + 0.15, upper + height - 0.25, name if len(name) <= 30 else name[:29] + "…", fontsize=11,
-                  color="#555555", va="center")
+        axes.text(left + 0.15, upper + 0.42, kind_text, fontsize=21, fontweight="bold", va="center")
+        axes.text(left + 0.15, upper + height - 0.28, name if len(name) <= 26 else name[:25] + "…", fontsize=14,
+                  color="#444444", va="center")
         for number, detail in enumerate(details):
-            axes.text(left + 0.15, upper + 0.85 + number * 0.36, detail, fontsize=13, va="center")
+            axes.text(left + 0.15, upper + 0.98 + number * 0.45, detail, fontsize=18, va="center")
         centres.append((left, upper, column))
     for (left, upper, column), (next_left, next_upper, next_column) in zip(centres, centres[1:]):
         if next_column > column:  # the next box on the same line
