@@ -24,9 +24,10 @@ TITLES = {
     11: "11. Thirty people drawing while a run trains",
     12: "12. Watching a run: training speed with the Train page and its live panel open",
     13: "13. Your drawings: keeping them from many writers at once",
+    14: "14. What the network imagines, and how to fool it",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 11, 12, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 8, 14, 9, 10, 11, 12, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -48,14 +49,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import draw_while_training, drawings, explain, inference, live, load, startup, training, workers
+    from benchmarks import (draw_while_training, drawings, explain, imagine, inference, live, load, startup, training,
+                            workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
            8: explain.inside_latency, 9: draw_while_training.draw_while_training,
            10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
            12: lambda report: live.live_overhead(report, title=TITLES[12]),
-           13: lambda report: drawings.drawings_section(report, TITLES[13])}
+           13: lambda report: drawings.drawings_section(report, TITLES[13]),
+           14: lambda report: imagine.imagine_section(report, TITLES[14])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
