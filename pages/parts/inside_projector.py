@@ -118,9 +118,11 @@ def projector_ui(opened: Opened, subject: Subject) -> None:
                                        "shows the two directions the images differ most along, and is instant.")
     slot = embeddings(opened)
     query = explain.embed(opened.model, subject.image[None])[0]
+    placed = "" if subject.test_index is not None else ", placed among the test images nearest it"
     if layout == PCA:
         coordinates, here = slot.test_map.coordinates, slot.test_map.project(query)
         how = "squeezed to the two directions they differ most along (PCA)"
+        placed = "" if subject.test_index is not None else ", placed by the same two directions"
     else:
         if kept is None:
             st.info(f"The t-SNE map of {opened.name} is not made yet: it takes about a minute on this machine, "
@@ -133,7 +135,6 @@ def projector_ui(opened: Opened, subject: Subject) -> None:
                 else explain.place(slot.test, coordinates, query))
         how = ("laid out by t-SNE so that images the network finds alike sit together "
                f"(made in {kept.seconds:.0f} s{', kept with the model' if kept.from_cache else ''})")
-    placed = "" if subject.test_index is not None else ", placed among the test images nearest it"
     st.caption(f"Each dot is one of the {len(data.x_test):,} test images as {opened.name} sees them (the output of "
                f"{explain.embedding_layer_name(opened.model)}), {how}. The star is {subject.title}{placed}. "
                "Scroll or pinch to zoom in: the dots turn into their pictures. Drag to move; double-click to see "

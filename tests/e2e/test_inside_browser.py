@@ -138,7 +138,7 @@ def test_imagine_fool_a_drawing_and_open_a_point_of_the_map(page, app_url):
     wait_for_main_text(page, r"ε = 26/255")
     page.locator(".st-key-inside_attack_method").locator("button", has_text="FGSM").click()
     wait_for_app(page)
-    thumb = page.locator(f'.st-key-inside_attack_eps [role="slider"]')
+    thumb = page.locator('.st-key-inside_attack_eps input[type="range"]')
     thumb.scroll_into_view_if_needed()
     thumb.focus()
     for _ in range(26):  # down to ε = 0: the drawing as it is, not fooled
