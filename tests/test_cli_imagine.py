@@ -4,29 +4,21 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from core import explain
-from core.cli import main
 from core.data import datasets
+
+from test_cli import drawn_one, run as run_cli
+
+
+def run(capsys, *argv):
+    return run_cli(capsys, *map(str, argv))  # paths given as Path objects
 
 
 @pytest.fixture(autouse=True)
 def empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGIT_STUDIO_MODELS", str(tmp_path / "cli-models"))  # the shipped default is still found
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def drawn_one(path):
-    image = Image.new("RGB", (280, 280), "white")
-    ImageDraw.Draw(image).line([(140, 40), (140, 240)], fill="black", width=22)
-    image.save(path)
-    return path
 
 
 def test_imagine_writes_the_class_image_the_model_reads_as_that_class(capsys, tmp_path):

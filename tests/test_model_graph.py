@@ -12,16 +12,7 @@ from core import explain
 from core.nets.builders import build_model, for_inference
 from core.nets.presets import PRESETS
 
-
-def _keras_layers(model):
-    """(name, class, output shape, parameters) of every leaf layer as Keras recorded them, nested Sequentials opened."""
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Sequential):
-            out.extend(_keras_layers(layer))
-        else:
-            out.append((layer.name, type(layer).__name__, tuple(layer.output.shape[1:]), layer.count_params()))
-    return out
+from test_explain import _keras_layers
 
 
 MODELS = [(arch, None) for arch in PRESETS] + [
@@ -37,12 +28,14 @@ def test_the_graph_lists_every_layer_with_keras_shapes_and_all_parameters(arch, 
     model = for_inference(build_model(arch, options), preset.logits)  # as stored: logits models wrapped
     rows = explain.model_layers(model)
 
-    assert [(r.name, r.type, r.output_shape, r.parameters) for r in rows] == _keras_layers(model)
+    assert [(r.name, r.output_shape) for r in rows] == _keras_layers(model)  # as Keras recorded them
+    layers = explain.flat_layers(model)
+    assert [(r.type, r.parameters) for r in rows] == [(type(l).__name__, l.count_params()) for l in layers]
     assert sum(r.parameters for r in rows) == model.count_params()
     assert rows[-1].output_shape == (10,) and rows[-1].activation == "softmax"
     assert sum(r.trainable_parameters for r in rows) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     # activations come from the layer itself: Dense(relu) says relu, an activation-free Dense says nothing
-    for row, layer in zip(rows, explain.flat_layers(model)):
+    for row, layer in zip(rows, layers):
         activation = getattr(getattr(layer, "activation", None), "__name__", "")
         assert row.activation == ("softmax" if row.type == "Softmax" else "" if activation == "linear" else activation)
 
