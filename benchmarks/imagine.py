@@ -21,7 +21,8 @@ def _times(call, repeats: int) -> list[float]:
 
 
 def _spread(times: list[float], scale: float = 1.0, digits: int = 2) -> str:
-    return f"{fmt(scale * median(times), digits)} ({fmt(scale * min(times), digits)} to {fmt(scale * max(times), digits)})"
+    low, middle, high = (fmt(scale * value, digits) for value in (min(times), median(times), max(times)))
+    return f"{middle} ({low} to {high})"
 
 
 def _trained_mlp(mnist, limit: int):

@@ -28,14 +28,16 @@ def run(args) -> int:
     target = None if args.target is None else class_number(args.target, spec.class_names)
     image = read_picture(args.image)
     result = explain.attack(model, image, eps, args.method, target=target, steps=args.steps)
-    smallest = explain.smallest_flip(model, image, args.method, target=target, steps=args.steps) if args.smallest else None
+    smallest = (explain.smallest_flip(model, image, args.method, target=target, steps=args.steps)
+                if args.smallest else None)
     if args.out:
         change = 0.5 + result.change / (2 * eps) if eps > 0 else 0.5 + result.change  # grey = unchanged
         write_picture([result.original, result.adversarial, change], args.out)
     names = spec.class_names
     report = {"model": args.name, "image": args.image, "method": args.method, "eps": eps,
               "target": None if target is None else names[target],
-              "before": names[result.original_class], "before_probability": round(float(result.original_probabilities.max()), 6),
+              "before": names[result.original_class],
+              "before_probability": round(float(result.original_probabilities.max()), 6),
               "after": names[result.predicted], "after_probability": round(float(result.probabilities.max()), 6),
               "fooled": result.succeeded, "probabilities": [round(float(p), 6) for p in result.probabilities]}
     if smallest is not None:
@@ -51,5 +53,6 @@ def run(args) -> int:
         print("  smallest ε that fools it: " + (f"{smallest.eps:.4f} ({smallest.levels} of 255 grey levels)"
                                                 if smallest.eps is not None else "none up to 1"))
     if args.out:
-        print(f"  written to {args.out}: the drawing, the changed drawing, the change (grey = none, white = +ε, black = -ε)")
+        print(f"  written to {args.out}: the drawing, the changed drawing, the change "
+              "(grey = none, white = +ε, black = -ε)")
     return 0

@@ -35,5 +35,6 @@ def run(args) -> int:
         return 0
     print(f"{args.name}: {result.description}; written to {args.out}")
     for row in rows:
-        print(f"  {row['class']:<12} probability {row['probability']:.4f} (at the start {row['start_probability']:.4f})")
+        print(f"  {row['class']:<12} probability {row['probability']:.4f} "
+              f"(at the start {row['start_probability']:.4f})")
     return 0

@@ -52,7 +52,8 @@ class ImagineSettings:
         """The regularisers in words, for a caption."""
         blur = f", a 3x3 blur every {self.blur_every} steps" if self.blur_every else ""
         return (f"{self.steps} steps of gradient ascent from {{start}}; random jitter of up to {self.jitter} px, "
-                f"total-variation penalty {self.total_variation:g}, L2 penalty {self.l2:g}{blur}, pixels kept in [0, 1]")
+                f"total-variation penalty {self.total_variation:g}, L2 penalty {self.l2:g}{blur}, "
+                "pixels kept in [0, 1]")
 
 
 @dataclass(frozen=True)

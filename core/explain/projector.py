@@ -69,7 +69,8 @@ def tsne_map(embeddings, seed: int = 0, iterations: int = ITERATIONS,
     def tick(iteration, error, embedding):
         done[0] += 25
         if progress is not None:
-            progress(0.2 + 0.8 * min(done[0], total) / total, f"placing the points, step {min(done[0], total)} of {total}")
+            step = min(done[0], total)
+            progress(0.2 + 0.8 * step / total, f"placing the points, step {step} of {total}")
 
     if progress is not None:
         progress(0.0, "finding each point's nearest neighbours")
@@ -96,7 +97,8 @@ def neighbour_agreement(embeddings, coordinates, k: int = 10) -> float:
     points = np.asarray(embeddings, np.float32)
     flat = np.asarray(coordinates, np.float32)
     if len(points) != len(flat) or len(points) < k + 2:
-        raise ExplainError(f"Need as many map points as embeddings, more than {k + 1} (got {len(flat)}, {len(points)}).")
+        raise ExplainError(f"Need as many map points as embeddings, more than {k + 1} "
+                           f"(got {len(flat)} and {len(points)}).")
     on_map = nearest_rows(flat, flat, 2)[:, 1]  # the first is the point itself
     in_embedding = nearest_rows(points, points, k + 1)[:, 1:]
     return float(np.mean([m in row for m, row in zip(on_map, in_embedding)]))

@@ -73,7 +73,8 @@ def model_attack_ui(opened: Opened, subject: Subject, method: str, target: int |
     changed.image(input_picture(result.adversarial), output_format="PNG", width=28 * INPUT_SCALE,
                   caption=f"The changed input: each pixel moved by at most {levels}/255")
     change.image(change_picture(result.change, eps), output_format="PNG", width=28 * INPUT_SCALE,
-                 caption=f"The change, amplified: blue = darker by {eps:.3f}, white = none, red = brighter by {eps:.3f}")
+                 caption=f"The change, amplified: blue = darker by {eps:.3f}, white = none, "
+                         f"red = brighter by {eps:.3f}")
     before, after = names[result.original_class], names[result.predicted]
     if result.succeeded:
         st.error(f"Fooled: it now reads **{plain(after)}** ({percent(result.probabilities.max())}), "
@@ -114,25 +115,29 @@ def robustness_ui(models: list[Opened], method: str) -> None:
     keys = [(m.name, m.version, method) for m in models]
     missing = [(m, k) for m, k in zip(models, keys) if k not in _curves()]
     how = f"{method.upper()}" + (f" ({steps} steps)" if steps else "")
-    if missing and st.button(f"Draw the robustness curve ({how}, {CURVE_IMAGES} test images)", key="inside_attack_curve",
-                             icon=":material/show_chart:"):
+    if missing and st.button(f"Draw the robustness curve ({how}, {CURVE_IMAGES} test images)",
+                             key="inside_attack_curve", icon=":material/show_chart:"):
         bar = st.progress(0.0, text="Attacking the test images...")
         for number, (opened, key) in enumerate(missing):
             def progress(done, total, number=number):
-                bar.progress((number + done / total) / len(missing), text=f"Attacking {opened.name}: {done:,} of {total:,}")
-            _curves()[key] = explain.robustness_curve(opened.model, data.x_test[:CURVE_IMAGES], data.y_test[:CURVE_IMAGES],
-                                                      CURVE_EPS, method, steps=CURVE_PGD_STEPS, progress=progress)
+                bar.progress((number + done / total) / len(missing),
+                             text=f"Attacking {opened.name}: {done:,} of {total:,}")
+            _curves()[key] = explain.robustness_curve(opened.model, data.x_test[:CURVE_IMAGES],
+                                                      data.y_test[:CURVE_IMAGES], CURVE_EPS, method,
+                                                      steps=CURVE_PGD_STEPS, progress=progress)
         bar.empty()
     made = [(m, _curves()[k]) for m, k in zip(models, keys) if k in _curves()]
     if not made:
         st.caption(f"Accuracy on the first {CURVE_IMAGES} test images when each is attacked with ε from 0 to "
                    f"{CURVE_EPS[-1]}: a few seconds per model for FGSM, about a minute for PGD.")
         return
-    frame = pd.DataFrame([{"model": m.name, "ε": e, "accuracy": a} for m, c in made for e, a in zip(c.eps, c.accuracy)])
+    frame = pd.DataFrame([{"model": m.name, "ε": e, "accuracy": a}
+                          for m, c in made for e, a in zip(c.eps, c.accuracy)])
     chart = alt.Chart(frame).mark_line(point=True, strokeWidth=3).encode(
-        x=alt.X("ε:Q", title="ε (1 = black to white)"), y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]),
-                                                               axis=alt.Axis(format="%")),
-        color=alt.Color("model:N", scale=alt.Scale(range=charts.CATEGORICAL)), tooltip=["model", "ε", alt.Tooltip("accuracy:Q", format=".1%")],
+        x=alt.X("ε:Q", title="ε (1 = black to white)"),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("model:N", scale=alt.Scale(range=charts.CATEGORICAL)),
+        tooltip=["model", "ε", alt.Tooltip("accuracy:Q", format=".1%")],
     ).properties(height=360)
     st.altair_chart(charts.style(chart), width="stretch", key="inside_attack_chart")
     st.caption(f"Accuracy on the first {CURVE_IMAGES} test images under {how} at each ε, untargeted. An image counts "

@@ -64,7 +64,9 @@ def class_images_ui(models: list[Opened], subject: Subject) -> None:
 
 def _stretched(image: np.ndarray) -> np.ndarray:
     low, high = float(image.min()), float(image.max())
-    return np.round((image - low) / (high - low) * 255).astype(np.uint8) if high > low else np.zeros(image.shape, np.uint8)
+    if high <= low:
+        return np.zeros(image.shape, np.uint8)
+    return np.round((image - low) / (high - low) * 255).astype(np.uint8)
 
 
 def _layer_words(layer: explain.LayerUnits) -> str:

@@ -71,7 +71,8 @@ def projector_chart(coordinates: np.ndarray, labels: np.ndarray, class_names: li
     # an invisible copy on top of everything answers the pointer: a click or a hover anywhere finds the nearest point
     pointer = alt.Chart(frame).mark_circle(size=22, opacity=0, clip=True).encode(
         x=x, y=y, tooltip=tooltip).add_params(zoom, pick)
-    in_view = f"{zoomed} && datum.x >= zoom.x[0] && datum.x <= zoom.x[1] && datum.y >= zoom.y[0] && datum.y <= zoom.y[1]"
+    in_view = (f"{zoomed} && datum.x >= zoom.x[0] && datum.x <= zoom.x[1] "
+               "&& datum.y >= zoom.y[0] && datum.y <= zoom.y[1]")
     shown = alt.Chart(frame.assign(picture=pictures[:len(frame)])).transform_filter(in_view)
     frames = shown.mark_square(size=(PICTURE_PX + 6) ** 2, opacity=1, clip=True).encode(x=x, y=y, color=colour)
     pictures_layer = shown.mark_image(width=PICTURE_PX, height=PICTURE_PX, clip=True).encode(x=x, y=y, url="picture:N")
