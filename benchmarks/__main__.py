@@ -28,9 +28,10 @@ TITLES = {
     15: "15. A class presses Train at once: 10 and 30 visitors",
     16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
     17: "17. A class on a Ray cluster: warm actors against Ray tasks",
+    18: "18. What the network imagines, and how to fool it",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 8, 18, 9, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -52,8 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import (draw_while_training, drawings, explain, inference, live, load, ray_runs, room, startup,
-                            sweeps, training, workers)
+    from benchmarks import (draw_while_training, drawings, explain, imagine, inference, live, load, ray_runs, room,
+                            startup, sweeps, training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
@@ -63,7 +64,8 @@ def main(argv=None) -> int:
            13: lambda report: drawings.drawings_section(report, TITLES[13]),
            14: lambda report: room.short_runs(report, TITLES[14]), 15: lambda report: room.class_runs(report, TITLES[15]),
            16: lambda report: sweeps.sweeps_section(report, TITLES[16]),
-           17: lambda report: ray_runs.ray_class(report, TITLES[17])}
+           17: lambda report: ray_runs.ray_class(report, TITLES[17]),
+           18: lambda report: imagine.imagine_section(report, TITLES[18])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):
