@@ -30,6 +30,7 @@ HEIGHT_FRACTIONS = (0.3, 0.9)
 MAX_TILT_DEGREES = 10.0
 MIN_PEN = 8.0                 # the Draw page's thinnest pen, in pixels of the 280-pixel canvas
 PEN_WIDTHS = (8.0, 28.0)      # half the drawings: a pen from this range where the font's strokes are thinner
+THIN_PERCENTILE = 20          # a pen on the canvas draws every part of a digit equally wide: no hairlines
 GLYPH_SIZE = 200              # font size at which a glyph's height is measured
 TRUETYPE, OPENTYPE = Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype")
 
@@ -69,20 +70,21 @@ def glyph_ink(font: ImageFont.FreeTypeFont, digit: int, pen: int = 0) -> np.ndar
     return np.asarray(image)
 
 
-def stroke_width(glyph: np.ndarray) -> float:
-    """A glyph's typical stroke width in pixels: twice the median distance from its skeleton to the paper."""
+def thinnest_strokes(glyph: np.ndarray) -> float:
+    """The width of a glyph's thinner strokes in pixels: twice the distance from its skeleton to the paper, at
+    the skeleton's 20th percentile (a calligraphic font's hairlines, not its broad downstrokes)."""
     mask = glyph >= 128
     inside = ndimage.distance_transform_edt(mask)
-    return float(2 * np.median(inside[thin(mask)])) if mask.any() else 0.0
+    return float(2 * np.percentile(inside[thin(mask)], THIN_PERCENTILE)) if mask.any() else 0.0
 
 
 def drawn_glyph(path: Path, digit: int, rng: np.random.Generator, thicker: bool) -> np.ndarray:
-    """The digit at a random height on the canvas, its strokes at least the canvas's thinnest pen wide, and
+    """The digit at a random height on the canvas, its thinner strokes at least the canvas's thinnest pen wide, and
     (when `thicker`) as wide as a random pen from the canvas's usual range if the font's own are thinner."""
     reference = ImageFont.truetype(str(path), GLYPH_SIZE)
     height = rng.uniform(*HEIGHT_FRACTIONS) * CANVAS
     font = ImageFont.truetype(str(path), max(8, round(GLYPH_SIZE * height / glyph_ink(reference, digit).shape[0])))
-    own = stroke_width(glyph_ink(font, digit))
+    own = thinnest_strokes(glyph_ink(font, digit))
     wanted = max(MIN_PEN, rng.uniform(*PEN_WIDTHS) if thicker else 0.0)
     return glyph_ink(font, digit, pen=max(0, round((wanted - own) / 2)))
 
