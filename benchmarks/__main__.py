@@ -15,7 +15,7 @@ TITLES = {
     2: "2. Fast to 99%: cnn-fast against Keras' example convnet",
     3: "3. Every preset on its default settings",
     4: "4. Prediction latency",
-    5: "5. Real drawings: the stroke-redrawn robustness set",
+    5: "5. Real drawings: the stroke set and the handwriting-font set",
     6: "6. Overhead of the app's machinery: TrainingJob against bare model.fit",
     7: "7. Start-up and memory",
     8: "8. Inside the network: activations and saliency",
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
                             startup, sweeps, training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
-           5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
+           5: lambda report: inference.robustness(report, TITLES[5]), 6: training.job_overhead, 7: startup.startup,
            8: explain.inside_latency, 9: draw_while_training.draw_while_training,
            10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
            12: lambda report: live.live_overhead(report, title=TITLES[12]),
