@@ -54,6 +54,7 @@ def test_the_room_benchmark_breaks_a_run_into_its_phases_and_times_a_class(store
         assert set(room.PHASES) - {"replay"} <= set(phases), "every part of the run is timed"
         assert phases["wall"] >= sum(phases[p] for p in room.PHASES if p != "queue") - 0.05
     assert reused["tracing"] < new["tracing"], "the reused worker's model was traced already"
+    assert len(store.list()) >= 3, "the runs were saved in the store it was given, not the app's"
     from core.runs.executors import registry_for
     from core.runs.workers import WorkerPool
 
