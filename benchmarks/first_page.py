@@ -35,7 +35,7 @@ SERVER_FLAGS = ["--server.headless", "true", "--server.address", "127.0.0.1", "-
                 "--server.fileWatcherType", "none", "--runner.postScriptGC", "false",
                 "--client.toolbarMode", "minimal"]  # as `make run`
 # Train opened from a settings link as the very first page (a workshop's "open this link and press Start").
-SETTINGS_LINK = "train?arch=cnn-fast&epochs=2&limit=10000&batch_size=64"
+SETTINGS_LINK = "train?arch=cnn-fast&epochs=3&limit=10000&batch-size=64"
 
 
 def page_urls() -> dict[str, str]:

@@ -6,6 +6,7 @@ benchmarks that must give the same answer twice count CPU seconds.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 CLOCK = os.sysconf("SC_CLK_TCK")
@@ -57,3 +58,45 @@ def busy_ticks() -> int:
     """CPU ticks the whole machine spent busy (all cores), from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return sum(values) - values[3] - values[4]  # less idle and iowait
+
+
+class Tally:
+    """CPU seconds of this process and every process under it, by kind, from `start()` to `stop()`; and what
+    the rest of the machine used meanwhile ("others": other people's work on a shared machine, the noise).
+
+    `kind_of(pid, name)` names each process's kind (server, worker, browser, ...). A process that ends
+    between the two moments is not counted: open and close pages outside them."""
+
+    def __init__(self, kind_of):
+        self.kind_of = kind_of
+        self.kinds: dict[int, str] = {}
+
+    def _now(self) -> dict[int, int]:
+        table = {pid: info[1] for pid, info in descendants(os.getpid()).items()}
+        own = stat(os.getpid())
+        table[os.getpid()] = own[1] if own else 0
+        for pid in table:
+            if pid not in self.kinds:
+                info = stat(pid)
+                self.kinds[pid] = self.kind_of(pid, info[2] if info else "")
+        return table
+
+    def start(self) -> "Tally":
+        self.started, self.busy = time.monotonic(), busy_ticks()
+        self.before = self._now()
+        return self
+
+    def stop(self) -> "Tally":
+        after = self._now()
+        self.seconds = time.monotonic() - self.started
+        self.used: dict[str, float] = {}
+        for pid, ticks in after.items():
+            kind = self.kinds[pid]
+            self.used[kind] = self.used.get(kind, 0.0) + (ticks - self.before.get(pid, 0)) / CLOCK
+        ours = sum(self.used.values())
+        self.used["others"] = max(0.0, (busy_ticks() - self.busy) / CLOCK - ours)
+        return self
+
+    def share(self, kind: str) -> float:
+        """CPU used by `kind` as a share of one core over the interval."""
+        return self.used.get(kind, 0.0) / self.seconds

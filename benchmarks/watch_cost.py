@@ -1,0 +1,255 @@
+"""What watching a run costs its training: CPU per batch trained with no page open, with the Train page open
+(live panel off, then on), and while drawing on the Draw page beside it.
+
+`python -m benchmarks.watch_cost [--quick] [--rounds N] [--window S]` prints the figures; section 12 of
+`python -m benchmarks` (benchmarks/live.py) reports them.
+
+The method holds still on a shared machine:
+- One long `cnn-bn` run trains in the app's worker process (started from a settings link, all cores) while
+  the conditions take turns in windows of a few seconds, in a rotating order, round after round: every
+  condition meets the same run, the same worker and, in turn, the same load from outside.
+- Nothing is timed. Each window counts CPU seconds from /proc/<pid>/stat: the worker's own (every thread),
+  the server's (it competes with the worker for the same cores) and Chromium's (on a visitor's own machine
+  in a classroom; counted apart). The batches come from the server's own registry through a tap
+  (benchmarks/tapped_server.py), so no page needs to be open to count them.
+- The cost of a condition is the worker's and the server's CPU per batch over that of the window with no page
+  in the same round (a pair close in time), median over the rounds, with the spread.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.common import ROOT, median
+from benchmarks.first_page import SERVER_FLAGS, _wait_healthy
+from benchmarks.proc_cpu import Tally
+from benchmarks.tapped_server import batches_at, read_tap
+
+CONDITIONS = {
+    "none": "(a) no page open",
+    "page": "(b) Train page open, live panel off",
+    "panel": "(c) Train page open, live panel on",
+    "drawing": "(d) (c), and drawing on the Draw page in another tab (a stroke every 3 s)",
+}
+# Long enough to outlast the measurement; no validation split, so no epoch end costs more than another.
+RUN_LINK = "train?arch=cnn-bn&epochs=100&validation-split=0.0&early-stopping=0&reduce-lr=0"
+PANEL = "What the network says now"
+TOGGLE = "Watch it learn: test images"
+STROKE_EVERY = 3.0
+
+
+@contextmanager
+def tapped_app(folder: Path):
+    """The app (its own model store in `folder`) under benchmarks.tapped_server: (url, server pid, tap file)."""
+    from tests.e2e.helpers import free_port
+
+    store, tap, log = folder / "models", folder / "tap.txt", folder / "server.log"
+    shutil.copytree(ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.tapped_server", str(tap), "app.py",
+                                 "--server.port", str(port), *SERVER_FLAGS], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "DIGIT_STUDIO_MODELS": str(store), "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, url)
+        yield url, proc.pid, tap
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=15)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def start_run(browser, url: str) -> str:
+    """Start the long run from its settings link in a tab that then closes; its job id."""
+    import re
+
+    from tests.e2e.helpers import wait_for_app, wait_for_main_text
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{url}/{RUN_LINK}")
+    wait_for_app(page, timeout=180_000)
+    wait_for_main_text(page, r"parameters to learn", timeout=180_000)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"job="), timeout=120_000)
+    job_id = re.search(r"[?&]job=([^&]+)", page.url).group(1)
+    context.close()
+    return job_id
+
+
+def open_watcher(browser, url: str, job_id: str, panel: bool):
+    """A tab on the run's Train page, its live panel on or off; the context (close it when done)."""
+    from tests.e2e.helpers import expect_rerun, track_script_runs, wait_for_main_text
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    track_script_runs(page)
+    page.goto(f"{url}/train?job={job_id}")
+    wait_for_main_text(page, PANEL, timeout=120_000)
+    if not panel:
+        with expect_rerun(page):
+            page.get_by_text(TOGGLE).click()
+        wait_for_main_text(page, r"Epoch \d+ of", timeout=60_000)
+    return context
+
+
+def open_drawer(browser, url: str):
+    """A tab on the Draw page that has read one stroke already (its model loaded); (context, page)."""
+    from tests.e2e.test_draw_browser import clear, open_draw, stroke_to_prediction_ms
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    open_draw(page, url)
+    stroke_to_prediction_ms(page)
+    clear(page)
+    return context, page
+
+
+def draw_for(page, seconds: float) -> int:
+    """A stroke every STROKE_EVERY seconds (read, then cleared) for `seconds`; how many were drawn."""
+    from tests.e2e.test_draw_browser import clear, stroke_to_prediction_ms
+
+    end, strokes = time.monotonic() + seconds, 0
+    while time.monotonic() + STROKE_EVERY <= end + 0.5:
+        began = time.monotonic()
+        stroke_to_prediction_ms(page)
+        clear(page)
+        strokes += 1
+        time.sleep(max(0.0, STROKE_EVERY - (time.monotonic() - began)))
+    time.sleep(max(0.0, end - time.monotonic()))
+    return strokes
+
+
+def _kind(server_pid: int):
+    def kind_of(pid: int, name: str) -> str:
+        if pid == server_pid:
+            return "server"
+        if "chrom" in name:
+            return "browser"
+        return "ours"  # this process, the Playwright driver, the forkserver, the worker until it is known
+    return kind_of
+
+
+def measure(rounds: int = 4, window: float = 20.0, settle: float = 3.0, warm_batches: int = 150) -> dict:
+    """Windows of each condition, `rounds` rounds in rotating order; per-window figures by condition."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    windows: list[dict] = []
+    with tempfile.TemporaryDirectory() as folder, tapped_app(Path(folder)) as (url, server_pid, tap), \
+            sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            job_id = start_run(browser, url)
+            deadline = time.monotonic() + 300
+            while not (rows := read_tap(str(tap), job_id)) or rows[-1][1] < warm_batches or not rows[-1][2]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the run did not get past its first batches in 5 minutes")
+                time.sleep(0.5)
+            worker_pid = rows[-1][2]
+            print(f"[watch] run {job_id} trains in worker {worker_pid}", flush=True)
+            names = list(CONDITIONS)
+            for r in range(rounds):
+                for condition in names[r % len(names):] + names[:r % len(names)]:
+                    windows.append(one_window(browser, url, job_id, condition, server_pid, worker_pid, tap,
+                                              window, settle) | {"round": r})
+                    w = windows[-1]
+                    print(f"[watch] round {r + 1}/{rounds} {condition}: {w['speed']:.1f} batches/s, worker "
+                          f"{w['worker_ms']:.1f} ms/batch, server {w['server_ms']:.2f} ms/batch, browser "
+                          f"{w['browser']:.0%}, others {w['others']:.0%}", flush=True)
+        finally:
+            browser.close()
+    return {"rounds": rounds, "window": window, "windows": windows}
+
+
+def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, window, settle) -> dict:
+    """Open what `condition` needs, let it settle, count one window, close it."""
+    contexts, drawer = [], None
+    if condition in ("page", "panel", "drawing"):
+        contexts.append(open_watcher(browser, url, job_id, panel=condition != "page"))
+    if condition == "drawing":
+        context, drawer = open_drawer(browser, url)
+        contexts.append(context)
+    time.sleep(settle)
+    kind_of = _kind(server_pid)
+    tally = Tally(lambda pid, name: "worker" if pid == worker_pid else kind_of(pid, name)).start()
+    strokes = draw_for(drawer, window) if drawer is not None else time.sleep(window)
+    tally.stop()
+    time.sleep(2 * 0.25 + 0.1)  # the tap's next lines, for the window's end
+    rows = read_tap(str(tap), job_id)
+    batches = batches_at(rows, tally.started + tally.seconds) - batches_at(rows, tally.started)
+    for context in contexts:
+        context.close()
+    used = tally.used
+    return {"condition": condition, "seconds": tally.seconds, "batches": batches,
+            "speed": batches / tally.seconds, "worker_ms": 1000 * used.get("worker", 0.0) / batches,
+            "server_ms": 1000 * used.get("server", 0.0) / batches, "worker": tally.share("worker"),
+            "server": tally.share("server"), "browser": tally.share("browser"), "others": tally.share("others"),
+            "strokes": strokes or 0}
+
+
+def summary(result: dict) -> dict:
+    """Per condition: medians and spreads; the cost against (a) as paired ratios within each round."""
+    windows = result["windows"]
+    by = {c: [w for w in windows if w["condition"] == c] for c in CONDITIONS}
+    out = {}
+    for c, ws in by.items():
+        costs = []
+        for w in ws:
+            base = next(b for b in by["none"] if b["round"] == w["round"])
+            costs.append((w["worker_ms"] + w["server_ms"]) / (base["worker_ms"] + base["server_ms"]) - 1)
+        out[c] = {key: (median([w[key] for w in ws]), min(w[key] for w in ws), max(w[key] for w in ws))
+                  for key in ("speed", "worker_ms", "server_ms", "worker", "server", "browser", "others")}
+        out[c]["cost"] = (median(costs), min(costs), max(costs))
+    return out
+
+
+def table(result: dict) -> list[str]:
+    s = summary(result)
+
+    def cell(value, digits=1, scale=1.0, suffix=""):
+        mid, low, high = value
+        return f"{scale * mid:.{digits}f}{suffix} ({scale * low:.{digits}f}-{scale * high:.{digits}f})"
+
+    rows = ["| condition | worker CPU ms per batch | server CPU ms per batch | **cost: (worker + server) CPU per "
+            "batch, over (a)** | batches/s (wall) | server CPU, share of a core | browser CPU | rest of the "
+            "machine |", "|---|---|---|---|---|---|---|---|"]
+    for c, name in CONDITIONS.items():
+        f = s[c]
+        rows.append(f"| {name} | {cell(f['worker_ms'])} | {cell(f['server_ms'], 2)} | "
+                    f"**{cell(f['cost'], 1, 100, '%')}** | {cell(f['speed'])} | {cell(f['server'], 1, 100, '%')} | "
+                    f"{cell(f['browser'], 0, 100, '%')} | {cell(f['others'], 0, 100, '%')} |")
+    return rows
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.watch_cost", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--window", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    result = measure(args.rounds, args.window)
+    print("\n".join(table(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
