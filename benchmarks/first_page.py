@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.common import ROOT, Report, fmt, median
-from benchmarks.proc_cpu import cpu_seconds, descendants
+from benchmarks.proc_cpu import Tally, descendants
 
 SETTLED_JS = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -86,25 +86,31 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def first_render(browser, path: str, env: dict[str, str] | None = None) -> dict[str, float]:
-    """One fresh server, one page: seconds from healthy to settled; the server's CPU seconds meanwhile, and
-    its child processes' (workers); how many child processes it had started by then."""
+    """One fresh server, one page: seconds from healthy to settled; CPU seconds meanwhile of the server, of its
+    child processes (the forkserver and workers), of Chromium, and of the rest of the machine (others' work)."""
     proc, url = _start_server(env)
     try:
         _wait_healthy(proc, url)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
-        server_before = cpu_seconds(proc.pid)
-        children_before = {pid: cpu_seconds(pid) for pid in descendants(proc.pid)}
-        started = time.perf_counter()
+        children = set(descendants(proc.pid))
+
+        def kind_of(pid: int, name: str) -> str:
+            if pid == proc.pid:
+                return "server"
+            if pid in children or pid in descendants(proc.pid):
+                return "children"
+            return "browser" if "chrom" in name else "ours"
+
+        tally = Tally(kind_of).start()
         page.goto(f"{url}/{path}")
         page.wait_for_function(SETTLED_JS, timeout=180_000, polling=50)
-        seconds = time.perf_counter() - started
-        server = cpu_seconds(proc.pid) - server_before
-        children = descendants(proc.pid)
-        children_cpu = sum(cpu_seconds(pid) - children_before.get(pid, 0.0) for pid in children)
+        tally.stop()
+        count = len(descendants(proc.pid))
         context.close()
-        return {"seconds": seconds, "server_cpu": server, "children_cpu": children_cpu,
-                "children": float(len(children))}
+        return {"seconds": tally.seconds, "server_cpu": tally.used.get("server", 0.0),
+                "children_cpu": tally.used.get("children", 0.0), "browser_cpu": tally.used.get("browser", 0.0),
+                "others": tally.share("others"), "children": float(count)}
     finally:
         _stop(proc)
 
@@ -130,7 +136,8 @@ def measure(runs: int, only: list[str] | None = None) -> dict[str, list[dict[str
                     results[title].append(first_render(browser, urls[title]))
                     r = results[title][-1]
                     print(f"[first page] {i + 1}/{runs} {title}: {r['seconds']:.2f} s, server CPU "
-                          f"{r['server_cpu']:.2f} s, children {r['children']:.0f} ({r['children_cpu']:.2f} s)",
+                          f"{r['server_cpu']:.2f} s, children {r['children']:.0f} ({r['children_cpu']:.2f} s), "
+                          f"browser {r['browser_cpu']:.2f} s, others {r['others']:.0%} of a core",
                           flush=True)
         finally:
             browser.close()
@@ -143,13 +150,15 @@ def _spread(values: list[float], digits: int = 1) -> str:
 
 def table(results: dict[str, list[dict[str, float]]]) -> list[str]:
     rows = ["| page | seconds to settled, median | min-max | server CPU s, median | min-max | "
-            "child processes' CPU s (workers) | child processes at settled |", "|---|---|---|---|---|---|---|"]
+            "child processes' CPU s (workers) | Chromium CPU s | rest of the machine, cores | "
+            "child processes at settled |", "|---|---|---|---|---|---|---|---|---|"]
     for title, runs in results.items():
         wall = [r["seconds"] for r in runs]
         cpu = [r["server_cpu"] for r in runs]
         rows.append(f"| {title} | **{fmt(median(wall), 2)}** | {_spread(wall, 2)} | {fmt(median(cpu), 2)} | "
                     f"{_spread(cpu, 2)} | {fmt(median([r['children_cpu'] for r in runs]), 2)} | "
-                    f"{fmt(median([r['children'] for r in runs]), 0)} |")
+                    f"{fmt(median([r['browser_cpu'] for r in runs]), 2)} | "
+                    f"{fmt(median([r['others'] for r in runs]), 1)} | {fmt(median([r['children'] for r in runs]), 0)} |")
     return rows
 
 
