@@ -22,11 +22,13 @@ TITLES = {
     9: "9. Drawing while a run trains: thread against worker process",
     10: "10. Training in worker processes",
     11: "11. Thirty people drawing while a run trains",
-    12: "12. Watching a run: training speed with the Train page and its live panel open",
+    12: "12. Watching a run: CPU per batch with the Train page, its live panel, and drawing beside it",
     13: "13. Your drawings: keeping them from many writers at once",
+    16: "16. Every page's first render on a fresh server",
+    17: "17. Draw for a room: ten at once on a fresh server, and mouse-up to answer",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 11, 12, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 16, 8, 9, 17, 10, 11, 12, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -48,14 +50,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import draw_while_training, drawings, explain, inference, live, load, startup, training, workers
+    from benchmarks import (draw_strokes, draw_while_training, drawings, explain, first_page, inference, live, load,
+                            startup, training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
            8: explain.inside_latency, 9: draw_while_training.draw_while_training,
            10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
            12: lambda report: live.live_overhead(report, title=TITLES[12]),
-           13: lambda report: drawings.drawings_section(report, TITLES[13])}
+           13: lambda report: drawings.drawings_section(report, TITLES[13]),
+           16: lambda report: first_page.first_pages(report, TITLES[16]),
+           17: lambda report: draw_strokes.draw_for_a_room(report, TITLES[17])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):

@@ -3,10 +3,12 @@ starts it, plus one thread that writes how far each active run has got to TAP_FI
 
 The watching benchmark (benchmarks/live.py) counts CPU seconds per batch trained. The batches come from the
 server's own job registry through this tap, so that no page has to be open to know them: one line per run
-and tick, `<time.monotonic()> <job id> <batches trained> <worker pid or 0> <state>`.
+and tick, `<time.monotonic()> <job id> <batches trained> <worker pid or 0> <state>`. With $BENCH_CPU_PROFILE
+set to a file, a sampling profiler writes where the server's CPU goes there (benchmarks/cpu_sampler.py).
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -58,6 +60,10 @@ def batches_at(rows: list[tuple[float, int, int]], when: float) -> float:
 def main() -> None:
     path, arguments = sys.argv[1], sys.argv[2:]
     threading.Thread(target=tap, args=(path,), name="progress-tap", daemon=True).start()
+    if os.environ.get("BENCH_CPU_PROFILE"):  # where the server's CPU goes (benchmarks/cpu_sampler.py)
+        from benchmarks import cpu_sampler
+
+        cpu_sampler.start(os.environ["BENCH_CPU_PROFILE"])
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", *arguments]

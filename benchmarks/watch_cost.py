@@ -5,9 +5,12 @@
 `python -m benchmarks` (benchmarks/live.py) reports them.
 
 The method holds still on a shared machine:
-- One long `cnn-bn` run trains in the app's worker process (started from a settings link, all cores) while
-  the conditions take turns in windows of a few seconds, in a rotating order, round after round: every
-  condition meets the same run, the same worker and, in turn, the same load from outside.
+- A long `cnn-bn` run trains in the app's worker process (started from a settings link, all cores) while
+  the conditions take turns in windows of a few seconds, in a rotating order: within a round every
+  condition meets the same run and worker and, in turn, the same load from outside. Each round has a run of
+  its own: runs in worker processes have been seen to hang at an epoch's end (all threads waiting, inside
+  Keras' training step; not caused by watching: it happened with no page open too), so a round whose run
+  stops training is measured again on a new run, and the report says how often that happened.
 - Nothing is timed. Each window counts CPU seconds from /proc/<pid>/stat: the worker's own (every thread),
   the server's (it competes with the worker for the same cores) and Chromium's (on a visitor's own machine
   in a classroom; counted apart). The batches come from the server's own registry through a tap
@@ -46,7 +49,7 @@ STROKE_EVERY = 3.0
 
 
 @contextmanager
-def tapped_app(folder: Path):
+def tapped_app(folder: Path, env: dict[str, str] | None = None):
     """The app (its own model store in `folder`) under benchmarks.tapped_server: (url, server pid, tap file)."""
     from tests.e2e.helpers import free_port
 
@@ -57,7 +60,9 @@ def tapped_app(folder: Path):
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.tapped_server", str(tap), "app.py",
                                  "--server.port", str(port), *SERVER_FLAGS], cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "DIGIT_STUDIO_MODELS": str(store), "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "DIGIT_STUDIO_MODELS": str(store), "PYTHONUNBUFFERED": "1",
+                                     "DIGIT_STUDIO_STOP_GRACE": "3",  # a stalled run ends soon after Stop
+                                     **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, url)
@@ -74,8 +79,9 @@ def tapped_app(folder: Path):
                 continue
 
 
-def start_run(browser, url: str) -> str:
-    """Start the long run from its settings link in a tab that then closes; its job id."""
+def start_run(browser, url: str) -> tuple[str, str]:
+    """Start the long run from its settings link in a tab that then closes; (its job id, its starter's address,
+    which holds the run's key: what Stop needs)."""
     import re
 
     from tests.e2e.helpers import wait_for_app, wait_for_main_text
@@ -86,10 +92,34 @@ def start_run(browser, url: str) -> str:
     wait_for_app(page, timeout=180_000)
     wait_for_main_text(page, r"parameters to learn", timeout=180_000)
     page.get_by_role("button", name="Start training").click()
-    page.wait_for_url(re.compile(r"job="), timeout=120_000)
-    job_id = re.search(r"[?&]job=([^&]+)", page.url).group(1)
+    page.wait_for_url(re.compile(r"run_key="), timeout=120_000)
+    job_id, address = re.search(r"[?&]job=([^&]+)", page.url).group(1), page.url
     context.close()
-    return job_id
+    return job_id, address
+
+
+def stop_run(browser, address: str) -> None:
+    """Press Stop on the run's page (as its starter); the server ends a worker that does not stop in time."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(address)
+    page.get_by_role("button", name="■ Stop").click(timeout=120_000)
+    page.wait_for_timeout(1000)
+    context.close()
+
+
+def wait_for_batches(tap: Path, job_id: str, batches: int, timeout: float = 300) -> int:
+    """Wait until the run has trained `batches` batches; the pid of its worker."""
+    deadline = time.monotonic() + timeout
+    while not (rows := read_tap(str(tap), job_id)) or rows[-1][1] < batches or not rows[-1][2]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the run did not get past {batches} batches in {timeout:.0f} s")
+        time.sleep(0.5)
+    return rows[-1][2]
+
+
+class Stalled(RuntimeError):
+    """The run trained no batch for a whole window (see the module's notes): the round is measured again."""
 
 
 def open_watcher(browser, url: str, job_id: str, panel: bool):
@@ -146,41 +176,51 @@ def _kind(server_pid: int):
     return kind_of
 
 
-def measure(rounds: int = 4, window: float = 20.0, settle: float = 3.0, warm_batches: int = 150) -> dict:
-    """Windows of each condition, `rounds` rounds in rotating order; per-window figures by condition."""
+def measure(rounds: int = 4, window: float = 20.0, settle: float = 3.0, warm_batches: int = 150,
+            retries: int = 3) -> dict:
+    """Windows of each condition, `rounds` rounds in rotating order, each round on a run of its own; per-window
+    figures by condition. A round whose run stalls is measured again on a new run, at most `retries` times."""
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
     windows: list[dict] = []
+    stalls = 0
     with tempfile.TemporaryDirectory() as folder, tapped_app(Path(folder)) as (url, server_pid, tap), \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            job_id = start_run(browser, url)
-            deadline = time.monotonic() + 300
-            while not (rows := read_tap(str(tap), job_id)) or rows[-1][1] < warm_batches or not rows[-1][2]:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the run did not get past its first batches in 5 minutes")
-                time.sleep(0.5)
-            worker_pid = rows[-1][2]
-            print(f"[watch] run {job_id} trains in worker {worker_pid}", flush=True)
-            names = list(CONDITIONS)
-            for r in range(rounds):
-                for condition in names[r % len(names):] + names[:r % len(names)]:
-                    windows.append(one_window(browser, url, job_id, condition, server_pid, worker_pid, tap,
-                                              window, settle) | {"round": r})
-                    w = windows[-1]
-                    print(f"[watch] round {r + 1}/{rounds} {condition}: {w['speed']:.1f} batches/s, worker "
-                          f"{w['worker_ms']:.1f} ms/batch, server {w['server_ms']:.2f} ms/batch, browser "
-                          f"{w['browser']:.0%}, others {w['others']:.0%}", flush=True)
+            names, r = list(CONDITIONS), 0
+            while r < rounds:
+                job_id, address = start_run(browser, url)
+                worker_pid = wait_for_batches(tap, job_id, warm_batches)
+                print(f"[watch] round {r + 1}: run {job_id} trains in worker {worker_pid}", flush=True)
+                measured = []
+                try:
+                    for condition in names[r % len(names):] + names[:r % len(names)]:
+                        measured.append(one_window(browser, url, job_id, condition, server_pid, worker_pid, tap,
+                                                   window, settle) | {"round": r})
+                        w = measured[-1]
+                        print(f"[watch] round {r + 1}/{rounds} {condition}: {w['speed']:.1f} batches/s, worker "
+                              f"{w['worker_ms']:.1f} ms/batch, server {w['server_ms']:.2f} ms/batch, browser "
+                              f"{w['browser']:.0%}, others {w['others']:.0%}", flush=True)
+                except Stalled as exc:
+                    stalls += 1
+                    print(f"[watch] {exc}; round {r + 1} again on a new run", flush=True)
+                    if stalls > retries:
+                        raise
+                else:
+                    windows += measured
+                    r += 1
+                finally:
+                    stop_run(browser, address)
         finally:
             browser.close()
-    return {"rounds": rounds, "window": window, "windows": windows}
+    return {"rounds": rounds, "window": window, "windows": windows, "stalls": stalls}
 
 
-def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, window, settle) -> dict:
-    """Open what `condition` needs, let it settle, count one window, close it."""
+def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, window, settle, on_start=None) -> dict:
+    """Open what `condition` needs, let it settle, count one window (calling `on_start` first), close it."""
     contexts, drawer = [], None
     if condition in ("page", "panel", "drawing"):
         contexts.append(open_watcher(browser, url, job_id, panel=condition != "page"))
@@ -188,6 +228,8 @@ def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, win
         context, drawer = open_drawer(browser, url)
         contexts.append(context)
     time.sleep(settle)
+    if on_start is not None:
+        on_start()
     kind_of = _kind(server_pid)
     tally = Tally(lambda pid, name: "worker" if pid == worker_pid else kind_of(pid, name)).start()
     strokes = draw_for(drawer, window) if drawer is not None else time.sleep(window)
@@ -195,6 +237,11 @@ def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, win
     time.sleep(2 * 0.25 + 0.1)  # the tap's next lines, for the window's end
     rows = read_tap(str(tap), job_id)
     batches = batches_at(rows, tally.started + tally.seconds) - batches_at(rows, tally.started)
+    if batches < 1:
+        near = [r for r in rows if tally.started - 2 <= r[0] <= tally.started + tally.seconds + 2]
+        for context in contexts:
+            context.close()
+        raise Stalled(f"the run trained no batch in the {condition} window (batches {near[0][1]} to {near[-1][1]})")
     for context in contexts:
         context.close()
     used = tally.used
@@ -239,13 +286,38 @@ def table(result: dict) -> list[str]:
     return rows
 
 
+def profile(condition: str, seconds: float) -> str:
+    """Where the server's CPU goes while `condition` lasts `seconds` (benchmarks/cpu_sampler.py's report)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "profile.txt"
+        with tapped_app(Path(folder), env={"BENCH_CPU_PROFILE": str(report)}) as (url, server_pid, tap), \
+                sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            job_id, _ = start_run(browser, url)
+            while len(rows := read_tap(str(tap), job_id)) < 2 or rows[-1][1] < 100:  # past its first batches
+                time.sleep(0.5)
+            one_window(browser, url, job_id, condition, server_pid, rows[-1][2], tap, seconds, 3.0,
+                       on_start=Path(f"{report}.reset").touch)
+            time.sleep(6)  # the sampler's next report
+            browser.close()
+            return report.read_text() if report.exists() else ""
+
+
 def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.watch_cost", description=__doc__)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--profile", choices=list(CONDITIONS), help="only profile the server in this condition")
     args = parser.parse_args(argv)
+    if args.profile:
+        print(profile(args.profile, args.window))
+        return 0
     result = measure(args.rounds, args.window)
     print("\n".join(table(result)))
     return 0
