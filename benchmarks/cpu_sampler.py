@@ -100,3 +100,49 @@ def start(report: str) -> CpuSampler:
     sampler = CpuSampler()
     threading.Thread(target=sampler.sample_forever, args=(report,), name="cpu-sampler", daemon=True).start()
     return sampler
+
+
+def profile_script_runs(report: str, every: float = 5.0) -> None:
+    """cProfile every script and fragment run of this server on its thread's CPU clock, the figures added up
+    and written to `report` (pstats, sorted by cumulative time) every few seconds; `report` + ".reset" starts
+    the count again. Exact where the sampler guesses, but only for the script threads (not the event loop)."""
+    import cProfile
+    import io
+    import pstats
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    lock, totals = threading.Lock(), {"stats": None}
+    original = script_runner.ScriptRunner._run_script
+
+    def profiled(self, *args, **kwargs):
+        profile = cProfile.Profile(time.thread_time)
+        profile.enable()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            profile.disable()
+            with lock:
+                if totals["stats"] is None:
+                    totals["stats"] = pstats.Stats(profile)
+                else:
+                    totals["stats"].add(profile)
+
+    def write_forever():
+        while True:
+            time.sleep(every)
+            reset = Path(report + ".reset")
+            with lock:
+                if reset.exists():
+                    totals["stats"] = None
+                    reset.unlink(missing_ok=True)
+                    continue
+                if totals["stats"] is None:
+                    continue
+                out = io.StringIO()
+                totals["stats"].stream = out
+                totals["stats"].sort_stats("cumulative").print_stats(70)
+            Path(report).write_text(out.getvalue())
+
+    script_runner.ScriptRunner._run_script = profiled
+    threading.Thread(target=write_forever, name="script-profile-writer", daemon=True).start()

@@ -84,7 +84,7 @@ def strokes_in_chromium(rounds: int, strokes: int) -> dict[str, list[dict]]:
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         drawer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        drawer.set_default_timeout(90_000)
+        drawer.set_default_timeout(180_000)
         open_draw(drawer, url)
         stroke_to_prediction_ms(drawer)  # the model is loaded: the figures are of later strokes
         clear(drawer)
@@ -166,13 +166,45 @@ def draw_for_a_room(report: Report, title: str) -> None:
         "included)."]))
 
 
+def profile_strokes(strokes: int = 10) -> str:
+    """The script runs' own profile (cProfile, CPU clock) of `strokes` strokes and clears on an idle server."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.test_draw_browser import clear, open_draw, stroke_to_prediction_ms
+
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "profile.txt"
+        with tapped_app(Path(folder), env={"BENCH_SCRIPT_PROFILE": str(report)}) as (url, server_pid, tap), \
+                sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            drawer = browser.new_page(viewport={"width": 1400, "height": 1000})
+            drawer.set_default_timeout(180_000)
+            open_draw(drawer, url)
+            stroke_to_prediction_ms(drawer)
+            clear(drawer)
+            time.sleep(6)
+            Path(f"{report}.reset").touch()
+            time.sleep(6)
+            times = []
+            for _ in range(strokes):
+                times.append(stroke_to_prediction_ms(drawer))
+                clear(drawer)
+            time.sleep(6)
+            browser.close()
+            return f"mouse-up to answer, ms: {[round(t) for t in times]}\n" + report.read_text()
+
+
 def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.draw_strokes", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--part", choices=["crowd", "strokes", "both"], default="both")
+    parser.add_argument("--part", choices=["crowd", "strokes", "both", "profile"], default="both")
     args = parser.parse_args(argv)
+    if args.part == "profile":
+        print(profile_strokes())
+        return 0
     if args.part in ("crowd", "both"):
         servers = [crowd_on_fresh_server(10) for _ in range(1 if args.quick else 3)]
         print("\n".join(crowd_rows(servers)))

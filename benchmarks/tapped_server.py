@@ -4,7 +4,8 @@ starts it, plus one thread that writes how far each active run has got to TAP_FI
 The watching benchmark (benchmarks/live.py) counts CPU seconds per batch trained. The batches come from the
 server's own job registry through this tap, so that no page has to be open to know them: one line per run
 and tick, `<time.monotonic()> <job id> <batches trained> <worker pid or 0> <state>`. With $BENCH_CPU_PROFILE
-set to a file, a sampling profiler writes where the server's CPU goes there (benchmarks/cpu_sampler.py).
+set to a file, a sampling profiler writes where the server's CPU goes there; with $BENCH_SCRIPT_PROFILE, the
+script runs' own profile (benchmarks/cpu_sampler.py).
 """
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ def main() -> None:
         from benchmarks import cpu_sampler
 
         cpu_sampler.start(os.environ["BENCH_CPU_PROFILE"])
+    if os.environ.get("BENCH_SCRIPT_PROFILE"):  # every script run under cProfile (benchmarks/cpu_sampler.py)
+        from benchmarks import cpu_sampler
+
+        cpu_sampler.profile_script_runs(os.environ["BENCH_SCRIPT_PROFILE"])
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", *arguments]

@@ -105,3 +105,57 @@ def test_counting_refuses_what_building_refuses():
     with pytest.raises(ArchitectureError, match="takes no options"):
         count_parameters("cnn-fast", {"dropout": 0.1})
     assert count_parameters("custom-mlp", {"hidden": (10,)}) == 784 * 10 + 10 + 10 * 10 + 10
+
+
+DRAW_FIRST_RENDER = textwrap.dedent("""
+    import json, sys
+    from streamlit.testing.v1 import AppTest
+    from pages.parts import resources
+
+    warmed = []
+    resources.warm_model = warmed.append  # what the page asks to be made ready after it has rendered
+
+    at = AppTest.from_file("app.py", default_timeout=50)
+    at.switch_page("pages/draw.py").run()
+    print(json.dumps({
+        "exception": [str(e.value) for e in at.exception],
+        "info": [i.value for i in at.info],
+        "modules": sorted(m for m in ("keras", "tensorflow") if m in sys.modules),
+        "warmed": warmed,
+    }))
+""")
+
+
+def test_the_first_draw_page_loads_no_model_and_asks_for_it_after_rendering(tmp_path):
+    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path), "DIGIT_STUDIO_SPARE_WORKERS": "0", "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", DRAW_FIRST_RENDER], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["exception"] == []
+    assert any(i.startswith("Draw a digit in the black box") for i in found["info"]), "the hint is shown"
+    assert found["modules"] == [], "the canvas and its hint need no TensorFlow: the first render must not wait for it"
+    assert found["warmed"] == ["default"], "the model in use is made ready once the page is drawn"
+
+
+def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, monkeypatch):
+    """warm_model loads in a thread of its own; the page's load_model then takes that model, not a second load."""
+    from core.store import ModelStore
+    from pages.parts import resources
+
+    loads = []
+    real_load = ModelStore.load
+
+    def counted(self, name):
+        loads.append(threading.current_thread().name)
+        return real_load(self, name)
+
+    monkeypatch.setattr(ModelStore, "load", counted)
+    monkeypatch.setattr(resources, "_warmed", set())
+    monkeypatch.setattr(resources, "_warming", {})
+    resources.warm_model("default")
+    resources.warm_model("default")  # asked again: still one load
+    model = resources.load_model("default")
+    assert loads == ["warm-model-default"], "loaded once, by the warming thread"
+    assert resources.load_model("default") is model
+    assert resources._warming == {}, "handed over: the warming table keeps no model alive"
