@@ -158,7 +158,8 @@ def table(results: dict[str, list[dict[str, float]]]) -> list[str]:
         rows.append(f"| {title} | **{fmt(median(wall), 2)}** | {_spread(wall, 2)} | {fmt(median(cpu), 2)} | "
                     f"{_spread(cpu, 2)} | {fmt(median([r['children_cpu'] for r in runs]), 2)} | "
                     f"{fmt(median([r['browser_cpu'] for r in runs]), 2)} | "
-                    f"{fmt(median([r['others'] for r in runs]), 1)} | {fmt(median([r['children'] for r in runs]), 0)} |")
+                    f"{fmt(median([r['others'] for r in runs]), 1)} | "
+                    f"{fmt(median([r['children'] for r in runs]), 0)} |")
     return rows
 
 

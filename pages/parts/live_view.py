@@ -4,11 +4,15 @@ matrix after each epoch, and light curves. Everything comes from the job's Progr
 as plain data, wherever the run trains.
 
 Cheap to watch: each part is one markdown element of HTML (or SVG) built in a few milliseconds, the
-curves are thinned to what a chart can show, and the drawing is sent to the run only when it changed.
+curves are thinned to what a chart can show, and the drawing is sent to the run only when it changed. A
+snapshot's parts are made once (`made_once`): the polls between two snapshots re-encode no picture and send
+the same large elements again, which Streamlit sends as a reference to what the browser already holds.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+import weakref
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,7 @@ from pages.parts.drawing_input import digest, read_drawing
 
 if TYPE_CHECKING:
     from core.runs.queue import QueuedJob
+    from core.store.snapshots import Snapshot
 
 SHOW_KEY = "live_panel_on"           # the toggle: watch the panel, or just the curves
 SENT_KEY = "live_probe_sent"         # (job id, canvas object, digest) of the drawing this session last sent
@@ -29,6 +34,23 @@ POLL_SECONDS, QUEUED_POLL_SECONDS = 1.0, 3.0
 # The progress bar glides to each new value: re-animated every second, that took headless Chromium about
 # 4% of a core (the page measured on its own); it jumps instead. Fixed text, style only.
 STILL_PROGRESS_CSS = "<style>[data-testid='stProgress'] * { transition: none !important; }</style>"
+
+
+_made: "weakref.WeakKeyDictionary[Snapshot, dict[str, str]]" = weakref.WeakKeyDictionary()  # gone with its run
+_made_lock = threading.Lock()
+
+
+def made_once(snapshot: "Snapshot", part: str, make: Callable[[], str]) -> str:
+    """The HTML of one part (`part`) of a snapshot, made on the first poll that shows it and kept with the
+    snapshot: a snapshot never changes, so neither does what is made from it."""
+    with _made_lock:
+        parts = _made.setdefault(snapshot, {})
+        if part in parts:
+            return parts[part]
+    made = make()
+    with _made_lock:
+        parts[part] = made
+    return made
 
 
 def poll_seconds(job: "QueuedJob") -> float:
@@ -87,13 +109,15 @@ def live_ui(job: "QueuedJob", p: Progress) -> None:
     st.markdown(f"**What the network says now** · {when(snapshot)} · snapshot {p.snapshot_count}",
                 help="The same test images all run long, predicted with the weights of that moment. "
                      "✓ right, ✗ wrong; the percentage is how sure the network is.")
-    st.markdown(snapshot_html.panel_html(panel, snapshot), unsafe_allow_html=True)
+    st.markdown(made_once(snapshot, "panel", lambda: snapshot_html.panel_html(panel, snapshot)), unsafe_allow_html=True)
     if digits:
         st.markdown("**Your drawing**")
         probe_ui(job, p)
     st.markdown("**What the first layer is learning**")
     if snapshot.filters is not None:
-        st.markdown(snapshot_html.filters_html(snapshot.filters, panel.filter_kind), unsafe_allow_html=True)
+        st.markdown(made_once(snapshot, "filters", lambda: snapshot_html.filters_html(snapshot.filters,
+                                                                                    panel.filter_kind)),
+                    unsafe_allow_html=True)
     else:
         st.caption("This network has no first layer that can be drawn as pictures.")
     confusion_ui(p)
@@ -109,7 +133,8 @@ def probe_ui(job: "QueuedJob", p: Progress) -> None:
     if snapshot.probe is None or snapshot.probe_version != version:
         st.caption("Your drawing is with the run: its answer comes with the next snapshot…")
         return
-    st.markdown(snapshot_html.probe_html(snapshot, p.panel.class_names, when(snapshot)), unsafe_allow_html=True)
+    st.markdown(made_once(snapshot, "probe", lambda: snapshot_html.probe_html(snapshot, p.panel.class_names,
+                                                                            when(snapshot))), unsafe_allow_html=True)
 
 
 def confusion_ui(p: Progress) -> None:
@@ -122,7 +147,8 @@ def confusion_ui(p: Progress) -> None:
     st.markdown(f"**Confusion matrix after epoch {shot.epoch + 1}** · {shot.confusion_count:,} {source} images, "
                 f"{right / total:.1%} right")
     st.caption("Rows: the true class. Columns: what the network said. Off the diagonal: its mistakes.")
-    st.markdown(snapshot_html.confusion_html(shot.confusion, p.panel.class_names), unsafe_allow_html=True)
+    st.markdown(made_once(shot, "confusion", lambda: snapshot_html.confusion_html(shot.confusion, p.panel.class_names)),
+                unsafe_allow_html=True)
 
 
 def light_curves_ui(frame: pd.DataFrame, epochs: int) -> None:
