@@ -195,15 +195,77 @@ def profile_strokes(strokes: int = 10) -> str:
             return f"mouse-up to answer, ms: {[round(t) for t in times]}\n" + report.read_text()
 
 
+# Every websocket message's time in the page (performance.now()), to split a stroke's wait into its parts.
+WEBSOCKET_CLOCK_JS = """(() => {
+    window.__frames = [];
+    const Original = window.WebSocket;
+    function Watched(...args) {
+        const socket = new Original(...args);
+        socket.addEventListener('message', () => window.__frames.push(['in', performance.now()]));
+        const send = socket.send.bind(socket);
+        socket.send = (data) => { window.__frames.push(['out', performance.now()]); return send(data); };
+        return socket;
+    }
+    Watched.prototype = Original.prototype;
+    Object.assign(Watched, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+    window.WebSocket = Watched;
+})()"""
+SPLIT_JS = """(upAt) => {
+    const out = window.__frames.find(f => f[0] === 'out' && f[1] >= upAt);
+    if (!out) return null;
+    const ins = window.__frames.filter(f => f[0] === 'in' && f[1] >= out[1]);
+    return {sent: out[1] - upAt, first: ins.length ? ins[0][1] - out[1] : null,
+            last: ins.length ? ins[ins.length - 1][1] - out[1] : null, messages: ins.length};
+}"""
+
+
+def stroke_breakdown(strokes: int = 10) -> list[dict]:
+    """Where a stroke's wait goes, idle server: mouse-up to the canvas sending (its 200 ms delay and PNG), the
+    send to the server's first and last message back, and the last message to the answer on screen."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.test_draw_browser import clear, open_draw, stroke_to_prediction_ms
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder, tapped_app(Path(folder)) as (url, server_pid, tap), \
+            sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(180_000)
+        page.add_init_script(WEBSOCKET_CLOCK_JS)
+        open_draw(page, url)
+        stroke_to_prediction_ms(page)
+        clear(page)
+        for _ in range(strokes):
+            page.evaluate("() => { window.__frames = []; }")
+            total = stroke_to_prediction_ms(page)
+            split = page.evaluate(SPLIT_JS, page.evaluate("() => window.__mouseUpAt"))
+            rows.append({"total": total, **(split or {})})
+            clear(page)
+            time.sleep(0.5)
+        browser.close()
+    return rows
+
+
 def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.draw_strokes", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--part", choices=["crowd", "strokes", "both", "profile"], default="both")
+    parser.add_argument("--part", choices=["crowd", "strokes", "both", "profile", "breakdown"], default="both")
     args = parser.parse_args(argv)
     if args.part == "profile":
         print(profile_strokes())
+        return 0
+    if args.part == "breakdown":
+        rows = stroke_breakdown()
+        for key in ("total", "sent", "first", "last"):
+            values = [r[key] for r in rows if r.get(key) is not None]
+            print(f"{key:>6}: median {statistics.median(values):.0f} ms, {min(values):.0f}-{max(values):.0f}")
+        after = [r["total"] - r["sent"] - r["last"] for r in rows if r.get("last") is not None]
+        print(f"render after the last message: median {statistics.median(after):.0f} ms; messages per stroke "
+              f"{statistics.median([r.get('messages', 0) for r in rows]):.0f}")
         return 0
     if args.part in ("crowd", "both"):
         servers = [crowd_on_fresh_server(10) for _ in range(1 if args.quick else 3)]

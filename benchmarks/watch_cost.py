@@ -16,7 +16,8 @@ The method holds still on a shared machine:
   in a classroom; counted apart). The batches come from the server's own registry through a tap
   (benchmarks/tapped_server.py), so no page needs to be open to count them.
 - The cost of a condition is the worker's and the server's CPU per batch over that of the window with no page
-  in the same round (a pair close in time), median over the rounds, with the spread.
+  in the same round (a pair close in time), median over the rounds, with the spread. The server's CPU is
+  counted per second and charged at the no-page window's speed (see paired_cost).
 """
 from __future__ import annotations
 
@@ -121,6 +122,22 @@ def wait_for_batches(tap: Path, job_id: str, batches: int, timeout: float = 300)
             raise RuntimeError(f"the run did not get past {batches} batches in {timeout:.0f} s")
         time.sleep(0.5)
     return rows[-1][2]
+
+
+STALL_SECONDS = 5.0  # no batch for this long: the run has stalled (a run trains several batches a second)
+
+
+def longest_pause(rows: list[tuple[float, int, int]], start: float, end: float) -> float:
+    """The longest time between `start` and `end` in which the tap saw no new batch."""
+    longest, since, last = 0.0, start, None
+    for when, batches, _ in rows:
+        if when < start or when > end:
+            continue
+        if last is not None and batches != last:
+            since = when
+        last = batches
+        longest = max(longest, when - since)
+    return max(longest, end - since) if last is not None else end - start
 
 
 class Stalled(RuntimeError):
@@ -242,11 +259,11 @@ def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, win
     time.sleep(2 * 0.25 + 0.1)  # the tap's next lines, for the window's end
     rows = read_tap(str(tap), job_id)
     batches = batches_at(rows, tally.started + tally.seconds) - batches_at(rows, tally.started)
-    if batches < 1:
-        near = [r for r in rows if tally.started - 2 <= r[0] <= tally.started + tally.seconds + 2]
+    longest = longest_pause(rows, tally.started, tally.started + tally.seconds)
+    if longest > STALL_SECONDS:
         for context in contexts:
             context.close()
-        raise Stalled(f"the run trained no batch in the {condition} window (batches {near[0][1]} to {near[-1][1]})")
+        raise Stalled(f"the run trained no batch for {longest:.0f} s in the {condition} window")
     for context in contexts:
         context.close()
     used = tally.used
@@ -257,37 +274,48 @@ def one_window(browser, url, job_id, condition, server_pid, worker_pid, tap, win
             "strokes": strokes or 0}
 
 
+def paired_cost(window: dict, base: dict) -> tuple[float, float]:
+    """(the worker's CPU per batch over the no-page window's, the cost) of one window against the no-page window
+    of its round. The cost counts the server's CPU per second at the no-page window's speed, so that a window
+    slowed by other people's work is not charged more server CPU per batch for it: (worker CPU per batch +
+    server CPU per second / batches per second with no page), over the same for the no-page window."""
+    speed = base["speed"]
+    worker = window["worker_ms"] / base["worker_ms"]
+    cost = (window["worker_ms"] + 1000 * window["server"] / speed) / (base["worker_ms"] + 1000 * base["server"] / speed)
+    return worker - 1, cost - 1
+
+
 def summary(result: dict) -> dict:
-    """Per condition: medians and spreads; the cost against (a) as paired ratios within each round."""
+    """Per condition: medians and spreads (min, max) over the rounds; the costs as pairs within each round."""
     windows = result["windows"]
     by = {c: [w for w in windows if w["condition"] == c] for c in CONDITIONS}
     out = {}
     for c, ws in by.items():
-        costs = []
-        for w in ws:
-            base = next(b for b in by["none"] if b["round"] == w["round"])
-            costs.append((w["worker_ms"] + w["server_ms"]) / (base["worker_ms"] + base["server_ms"]) - 1)
+        pairs = [paired_cost(w, next(b for b in by["none"] if b["round"] == w["round"])) for w in ws]
         out[c] = {key: (median([w[key] for w in ws]), min(w[key] for w in ws), max(w[key] for w in ws))
                   for key in ("speed", "worker_ms", "server_ms", "worker", "server", "browser", "others")}
-        out[c]["cost"] = (median(costs), min(costs), max(costs))
+        for i, key in enumerate(("worker_change", "cost")):
+            values = [pair[i] for pair in pairs]
+            out[c][key] = (median(values), min(values), max(values))
     return out
 
 
 def table(result: dict) -> list[str]:
     s = summary(result)
 
-    def cell(value, digits=1, scale=1.0, suffix=""):
+    def cell(value, digits=1, scale=1.0, suffix="", sign=""):
         mid, low, high = value
-        return f"{scale * mid:.{digits}f}{suffix} ({scale * low:.{digits}f}-{scale * high:.{digits}f})"
+        return (f"{scale * mid:{sign}.{digits}f}{suffix} "
+                f"({scale * low:{sign}.{digits}f} to {scale * high:{sign}.{digits}f})")
 
-    rows = ["| condition | worker CPU ms per batch | server CPU ms per batch | **cost: (worker + server) CPU per "
-            "batch, over (a)** | batches/s (wall) | server CPU, share of a core | browser CPU | rest of the "
+    rows = ["| condition | worker CPU, ms per batch | worker CPU per batch, over (a) | server CPU, share of a core | "
+            "**cost: CPU per batch, worker + server, over (a)** | batches/s (wall) | browser CPU | rest of the "
             "machine |", "|---|---|---|---|---|---|---|---|"]
     for c, name in CONDITIONS.items():
         f = s[c]
-        rows.append(f"| {name} | {cell(f['worker_ms'])} | {cell(f['server_ms'], 2)} | "
-                    f"**{cell(f['cost'], 1, 100, '%')}** | {cell(f['speed'])} | {cell(f['server'], 1, 100, '%')} | "
-                    f"{cell(f['browser'], 0, 100, '%')} | {cell(f['others'], 0, 100, '%')} |")
+        rows.append(f"| {name} | {cell(f['worker_ms'])} | {cell(f['worker_change'], 1, 100, '%', '+')} | "
+                    f"{cell(f['server'], 1, 100, '%')} | **{cell(f['cost'], 1, 100, '%', '+')}** | "
+                    f"{cell(f['speed'])} | {cell(f['browser'], 0, 100, '%')} | {cell(f['others'], 0, 100, '%')} |")
     return rows
 
 
@@ -319,11 +347,16 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--profile", choices=list(CONDITIONS), help="only profile the server in this condition")
+    parser.add_argument("--json", type=Path, help="also write every window's figures here")
     args = parser.parse_args(argv)
     if args.profile:
         print(profile(args.profile, args.window))
         return 0
     result = measure(args.rounds, args.window)
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(result, indent=1))
     print("\n".join(table(result)))
     return 0
 
