@@ -11,11 +11,9 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from core.data import datasets
-from core.data.stroke_copies import preparing_text
 from core.fit.config import ConfigError, TrainConfig
 from core.fit.progress import JobState, Progress
 from core.runs.queue import QueueLimitError
@@ -28,6 +26,8 @@ POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from core.runs.queue import QueuedJob
 
 
@@ -169,6 +169,8 @@ def job_panel(job_id: str, was_active: bool) -> None:
 
 
 def progress_ui(p: Progress) -> None:
+    from core.data.stroke_copies import preparing_text  # SciPy: imported once a run is shown, not on the first page
+
     if p.state == JobState.STOPPING:
         text = "Stopping after this batch, then testing and saving what was learned…"
     elif not p.batches_per_epoch and p.config.stroke_copies:
@@ -199,6 +201,8 @@ def figures_ui(p: Progress) -> None:
 
 def curve_frame(p: Progress) -> pd.DataFrame:
     """Training per batch and validation per epoch, long format (charts.CURVE_COLUMNS)."""
+    import pandas as pd  # imported once a run is shown, not on the first page
+
     rows = [(x, metric, value, TRAIN_SERIES) for x, loss, acc in p.batch_curve
             for metric, value in (("loss", loss), ("accuracy", acc))]
     # a stopped run ends its last epoch early: put that validation point where training ended

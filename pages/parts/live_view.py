@@ -15,15 +15,15 @@ import weakref
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.data import datasets
 from core.fit.progress import JobState, Progress
 from pages.parts import session, snapshot_html
-from pages.parts.drawing_input import digest, read_drawing
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from core.runs.queue import QueuedJob
     from core.store.snapshots import Snapshot
 
@@ -69,6 +69,8 @@ def pace_changed(job: "QueuedJob") -> bool:
 
 def send_drawing(job: "QueuedJob") -> None:
     """Hand this session's latest Draw-page drawing to the run, only when it changed since it was last sent."""
+    from pages.parts.drawing_input import digest, read_drawing  # SciPy: not on the Train page's first render
+
     canvas = st.session_state.get(session.DRAWING_KEY)
     sent = st.session_state.get(SENT_KEY)  # (job id, the canvas object, digest of its 28x28 image)
     if sent is not None and sent[0] == job.id and sent[1] is canvas:
