@@ -173,13 +173,15 @@ def live_overhead(report: Report, title: str = TITLE) -> None:
         f"filters are the largest (16 units x 28 x 28): a `mlp-128-64` run took {mlp_count} snapshots and saved "
         f"a {mlp_bytes / 1000:.0f} KB replay (cap {300} KB: thinned to at most 200 snapshots, filters kept on 12).",
         "",
-        "**What watching costs the training** (benchmarks/watch_cost.py). One long `cnn-bn` run (all samples, no "
-        "validation split, all cores) trains in the app's worker process while the conditions below take turns "
-        f"in windows of {window:.0f} s, {rounds} rounds in a rotating order. Each window counts CPU seconds from "
+        "**What watching costs the training** (benchmarks/watch_cost.py). A long `cnn-bn` run (3,000 samples, "
+        "100 epochs, no validation split, all cores; a new run for each round) trains in the app's worker "
+        f"process while the conditions below take turns in windows of {window:.0f} s, {rounds} rounds in a "
+        "rotating order. Each window counts CPU seconds from "
         "/proc/<pid>/stat, not time: the worker's own, the server's (it shares the cores with the worker) and "
         "Chromium's (on each visitor's own machine in a classroom, so apart); the batches come from the server's "
-        "registry. Cost: (worker + server) CPU per batch over the no-page window of the same round, median of "
-        "the rounds (min-max). Wall-clock speed is shown too: on a shared machine it carries other people's "
+        "registry. Cost: (worker + server) CPU per batch over the no-page window of the same round (the server's "
+        "CPU per second charged at the no-page speed, so that other people's load does not inflate it), median "
+        "of the rounds (min to max). Wall-clock speed is shown too: on a shared machine it carries other people's "
         "load. The whole measurement is made twice, on two servers, to show that it holds still.", "",
         "First measurement:", "", *watch_cost.table(watched[0]), "", "Second measurement:", "",
         *watch_cost.table(watched[1]), "",
