@@ -321,15 +321,17 @@ def table(result: dict) -> list[str]:
     return rows
 
 
-def profile(condition: str, seconds: float) -> str:
-    """Where the server's CPU goes while `condition` lasts `seconds` (benchmarks/cpu_sampler.py's report)."""
+def profile(condition: str, seconds: float, scripts: bool = False) -> str:
+    """Where the server's CPU goes while `condition` lasts `seconds` (benchmarks/cpu_sampler.py's report: the
+    sampler's over every thread, or with `scripts` the script runs' own cProfile)."""
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "profile.txt"
-        with tapped_app(Path(folder), env={"BENCH_CPU_PROFILE": str(report)}) as (url, server_pid, tap), \
+        variable = "BENCH_SCRIPT_PROFILE" if scripts else "BENCH_CPU_PROFILE"
+        with tapped_app(Path(folder), env={variable: str(report)}) as (url, server_pid, tap), \
                 sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             job_id, _ = start_run(browser, url)
@@ -349,10 +351,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--profile", choices=list(CONDITIONS), help="only profile the server in this condition")
+    parser.add_argument("--scripts", action="store_true", help="with --profile: the script runs' own cProfile")
     parser.add_argument("--json", type=Path, help="also write every window's figures here")
     args = parser.parse_args(argv)
     if args.profile:
-        print(profile(args.profile, args.window))
+        print(profile(args.profile, args.window, args.scripts))
         return 0
     result = measure(args.rounds, args.window)
     if args.json:

@@ -214,10 +214,10 @@ def curve_frame(p: Progress) -> pd.DataFrame:
 
 def curves_ui(p: Progress) -> None:
     """Loss and accuracy against epochs, and a PNG of both for slides."""
-    frame = curve_frame(p)
     if not p.state.done:  # while it trains: light SVG curves, cheap to redraw every second
-        live_view.light_curves_ui(frame, p.epochs)
+        live_view.light_curves_ui(p)
         return
+    frame = curve_frame(p)
     large = visitor.presenting()
     for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs, large=large)):
         column.altair_chart(chart, width="stretch")

@@ -70,3 +70,35 @@ def test_a_poll_between_snapshots_encodes_no_picture_and_sends_the_same_html(mon
     assert not at.exception
     assert len(encoded) == 2 and (28, 28) in encoded
     assert [m.value for m in at.markdown] != first
+
+
+def test_the_live_curves_show_every_validation_point_and_the_thinned_training_curve():
+    """While a run trains its curves are SVG made straight from the run's figures: a polyline of at most
+    MAX_CURVE_POINTS training points, and one circle per epoch's validation figure, at that epoch's end."""
+    import re
+
+    from pages.parts.snapshot_html import MAX_CURVE_POINTS
+
+    def script():
+        import numpy as np
+
+        from core.fit.config import TrainConfig
+        from core.fit.progress import JobState, Progress
+        from pages.parts import live_view
+
+        xs = np.linspace(0.01, 2.0, 400)
+        live_view.light_curves_ui(Progress(
+            job_id="job-1", state=JobState.RUNNING, config=TrainConfig.for_preset("cnn-fast", epochs=3),
+            batch_curve=[(x, 1.0 / (1 + x), x / 3) for x in xs],
+            epoch_log=[{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.9},
+                       {"epoch": 2, "val_loss": 0.3, "val_accuracy": 0.95}]))
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception
+    loss, accuracy = (m.value for m in at.markdown)
+    for svg, title in ((loss, "Loss"), (accuracy, "Accuracy")):
+        assert f"aria-label='{title} curve'" in svg
+        points = re.search(r"<polyline points='([^']*)'", svg).group(1).split()
+        assert 2 < len(points) <= MAX_CURVE_POINTS + 1
+        assert svg.count("<circle") == 2, "one point per epoch's validation figure"
+    assert "95%" not in loss and "100%" in accuracy  # the accuracy axis is in percent, the loss's is not
