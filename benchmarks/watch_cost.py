@@ -287,16 +287,24 @@ def paired_cost(window: dict, base: dict) -> tuple[float, float]:
     return worker - 1, cost - 1
 
 
+def cost_with_browser(window: dict, base: dict) -> float:
+    """The cost if Chromium shared the machine too (a presenter's laptop running the server and the page)."""
+    speed = base["speed"]
+    return ((window["worker_ms"] + 1000 * (window["server"] + window["browser"]) / speed)
+            / (base["worker_ms"] + 1000 * (base["server"] + base["browser"]) / speed)) - 1
+
+
 def summary(result: dict) -> dict:
     """Per condition: medians and spreads (min, max) over the rounds; the costs as pairs within each round."""
     windows = result["windows"]
     by = {c: [w for w in windows if w["condition"] == c] for c in CONDITIONS}
     out = {}
     for c, ws in by.items():
-        pairs = [paired_cost(w, next(b for b in by["none"] if b["round"] == w["round"])) for w in ws]
+        bases = [next(b for b in by["none"] if b["round"] == w["round"]) for w in ws]
+        pairs = [(*paired_cost(w, b), cost_with_browser(w, b)) for w, b in zip(ws, bases)]
         out[c] = {key: (median([w[key] for w in ws]), min(w[key] for w in ws), max(w[key] for w in ws))
                   for key in ("speed", "worker_ms", "server_ms", "worker", "server", "browser", "others")}
-        for i, key in enumerate(("worker_change", "cost")):
+        for i, key in enumerate(("worker_change", "cost", "with_browser")):
             values = [pair[i] for pair in pairs]
             out[c][key] = (median(values), min(values), max(values))
     return out
@@ -311,13 +319,14 @@ def table(result: dict) -> list[str]:
                 f"({scale * low:{sign}.{digits}f} to {scale * high:{sign}.{digits}f})")
 
     rows = ["| condition | worker CPU, ms per batch | worker CPU per batch, over (a) | server CPU, share of a core | "
-            "**cost: CPU per batch, worker + server, over (a)** | batches/s (wall) | browser CPU | rest of the "
-            "machine |", "|---|---|---|---|---|---|---|---|"]
+            "**cost: CPU per batch, worker + server, over (a)** | batches/s (wall) | browser CPU, share of a core | "
+            "cost if the browser shared the machine | rest of the machine |", "|---|---|---|---|---|---|---|---|---|"]
     for c, name in CONDITIONS.items():
         f = s[c]
         rows.append(f"| {name} | {cell(f['worker_ms'])} | {cell(f['worker_change'], 1, 100, '%', '+')} | "
                     f"{cell(f['server'], 1, 100, '%')} | **{cell(f['cost'], 1, 100, '%', '+')}** | "
-                    f"{cell(f['speed'])} | {cell(f['browser'], 0, 100, '%')} | {cell(f['others'], 0, 100, '%')} |")
+                    f"{cell(f['speed'])} | {cell(f['browser'], 0, 100, '%')} | "
+                    f"{cell(f['with_browser'], 1, 100, '%', '+')} | {cell(f['others'], 0, 100, '%')} |")
     return rows
 
 
