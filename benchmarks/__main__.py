@@ -22,16 +22,18 @@ TITLES = {
     9: "9. Drawing while a run trains: thread against worker process",
     10: "10. Training in worker processes",
     11: "11. Thirty people drawing while a run trains",
-    12: "12. Watching a run: training speed with the Train page and its live panel open",
+    12: "12. Watching a run: CPU per batch with the Train page, its live panel, and drawing beside it",
     13: "13. Your drawings: keeping them from many writers at once",
     14: "14. A short run, phase by phase: a new worker and a reused one",
     15: "15. A class presses Train at once: 10 and 30 visitors",
     16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
     17: "17. A class on a Ray cluster: warm actors against Ray tasks",
     18: "18. What the network imagines, and how to fool it",
+    19: "19. Every page's first render on a fresh server",
+    20: "20. Draw for a room: ten at once on a fresh server, and mouse-up to answer",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 18, 9, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 19, 8, 18, 9, 20, 10, 14, 15, 17, 11, 12, 16, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -53,8 +55,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import (draw_while_training, drawings, explain, imagine, inference, live, load, ray_runs, room,
-                            startup, sweeps, training, workers)
+    from benchmarks import (draw_strokes, draw_while_training, drawings, explain, first_page, imagine, inference, live,
+                            load, ray_runs, room, startup, sweeps, training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
            5: lambda report: inference.robustness(report, TITLES[5]), 6: training.job_overhead, 7: startup.startup,
@@ -65,7 +67,9 @@ def main(argv=None) -> int:
            14: lambda report: room.short_runs(report, TITLES[14]), 15: lambda report: room.class_runs(report, TITLES[15]),
            16: lambda report: sweeps.sweeps_section(report, TITLES[16]),
            17: lambda report: ray_runs.ray_class(report, TITLES[17]),
-           18: lambda report: imagine.imagine_section(report, TITLES[18])}
+           18: lambda report: imagine.imagine_section(report, TITLES[18]),
+           19: lambda report: first_page.first_pages(report, TITLES[19]),
+           20: lambda report: draw_strokes.draw_for_a_room(report, TITLES[20])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):

@@ -11,11 +11,9 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from core.data import datasets
-from core.data.stroke_copies import preparing_text
 from core.fit.config import ConfigError, TrainConfig
 from core.fit.progress import STOPPED_TEST_IMAGES, JobState, Progress
 from core.runs.queue import QueueLimitError
@@ -29,6 +27,8 @@ POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from core.runs.queue import QueuedJob
 
 
@@ -190,6 +190,8 @@ def tested_on(result, dataset: str) -> str:
 
 
 def progress_ui(p: Progress) -> None:
+    from core.data.stroke_copies import preparing_text  # SciPy: imported once a run is shown, not on the first page
+
     if p.state == JobState.STOPPING:
         text = (f"Stopping after this batch, then testing on {STOPPED_TEST_IMAGES:,} test images and saving what "
                 "was learned… Stop now ends at once, saving nothing.")
@@ -221,6 +223,8 @@ def figures_ui(p: Progress) -> None:
 
 def curve_frame(p: Progress) -> pd.DataFrame:
     """Training per batch and validation per epoch, long format (charts.CURVE_COLUMNS)."""
+    import pandas as pd  # imported once a run is shown, not on the first page
+
     rows = [(x, metric, value, TRAIN_SERIES) for x, loss, acc in p.batch_curve
             for metric, value in (("loss", loss), ("accuracy", acc))]
     # a stopped run ends its last epoch early: put that validation point where training ended
@@ -232,10 +236,10 @@ def curve_frame(p: Progress) -> pd.DataFrame:
 
 def curves_ui(p: Progress) -> None:
     """Loss and accuracy against epochs, and a PNG of both for slides."""
-    frame = curve_frame(p)
     if not p.state.done:  # while it trains: light SVG curves, cheap to redraw every second
-        live_view.light_curves_ui(frame, p.epochs)
+        live_view.light_curves_ui(p)
         return
+    frame = curve_frame(p)
     large = visitor.presenting()
     for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs, large=large)):
         column.altair_chart(chart, width="stretch")
