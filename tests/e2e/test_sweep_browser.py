@@ -82,7 +82,7 @@ def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page,
     chart = page.locator(CHART).first
     chart.wait_for()
     assert chart.locator("g.mark-line path").count() == 4             # one line per run
-    assert "Runs (4 runs)" in main_text(page)
+    wait_for_main_text(page, re.escape("Runs (4 runs)"))  # the table below the chart may still be drawing
     screenshot(page, "sweep_compare", full_page=False)
 
     brush_upper_half(page, chart, "validation accuracy")
