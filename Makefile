@@ -8,7 +8,7 @@ PORT ?= 8501
 WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 < 5 ? n + 1 : 5 )))
 PARALLEL ?= -n $(WORKERS) --dist loadfile
 
-.PHONY: run test test-fast lint-imports bench chromium clean
+.PHONY: run test test-fast lint-imports bench chromium font-digits clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium could not be installed; browser tests will skip outside CI"; \
 	else echo "no chromium and not root; browser tests will skip outside CI"; fi
+
+# The handwriting-font test set, data/font-digits.npz (committed: tests never need the fonts). Debian's font
+# packages are installed as root, then every digit of every font is drawn on the canvas and preprocessed.
+font-digits: $(VENV)/.installed
+	@packages="$$(PYTHONPATH=. $(PY) data/make_font_digits.py --packages)"; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$packages >/dev/null) \
+		|| echo "the font packages could not be installed"; \
+	else echo "not root: install $$packages yourself"; fi
+	PYTHONPATH=. $(PY) data/make_font_digits.py
 
 test: $(VENV)/.dev-installed chromium
 	$(PY) -m pytest $(PARALLEL)

@@ -39,6 +39,8 @@ PAGES = (
               "Compare saved models, choose one, download or delete it."),
     PageEntry("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:",
               "Every run on this server: who, which network, how well; curves side by side."),
+    PageEntry("pages/compare.py", "Compare", ":material/compare_arrows:",
+              "A sweep's runs, or models you choose: what the results depend on and what mattered."),
     PageEntry("pages/lessons.py", "Lessons", ":material/school:",
               "Workshop lessons, step by step, with links for the room."),
 )

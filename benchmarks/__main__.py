@@ -15,21 +15,26 @@ TITLES = {
     2: "2. Fast to 99%: cnn-fast against Keras' example convnet",
     3: "3. Every preset on its default settings",
     4: "4. Prediction latency",
-    5: "5. Real drawings: the stroke-redrawn robustness set",
+    5: "5. Real drawings: the stroke set and the handwriting-font set",
     6: "6. Overhead of the app's machinery: TrainingJob against bare model.fit",
     7: "7. Start-up and memory",
     8: "8. Inside the network: activations and saliency",
     9: "9. Drawing while a run trains: thread against worker process",
     10: "10. Training in worker processes",
     11: "11. Thirty people drawing while a run trains",
-    12: "12. Watching a run: training speed with the Train page and its live panel open",
+    12: "12. Watching a run: CPU per batch with the Train page, its live panel, and drawing beside it",
     13: "13. Your drawings: keeping them from many writers at once",
     14: "14. A short run, phase by phase: a new worker and a reused one",
     15: "15. A class presses Train at once: 10 and 30 visitors",
-    16: "16. Taking the wheel: the richer snapshots, Pause and Step",
+    16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
+    17: "17. A class on a Ray cluster: warm actors against Ray tasks",
+    18: "18. What the network imagines, and how to fool it",
+    19: "19. Every page's first render on a fresh server",
+    20: "20. Draw for a room: ten at once on a fresh server, and mouse-up to answer",
+    21: "21. Taking the wheel: the richer snapshots, Pause and Step",
 }
 # Cheap sections first, the long cnn-best runs late (a report is written after every section).
-ORDER = (4, 5, 13, 7, 8, 9, 10, 14, 15, 11, 12, 16, 6, 2, 1, 3)
+ORDER = (4, 5, 13, 7, 19, 8, 18, 9, 20, 10, 14, 15, 17, 11, 12, 16, 21, 6, 2, 1, 3)
 
 
 def _previous_sections(path: Path) -> dict[str, str]:
@@ -51,17 +56,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
     args = parser.parse_args(argv)
 
-    from benchmarks import (draw_while_training, drawings, explain, inference, live, load, room, startup, steering,
-                            training, workers)
+    from benchmarks import (draw_strokes, draw_while_training, drawings, explain, first_page, imagine, inference, live,
+                            load, ray_runs, room, startup, steering, sweeps, training, workers)
 
     run = {1: training.best_accuracy, 2: training.fast_to_99, 3: training.every_preset, 4: inference.latency,
-           5: inference.robustness, 6: training.job_overhead, 7: startup.startup,
+           5: lambda report: inference.robustness(report, TITLES[5]), 6: training.job_overhead, 7: startup.startup,
            8: explain.inside_latency, 9: draw_while_training.draw_while_training,
            10: lambda report: workers.worker_runs(report, TITLES[10]), 11: lambda report: load.load_test(report, TITLES[11]),
            12: lambda report: live.live_overhead(report, title=TITLES[12]),
            13: lambda report: drawings.drawings_section(report, TITLES[13]),
            14: lambda report: room.short_runs(report, TITLES[14]), 15: lambda report: room.class_runs(report, TITLES[15]),
-           16: lambda report: steering.steering_section(report, TITLES[16])}
+           16: lambda report: sweeps.sweeps_section(report, TITLES[16]),
+           17: lambda report: ray_runs.ray_class(report, TITLES[17]),
+           18: lambda report: imagine.imagine_section(report, TITLES[18]),
+           19: lambda report: first_page.first_pages(report, TITLES[19]),
+           20: lambda report: draw_strokes.draw_for_a_room(report, TITLES[20]),
+           21: lambda report: steering.steering_section(report, TITLES[21])}
     report = Report(Settings.for_mode(args.quick), path=args.out, header=machine())
     kept = _previous_sections(args.out) if args.only else {}
     for number in sorted(TITLES):

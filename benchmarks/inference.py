@@ -1,4 +1,5 @@
-"""Inference benchmarks: single-image latency (4) and accuracy on drawings redrawn as mouse strokes (5)."""
+"""Inference benchmarks: single-image latency (4) and accuracy on drawings: MNIST digits redrawn as mouse strokes and
+digits in handwriting fonts (5)."""
 from __future__ import annotations
 
 import time
@@ -6,7 +7,7 @@ import time
 import numpy as np
 
 from benchmarks.common import Report, median, pct, percentile
-from core.data import datasets
+from core.data import datasets, font_digits
 from core.data.preprocess import canvas_to_mnist
 from core.data.strokes import FORMS, robustness_set
 from core.nets.evaluation import evaluate
@@ -56,6 +57,11 @@ def latency(report: Report) -> None:
         f"`model.predict` on the same input takes {keras_predict / ours:.0f}x as long."]))
 
 
+AIM = 0.995   # issue 23: the shipped default reads at least 99.5% of the stroke set, of the font set and of MNIST test
+WORST_SHOWN = 20
+WORST_IMAGE = "benchmark-worst-drawings.png"   # beside the report (docs/)
+
+
 def _robust_accuracy(model, x, y, forms) -> dict[str, float]:
     probabilities = evaluate(model, x, y).probabilities
     hits = probabilities.argmax(axis=1) == y
@@ -80,11 +86,42 @@ def stroke_accuracy(model, n: int) -> float:
     return _robust_accuracy(model, *stroke_set(n))["all"]
 
 
-def robustness(report: Report) -> None:
-    """Section 5: accuracy on MNIST test digits redrawn as mouse strokes, against plain MNIST test."""
+def worst_drawings(model, sets: dict[str, tuple[np.ndarray, np.ndarray]], count: int = WORST_SHOWN):
+    """The `count` drawings of `sets` (name -> (x, labels)) that `model` misreads most surely, as (set name,
+    image, label, read as, probability given to the label), the least probability first."""
+    misread = []
+    for name, (x, labels) in sets.items():
+        probabilities = evaluate(model, x, labels).probabilities
+        for i in np.flatnonzero(probabilities.argmax(axis=1) != labels):
+            misread.append((name, x[i, ..., 0], int(labels[i]), int(probabilities[i].argmax()),
+                            float(probabilities[i, labels[i]])))
+    return sorted(misread, key=lambda row: row[4])[:count]
+
+
+def worst_drawings_image(rows, path, columns: int = 10, zoom: int = 4) -> None:
+    """The drawings as one PNG: each network input enlarged, its set, label and answer under it."""
+    from PIL import Image, ImageDraw
+
+    cell, caption = 28 * zoom, 26
+    sheet = Image.new("L", (columns * cell, -(-len(rows) // columns) * (cell + caption)), 255)
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, image, label, read, p_label) in enumerate(rows):
+        left, top = (i % columns) * cell, (i // columns) * (cell + caption)
+        tile = Image.fromarray(np.rint(255 * (1 - np.clip(image, 0, 1))).astype(np.uint8))  # ink dark on white
+        sheet.paste(tile.resize((cell, cell), Image.Resampling.NEAREST), (left, top))
+        draw.rectangle([left, top, left + cell - 1, top + cell - 1], outline=160)
+        draw.text((left + 3, top + cell + 1), f"{label} read as {read}", fill=0)
+        draw.text((left + 3, top + cell + 13), f"{name}, p({label}) {p_label:.2f}", fill=90)
+    sheet.save(path)
+
+
+def robustness(report: Report, title: str) -> None:
+    """Section 5: accuracy on drawings (MNIST test digits redrawn as mouse strokes, digits in handwriting fonts)
+    against MNIST test, and the twenty drawings the shipped default misreads most surely."""
     s = report.settings
     mnist = datasets.load("mnist")
     x, labels, forms = stroke_set(s.robustness_n)
+    fonts = font_digits.load()
     x_test, y_test = mnist.test_arrays()
     candidates = [("default (shipped)", ModelStore().load("default"))]
     for key in ("cnn-best", "cnn-fast"):
@@ -93,21 +130,32 @@ def robustness(report: Report) -> None:
     rows, scores = [], {}
     for name, model in candidates:
         result = _robust_accuracy(model, x, labels, forms)
+        font_acc = evaluate(model, fonts.x, fonts.labels).accuracy
         mnist_acc = evaluate(model, x_test, y_test).accuracy
-        scores[name] = (result["all"], mnist_acc)
+        scores[name] = (result["all"], mnist_acc, font_acc)
         rows.append(f"| {name} | {pct(mnist_acc)} | **{pct(result['all'])}** | "
-                    + " | ".join(pct(result[f]) for f in FORMS) + " |")
-        print(f"    {name}: strokes {pct(result['all'])}, MNIST {pct(mnist_acc)}", flush=True)
-    default_strokes, default_mnist = scores["default (shipped)"]
+                    + " | ".join(pct(result[f]) for f in FORMS) + f" | **{pct(font_acc)}** |")
+        print(f"    {name}: strokes {pct(result['all'])}, fonts {pct(font_acc)}, MNIST {pct(mnist_acc)}", flush=True)
+    default_strokes, default_mnist, default_fonts = scores["default (shipped)"]
     report.results["robustness"] = scores
-    report.add("5. Real drawings: the stroke-redrawn robustness set", "\n".join([
-        f"`core.data.strokes.robustness_set(x_test, y_test, n={s.robustness_n}, seed=0)`: MNIST test digits thinned to "
-        "their skeleton and redrawn with a round brush (8-28 px) at random size (30-90% of the canvas), position, "
-        "slant (±15°) and aspect on a 280x280 canvas, cycling through the three forms a user can produce; each goes "
-        "through the app's `canvas_to_mnist`. Regenerate it with the same call. Section 1 scores each cnn-best "
-        "run on this same set.", "",
-        "| model | MNIST test | stroke set, all | " + " | ".join(FORMS) + " |",
-        "|---|---|---|" + "---|" * len(FORMS), *rows, "",
-        f"**Shipped default model: {pct(default_strokes)} on the stroke set, {pct(default_mnist)} on MNIST test** "
-        f"(aim ≥ 99% on strokes while keeping ≥ 99.5% on MNIST test: "
-        f"{'met' if default_strokes >= 0.99 and default_mnist >= 0.995 else 'not met'})."]))
+    worst = worst_drawings(candidates[0][1], {"strokes": (x, labels), "fonts": (fonts.x, fonts.labels)})
+    worst_drawings_image(worst, report.path.parent / WORST_IMAGE)
+    aims = " and ".join(f"{what} {pct(value)} ({'met' if value >= AIM else 'not met'})" for what, value in
+                        (("stroke set", default_strokes), ("font set", default_fonts), ("MNIST test", default_mnist)))
+    report.add(title, "\n".join([
+        f"**Stroke set**: `core.data.strokes.robustness_set(x_test, y_test, n={s.robustness_n}, seed=0)`: MNIST test "
+        "digits thinned to their skeleton and redrawn with a round brush (8-28 px) at random size (30-90% of the "
+        "canvas), position, slant (±15°) and aspect on a 280x280 canvas, cycling through the three forms a user can "
+        "produce; each goes through the app's `canvas_to_mnist`. Regenerate it with the same call. Section 1 scores "
+        "each cnn-best run on this same set.", "",
+        f"**Font set**: `data/font-digits.npz` ({len(fonts.labels):,} drawings: each digit of "
+        f"{len(set(fonts.fonts.tolist()))} handwriting fonts from Debian, drawn {len(fonts.labels) // 10 // len(set(fonts.fonts.tolist()))} "
+        "times on the canvas at random size, place, tilt and pen width, in the three forms, through `canvas_to_mnist`; "
+        "`make font-digits` remakes it, data/README.md lists the fonts). Nothing is trained on either set.", "",
+        "| model | MNIST test | stroke set, all | " + " | ".join(FORMS) + " | font set |",
+        "|---|---|---|" + "---|" * len(FORMS) + "---|", *rows, "",
+        f"**Shipped default model: {aims}** (aim: at least {pct(AIM, 1)} on each).", "",
+        f"The {len(worst)} drawings it misreads most surely (the least probability given to the right digit first), "
+        "as the network sees them (28x28, after `canvas_to_mnist`; ink drawn dark here):", "",
+        f"![The {len(worst)} drawings the shipped default misreads most surely]({WORST_IMAGE})"]))
+

@@ -40,7 +40,12 @@ def part() -> None:
         for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, 2)):
             column.altair_chart(chart, width="stretch")
     elif PART == "svg-curves":   # and now
-        live_view.light_curves_ui(frame, 2)
+        from core.fit.config import TrainConfig
+        from core.fit.progress import JobState, Progress
+
+        live_view.light_curves_ui(Progress(job_id="job-1", state=JobState.RUNNING,
+                                           config=TrainConfig.for_preset("cnn-fast", epochs=2),
+                                           batch_curve=[(x, y, 1 - y) for x, y in zip(xs, ys)]))
     elif PART in ("progress", "still-progress"):
         if PART == "still-progress":
             st.html(live_view.STILL_PROGRESS_CSS)

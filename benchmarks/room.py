@@ -55,6 +55,7 @@ def breakdown(config: TrainConfig, store: ModelStore, reused_runs: int) -> dict[
     each with its wall seconds, submit to result, and `other`: what no phase covers (events, the job's thread)."""
     pool = _ready_pool()
     registry = registry_for("process", pool)
+    registry.store = store
     rows: dict[str, list[dict[str, float]]] = {"new worker": [], "reused worker": []}
     try:
         for run in range(1 + reused_runs):

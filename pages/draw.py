@@ -152,14 +152,16 @@ def drawing_ui(model_name: str | None, source: str) -> None:
             return
         if model_name is None:
             return
+        if image is None:  # nothing to read yet: a hint, and no model needed (the first render waits for none)
+            if source == DRAW:
+                st.info(HINT)
+            elif not uploaded:
+                st.info(UPLOAD_HINT)
+            return
         try:
             model = resources.load_model(model_name)
         except StoreError as exc:
             session.show_store_error(exc)
-            return
-        if source == UPLOAD and image is None:
-            if not uploaded:
-                st.info(UPLOAD_HINT)
             return
         prepared = results_ui(model, image, source)
     if show_steps and prepared is not None:
@@ -177,6 +179,8 @@ def main() -> None:
         source = st.segmented_control("Input", [DRAW, UPLOAD], default=DRAW, required=True,
                                       key="draw_source", label_visibility="collapsed")
     drawing_ui(model_name, source)
+    if model_name is not None:
+        resources.warm_model(model_name)  # now that the page is drawn: ready for the first stroke
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pages.parts import resources, session
 from pages.parts.formatting import percent, plain
 from pages.parts.inside_input import Subject, input_ui
 from pages.parts.inside_models import Opened, embeddings, open_model
+from pages.parts.inside_more import more_ui
 from pages.parts.what_if import VARIANT_KEY, describe_change, variant_ui, what_if_sliders_ui
 
 COMPARE_KEY, WHICH_KEY, TARGET_KEY = "inside_compare", "inside_which", "inside_target"
@@ -157,8 +158,8 @@ def neighbours_and_map_ui(opened: Opened, subject: Subject) -> None:
     st.altair_chart(chart, width="stretch", key="inside_map")
 
 
-def inside_ui(models: list[Opened], subject: Subject) -> None:
-    """The sections that look inside one model (the first, or the one picked when comparing)."""
+def inside_ui(models: list[Opened], subject: Subject) -> Opened:
+    """The sections that look inside one model (the first, or the one picked when comparing); returns that model."""
     opened = models[0]
     if len(models) > 1:
         by_name = {m.name: m for m in models}
@@ -168,6 +169,7 @@ def inside_ui(models: list[Opened], subject: Subject) -> None:
     layers_ui(opened, subject)
     first_layer_ui(opened)
     neighbours_and_map_ui(opened, subject)
+    return opened
 
 
 def main() -> None:
@@ -194,7 +196,7 @@ def main() -> None:
         answer_ui(subject, models, variants)
         if len(variants) > 1:
             preprocessing_ui(subject, models, variants)
-        inside_ui(models, subject)
+        more_ui(models, inside_ui(models, subject), subject)
     except datasets.DatasetError as exc:
         st.error(plain(exc))
     except explain.ExplainError as exc:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.store import DEFAULT_MODEL, ModelInfo, StoreError
 from pages.parts import charts, replay_view, resources
+from pages.parts import report_download  # run reports (sweeps issue)
 from pages.parts.formatting import duration, plain, settings_line
 from pages.parts.session import active_model_name, set_active_model
 
@@ -18,7 +19,9 @@ NOTICE = "models_notice"
 def run_settings(meta) -> str:
     """The settings that tell runs apart, in one short line (the formatter every page uses)."""
     line = settings_line(meta.config)
-    return line + (" · stopped by user" if meta.stopped_early else "")
+    images = meta.test_metrics.images if meta.test_metrics else None
+    tested = f", tested on {images:,} test images" if meta.stopped_early and images else ""
+    return line + (f" · stopped by user{tested}" if meta.stopped_early else "")
 
 
 def models_table(infos: list[ModelInfo]) -> pd.DataFrame:
@@ -136,6 +139,7 @@ def downloads_ui(info: ModelInfo) -> None:
     name = info.name
     st.download_button(".keras (as saved)", data=partial(info.path.read_bytes), file_name=f"{name}.keras",
                        mime="application/octet-stream", key=f"download_{name}", on_click="ignore", width="stretch")
+    report_download.model_report_button(name, key=f"report_{name}")
     for fmt in FORMATS.values():
         if fmt.name == "keras":
             continue

@@ -11,24 +11,25 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from core.data import datasets
-from core.data.stroke_copies import preparing_text
 from core.fit.config import ConfigError, TrainConfig
-from core.fit.progress import JobState, Progress
+from core.fit.progress import STOPPED_TEST_IMAGES, JobState, Progress
 from core.runs.queue import QueueLimitError
 from pages.parts import (charts, layer_stats_view, lesson_view, live_view, lr_finder_view, resources, run_controls,
                          session, step_view, train_links, train_source, visitor)
 from pages.parts.formatting import duration, plain, settings_line
 from pages.parts.lesson_view import LessonAt
 from pages.parts.train_controls import settings_ui
+from pages.parts import sweep_form, sweep_view  # several runs at once (sweeps)
 
 POLL_SECONDS = 1.0
 TRAIN_SERIES, VAL_SERIES = "training", "validation"
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from core.runs.queue import QueuedJob
 
 
@@ -47,7 +48,10 @@ def main() -> None:
         if at is None or "finder" not in at.step.hidden:     # a lesson step may leave the finder out
             lr_finder_view.finder_ui(arch, options, training,
                                      locked=at is not None and "learning_rate" in at.step.fixed)
+        sweep_form.sweep_ui(arch, options, training, at)
     with panel:
+        if sweep_view.sweep_panel_ui():        # a sweep this tab follows takes the panel
+            return
         job = attached_job()
         if job is None:
             st.info("Choose a network and its settings, then press **Start training**. "
@@ -136,10 +140,7 @@ def job_panel(job_id: str, was_active: bool, steer: bool = True) -> None:
     st.subheader(f"Run {p.job_id} · {cfg.arch}" + (f" · {plain(owner)}" if owner else ""))
     st.caption(plain(settings_line(cfg.to_dict())))
     if not p.state.done and visitor.may_control(job):
-        label = "■ Cancel" if p.state == JobState.QUEUED else "■ Stop"
-        st.button(label, key=f"train_stop_{job.id}", on_click=visitor.stop_if_allowed, args=(job.id,),
-                  disabled=p.state == JobState.STOPPING,
-                  help="Ends after the current batch; what was learned so far is tested and saved.")
+        stop_button_ui(job.id, p.state)
     elif not p.state.done:
         st.caption(f"Started by {plain(owner) if owner else 'another visitor'}: only they, or the presenter, "
                    "can stop, pause or steer it.")
@@ -171,7 +172,8 @@ def job_panel(job_id: str, was_active: bool, steer: bool = True) -> None:
     if p.result is not None:
         spec = datasets.get(p.config.dataset)
         labels = None if spec.is_digits else spec.class_names
-        with st.expander(f"Confusion matrix on the {spec.title} test set", expanded=True):
+        sample = f" (a sample of {p.result.test_images:,})" if p.result.sampled_from(spec.test_size) else ""
+        with st.expander(f"Confusion matrix on the {spec.title} test set{sample}", expanded=True):
             st.caption(f"Rows: the true {spec.item}. Columns: what the model said. Off the diagonal: mistakes.")
             st.altair_chart(charts.confusion_chart(p.result.confusion, labels=labels, size=360,
                                                   large=visitor.presenting()))
@@ -183,9 +185,31 @@ def job_panel(job_id: str, was_active: bool, steer: bool = True) -> None:
     others_ui(job.id)
 
 
+def stop_button_ui(job_id: str, state: JobState) -> None:
+    """Cancel a queued run; Stop a training one (it then tests and saves); Stop now while it stops (no saving)."""
+    if state == JobState.STOPPING:
+        label, text = "■ Stop now", "Ends at once: nothing is tested or saved."
+    else:
+        label = "■ Cancel" if state == JobState.QUEUED else "■ Stop"
+        text = (f"Ends after the current batch; what was learned so far is tested on {STOPPED_TEST_IMAGES:,} "
+                "test images and saved. Press again to end at once, saving nothing.")
+    st.button(label, key=f"train_stop_{job_id}", on_click=visitor.stop_if_allowed, args=(job_id,), help=text)
+
+
+def tested_on(result, dataset: str) -> str:
+    """'the 10,000 test images', or 'a sample of 1,000 of the 10,000 test images' for a stopped run."""
+    size = datasets.get(dataset).test_size
+    if result.sampled_from(size):
+        return f"a sample of {result.test_images:,} of the {size:,} test images"
+    return f"the {size:,} test images"
+
+
 def progress_ui(p: Progress) -> None:
+    from core.data.stroke_copies import preparing_text  # SciPy: imported once a run is shown, not on the first page
+
     if p.state == JobState.STOPPING:
-        text = "Stopping after this batch, then testing and saving what was learned…"
+        text = (f"Stopping after this batch, then testing on {STOPPED_TEST_IMAGES:,} test images and saving what "
+                "was learned… Stop now ends at once, saving nothing.")
     elif not p.batches_per_epoch and p.config.stroke_copies:
         text = preparing_text(p.config.stroke_copies)
     elif not p.batches_per_epoch:
@@ -214,6 +238,8 @@ def figures_ui(p: Progress) -> None:
 
 def curve_frame(p: Progress) -> pd.DataFrame:
     """Training per batch and validation per epoch, long format (charts.CURVE_COLUMNS)."""
+    import pandas as pd  # imported once a run is shown, not on the first page
+
     rows = [(x, metric, value, TRAIN_SERIES) for x, loss, acc in p.batch_curve
             for metric, value in (("loss", loss), ("accuracy", acc))]
     # a stopped run ends its last epoch early: put that validation point where training ended
@@ -225,10 +251,10 @@ def curve_frame(p: Progress) -> pd.DataFrame:
 
 def curves_ui(p: Progress) -> None:
     """Loss and accuracy against epochs, and a PNG of both for slides."""
-    frame = curve_frame(p)
     if not p.state.done:  # while it trains: light SVG curves, cheap to redraw every second
-        live_view.light_curves_ui(frame, p.epochs, p.events)
+        live_view.light_curves_ui(p)
         return
+    frame = curve_frame(p)
     large = visitor.presenting()
     for column, chart in zip(st.columns(2), charts.training_curve_charts(frame, p.epochs, large=large,
                                                                          events=p.events)):
@@ -257,12 +283,13 @@ def outcome_ui(p: Progress) -> None:
     limit = next((e for e in p.events if e.kind == "pause_limit"), None)
     if p.state == JobState.STOPPED and limit is not None:
         st.warning(f"Stopped in epoch {result.epochs_run} of {p.epochs}: it was {plain(limit.text)}. "
-                   "Nobody touched it, so it gave its training slot back.")
+                   "Nobody touched it, so it gave its training slot back. What it had learned so far was saved, "
+                   f"and tested on {tested_on(result, p.config.dataset)}.")
     elif p.state == JobState.STOPPED:
-        st.warning(f"Stopped in epoch {result.epochs_run} of {p.epochs}. "
-                   "What it had learned so far was tested and saved.")
+        st.warning(f"Stopped in epoch {result.epochs_run} of {p.epochs}. What it had learned so far was saved, "
+                   f"and tested on {tested_on(result, p.config.dataset)} so that Stop is quick.")
     else:
-        st.success(f"Finished: **{result.test_accuracy:.2%}** of the 10,000 test images right.")
+        st.success(f"Finished: **{result.test_accuracy:.2%}** of {tested_on(result, p.config.dataset)} right.")
     cols = st.columns(4)
     cols[0].metric("Test accuracy", f"{result.test_accuracy:.2%}")
     cols[1].metric("Test loss", f"{result.test_loss:.3f}")

@@ -54,6 +54,7 @@ def test_the_room_benchmark_breaks_a_run_into_its_phases_and_times_a_class(store
         assert set(room.PHASES) - {"replay"} <= set(phases), "every part of the run is timed"
         assert phases["wall"] >= sum(phases[p] for p in room.PHASES if p != "queue") - 0.05
     assert reused["tracing"] < new["tracing"], "the reused worker's model was traced already"
+    assert len(store.list()) >= 3, "the runs were saved in the store it was given, not the app's"
     from core.runs.executors import registry_for
     from core.runs.workers import WorkerPool
 
@@ -66,3 +67,21 @@ def test_the_room_benchmark_breaks_a_run_into_its_phases_and_times_a_class(store
         pool.close()
     assert 0 < figures["first"] <= figures["median"] <= figures["last"] and figures["epochs_sum"] > 0
     assert 1 <= figures["workers"] <= 3
+
+
+def test_watch_cost_counts_batches_pauses_and_pairs_as_documented():
+    """The watching benchmark's arithmetic (benchmarks/watch_cost.py): batches between the tap's lines, a pause
+    in training, and a condition's cost against the no-page window of its round."""
+    from benchmarks.tapped_server import batches_at
+    from benchmarks.watch_cost import longest_pause, paired_cost
+
+    rows = [(10.0, 100, 7), (11.0, 120, 7), (12.0, 120, 7), (13.0, 120, 7), (14.0, 150, 7)]
+    assert batches_at(rows, 10.5) == 110 and batches_at(rows, 13.5) == 135 and batches_at(rows, 12.0) == 120
+    assert longest_pause(rows, 10.0, 14.0) == 2.0, "from 11 s, when 120 was reached, to 13 s"
+    assert longest_pause([(t, t, 7) for t in range(10)], 0, 9) == 0.0
+    base = {"worker_ms": 70.0, "server": 0.01, "speed": 10.0}   # 70 ms of worker CPU and 1 ms of server CPU a batch
+    same_speed = {"worker_ms": 70.0, "server": 0.03, "speed": 10.0}
+    slowed = {"worker_ms": 70.0, "server": 0.03, "speed": 5.0}  # other people's load halved the speed
+    assert paired_cost(same_speed, base) == pytest.approx((0.0, 2 / 71))
+    assert paired_cost(slowed, base) == paired_cost(same_speed, base), "charged at the no-page speed"
+    assert paired_cost({**same_speed, "worker_ms": 77.0}, base)[0] == pytest.approx(0.1)

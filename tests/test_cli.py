@@ -143,22 +143,56 @@ def test_archs_and_models_answer_without_tensorflow_and_no_native_log_lines():
     assert done.stderr.strip() == "", "TensorFlow's log lines reach the terminal: " + done.stderr[:500]
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_train_prints_one_line_and_exits_130(tmp_path):
-    import signal
-
+def interrupted_train(tmp_path, arch: str, limit: int):
+    """`python -m core train` in a subprocess, once its first epoch line is out: (process, that line)."""
     env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path / "store")}
-    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--arch", "mlp-128-64", "--epochs", "50",
-                             "--limit", "20000", "--name", "interrupted"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--arch", arch, "--epochs", "50",
+                             "--limit", str(limit), "--name", "interrupted"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()  # the first epoch line: training is under way
     assert first.startswith("epoch 1/50"), first
+    return proc, first
+
+
+STOPPING = ("stopping after this batch, then testing on 1,000 test images and saving "
+            "(Ctrl-C again to quit at once, saving nothing)")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_train_tests_a_sample_saves_says_so_and_exits_130(tmp_path):
+    import signal
+
+    from core.store import ModelStore
+
+    proc, first = interrupted_train(tmp_path, "mlp-128-64", 20000)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, first + out + err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stopped; saved interrupted"), first + out + err
-    assert "Traceback" not in err and (tmp_path / "store" / "interrupted.keras").exists()
+    assert len(lines) == 2 and lines[0] == STOPPING, first + out + err
+    meta = ModelStore(tmp_path / "store").read_meta("interrupted")
+    assert lines[1] == (f"stopped in epoch {len(meta.history)} of 50; saved interrupted to {tmp_path / 'store'}: "
+                        f"test accuracy {meta.test_accuracy:.4f} on 1,000 of the 10,000 test images "
+                        "(`python -m core evaluate --model interrupted` tests them all)"), lines[1]
+    assert meta.stopped_early and meta.test_metrics.images == 1000
+    assert sum(map(sum, meta.test_metrics.confusion)) == 1000
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_quits_at_once_saving_nothing(tmp_path):
+    """The second Ctrl-C comes while the first is still testing and saving (cnn-basic takes a while to test)."""
+    import signal
+
+    proc, first = interrupted_train(tmp_path, "cnn-basic", 5000)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr.readline().strip() == STOPPING
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, first + out + err  # not killed by an abort in TensorFlow's busy thread
+    assert err.strip().splitlines() == ["stopped at once; nothing saved"], err
+    store = tmp_path / "store"
+    left = sorted(p.name for p in store.iterdir()) if store.exists() else []
+    assert left in ([], [".lock"]), f"nothing saved, no stray files: {left}"
 
 
 @pytest.mark.parametrize("command", [[], ["archs"], ["train"], ["evaluate"], ["predict"], ["models"], ["export"],

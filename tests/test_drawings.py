@@ -485,3 +485,13 @@ def test_cli_list_export_import_evaluate(capsys, cli_env):
     assert np.asarray(report["confusion"]).sum() == 13 and report["mnist_test_accuracy"] > 0.99
     status, out, _ = run(capsys, "drawings", "evaluate")
     assert status == 0 and "model default on 13 drawings: accuracy" in out and "confusion" in out
+
+
+def test_a_zip_without_times_imported_again_later_is_already_kept(db):
+    data = _zip({"a.png": png(digit(1)), "b.png": png(digit(2))}, [["a.png", "1", "ada"], ["b.png", "2", ""]])
+    assert len(db.import_zip(data).added) == 2
+    import time
+
+    time.sleep(1.2)  # the rows carry no time: the zip's own file times, not the clock, date them
+    again = db.import_zip(data)
+    assert again.added == [] and len(again.duplicates) == 2 and db.count() == 2

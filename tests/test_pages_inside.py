@@ -59,15 +59,10 @@ def save(store_root, name: str, model, arch: str, dataset: str = "mnist") -> Non
     ModelStore(store_root).save(name, model, ModelMeta(arch=arch, dataset=dataset))
 
 
-@pytest.fixture(scope="module")
-def small_mlp():
-    """A custom-mlp (one hidden layer of 32) trained for one epoch on 5,000 MNIST digits: ~90% right."""
-    keras.utils.set_random_seed(0)
-    mnist = datasets.load("mnist")
-    model = build_model("custom-mlp", {"hidden": (32,)})
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(datasets.normalise(mnist.x_train[:5000]), mnist.y_train[:5000], epochs=1, batch_size=64, verbose=0)
-    return model
+@pytest.fixture
+def small_mlp(small_mlp_model):
+    """A custom-mlp (one hidden layer of 32) trained for one epoch on 5,000 MNIST digits: ~90% right (conftest)."""
+    return small_mlp_model
 
 
 def test_a_test_image_shows_answer_saliency_layers_filters_neighbours_and_map(temp_store):

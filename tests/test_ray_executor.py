@@ -1,5 +1,5 @@
-"""Runs on a real local Ray cluster (core/runs/ray_server.py): they train, report live, stop, fail cleanly, and the
-server's own store saves the model that comes back."""
+"""Runs on a real local Ray cluster (core/runs/ray_server.py): they train on warm actors run after run, report live,
+stop (twice: at once), fail cleanly, and the server's own store saves the model that comes back."""
 import os
 import signal
 
@@ -12,12 +12,12 @@ pytestmark = pytest.mark.ray
 from run_checks import trains_reports_live_and_saves
 
 from core.fit.config import TrainConfig  # noqa: E402
-from core.fit.progress import JobState  # noqa: E402
+from core.fit.progress import STOPPED_AT_ONCE, JobState  # noqa: E402
 from core.runs.queue import JobRegistry
 from core.runs.ray_server import RayExecutor  # noqa: E402
 from core.store import DEFAULT_MODEL  # noqa: E402
 
-from waiting import wait_until
+from waiting import running, wait_until
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=20000)  # minutes: always stopped
 
@@ -35,9 +35,13 @@ def cluster():
         os.environ["RAY_ADDRESS"] = address
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def executor(cluster):
-    return RayExecutor(cpus=1, grace=20.0)
+    """One warm actor for the module's runs; the cluster's other CPU is for the tests' own executors (an idle
+    actor holds its CPU, so every executor a test makes is closed before the next)."""
+    executor = RayExecutor(cpus=1, grace=20.0, actors=1)
+    yield executor
+    executor.close()
 
 
 def test_a_run_on_ray_trains_reports_live_and_the_server_saves_it(store, executor):
@@ -69,14 +73,17 @@ def test_a_killed_ray_worker_fails_its_run_and_the_next_run_trains(store, execut
     assert doomed.wait(timeout=60)
     progress = doomed.progress()
     assert progress.state == JobState.FAILED
-    assert progress.error.startswith("The Ray task training this run was lost: its worker process died"), progress.error
+    assert progress.error.startswith("The Ray worker training this run was lost: its worker process died"), \
+        progress.error
     assert after.wait(timeout=120) and after.state == JobState.FINISHED, after.progress().error
+    assert after.worker_pid != doomed.worker_pid, "the crashed actor is replaced, not reused"
     assert store.read_meta("after").test_accuracy > 0.5
     assert {info.name for info in store.list()} == {DEFAULT_MODEL, "after"}, "nothing saved for the killed run"
 
 
-def test_a_stuck_ray_task_is_cancelled_after_the_grace_time(store, cluster):
-    job = JobRegistry(1, store, RayExecutor(cpus=1, grace=1.0)).submit(LONG)
+def test_a_stuck_ray_actor_is_ended_after_the_grace_time(store, cluster):
+    executor = RayExecutor(cpus=1, grace=1.0, actors=1)
+    job = JobRegistry(1, store, executor).submit(LONG)
     assert wait_until(lambda: job.progress().steps >= 5)
     os.kill(job.worker_pid, signal.SIGSTOP)  # a stuck run: it cannot reach the end of its batch
     try:
@@ -88,6 +95,44 @@ def test_a_stuck_ray_task_is_cancelled_after_the_grace_time(store, cluster):
     assert progress.state == JobState.STOPPED and progress.result is None
     assert "did not stop within 1 s" in progress.error
     assert [info.name for info in store.list()] == [DEFAULT_MODEL]
+    assert wait_until(lambda: not running(job.worker_pid), timeout=30), "the stuck actor is ended, not kept"
+    executor.close()
+
+
+def test_stop_pressed_twice_on_ray_ends_the_run_at_once_and_saves_nothing(store, executor):
+    registry = JobRegistry(1, store, executor)
+    job = registry.submit(LONG)
+    assert wait_until(lambda: job.progress().steps >= 5)
+    job.stop()
+    job.stop()  # no testing, no saving, no 20 s of grace
+    assert job.wait(timeout=30)
+    progress = job.progress()
+    assert progress.state == JobState.STOPPED and progress.result is None and progress.error == STOPPED_AT_ONCE
+    assert wait_until(lambda: not running(job.worker_pid), timeout=30), "its actor is ended at once"
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL]
+
+
+def test_a_warm_actor_trains_run_after_run_from_fresh_weights(store, cluster):
+    """A seeded run gives the same model on a reused actor as on the fresh one: nothing passes between runs."""
+    import numpy as np
+
+    config = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=600, name="first")
+    executor = RayExecutor(cpus=1, actors=1)
+    try:
+        registry = JobRegistry(1, store, executor)
+        configs = (config, config.replace(seed=2, name="other"), config.replace(name="again"))
+        jobs = [registry.submit(c) for c in configs]
+        for job in jobs:
+            assert job.wait(timeout=180) and job.state == JobState.FINISHED, job.progress().error
+    finally:
+        executor.close()
+    assert len({job.worker_pid for job in jobs}) == 1, "one actor, fresh for the first run, trained all three"
+    models = {name: store.load(name) for name in ("first", "other", "again")}
+    weights = {name: model.get_weights() for name, model in models.items()}
+    assert all(np.array_equal(a, b) for a, b in zip(weights["first"], weights["again"]))
+    assert [layer.name for layer in models["again"].layers] == [layer.name for layer in models["first"].layers]
+    assert not np.array_equal(weights["first"][0], weights["other"][0]), "another seed, another model"
+
 
 
 def test_the_command_line_trains_on_ray_when_asked(capsys, tmp_path, monkeypatch, cluster):

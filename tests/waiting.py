@@ -13,3 +13,12 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120.0, every: flo
             return True
         time.sleep(every)
     return bool(condition())
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child nobody reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

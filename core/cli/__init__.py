@@ -1,5 +1,5 @@
-"""Command line: `python -m core archs | train | lr-find | evaluate | predict | models | export | drawings`, one module
-per command (each with `add_parser(sub)` and `run(args)`).
+"""Command line: `python -m core archs | train | lr-find | sweep | report | evaluate | predict | models | export |
+drawings | imagine | attack | robustness | graph`, one module per command (each with `add_parser(sub)` and `run(args)`).
 
 The same functions the pages call; bad arguments print one line and exit 2.
 """
@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sys
 
-from core.cli import archs, drawings, evaluate, export, lr_find, models, predict, train
+from core.cli import (archs, attack, drawings, evaluate, export, graph, imagine, lr_find, models, predict, report,
+                      robustness, sweep, train)
 from core.cli.common import Parser, UsageError
 
 COMMANDS = {"archs": archs, "train": train, "lr-find": lr_find, "evaluate": evaluate, "predict": predict,
-            "models": models, "export": export, "drawings": drawings}
+            "models": models, "export": export, "drawings": drawings, "sweep": sweep, "report": report,
+            "imagine": imagine, "attack": attack, "robustness": robustness, "graph": graph}
 
 
 def parser() -> Parser:
@@ -25,6 +27,7 @@ def parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     from core.data.datasets import DatasetError
+    from core.explain import ExplainError
     from core.fit.config import ConfigError
     from core.runs.quiet import filter_native_logs
     from core.store import StoreError
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         return COMMANDS[args.command].run(args)
-    except (UsageError, ConfigError, StoreError, DatasetError) as exc:
+    except (UsageError, ConfigError, StoreError, DatasetError, ExplainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
-from core.cli.common import UsageError, json_value
+from core.cli.common import ExitNow, UsageError, json_value
+
+
+STOP_NOW_WAIT = 1.0  # seconds a second Ctrl-C waits for the run to end (it saves nothing once stopped twice)
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,12 +61,22 @@ def run(args) -> int:
         finetune.check(config, store)  # a mismatched base model, too few drawings: before the run is queued
     except finetune.FineTuneError as exc:
         raise UsageError(str(exc)) from None
-    from core.fit.progress import JobState
     from core.runs.executors import executor_from_env, job_factory
     from core.runs.queue import JobRegistry
 
     # in this process by default: the command line is a process of its own, so a worker would only add its start-up
-    job = JobRegistry(1, store, job_factory(args.executor or executor_from_env("thread"))).submit(config)
+    factory = job_factory(args.executor or executor_from_env("thread"))
+    try:
+        return _train(JobRegistry(1, store, factory).submit(config), config, store)
+    finally:
+        getattr(factory, "close", lambda: None)()  # warm workers or Ray actors kept for the next run: none comes
+
+
+def _train(job, config, store) -> int:
+    """Print the run's epochs as they end, then what it saved; Ctrl-C stops it (_interrupted)."""
+    from core.fit import finetune
+    from core.fit.progress import JobState
+
     if config.stroke_copies:
         from core.data.stroke_copies import preparing_text
 
@@ -72,7 +86,7 @@ def run(args) -> int:
         while not job.wait(timeout=0.5):
             printed = _print_epochs(job.progress(), printed)
     except KeyboardInterrupt:
-        return _interrupted(job)
+        _interrupted(job, store.root)
     progress = job.progress()
     _print_epochs(progress, printed)
     if progress.state == JobState.FAILED:
@@ -91,22 +105,46 @@ def run(args) -> int:
     return 0
 
 
-def _interrupted(job) -> int:
-    """Ctrl-C: stop after the current batch and save what was learned; a second Ctrl-C gives up at once."""
+def _interrupted(job, root) -> NoReturn:
+    """Ctrl-C: stop after the current batch, test what was learned on a sample of the test set and save it.
+    A second Ctrl-C stops it again (a worker or Ray task is ended at once, a thread after its current batch)
+    and waits at most STOP_NOW_WAIT for it, so that the last line says what was saved. Either way the process
+    then ends at once with status 130 (ExitNow)."""
+    from core.fit.progress import STOPPED_TEST_IMAGES
+
     job.stop()
-    progress = None
-    try:
-        job.wait(timeout=120)
-        progress = job.progress()
+    try:  # from here on, a Ctrl-C is the second one
+        print(f"stopping after this batch, then testing on {STOPPED_TEST_IMAGES:,} test images and saving "
+              "(Ctrl-C again to quit at once, saving nothing)", file=sys.stderr, flush=True)
+        if job.wait(timeout=120):
+            print(stopped_line(job.progress(), root), file=sys.stderr)
+            raise ExitNow(130)
     except KeyboardInterrupt:
         pass
-    result = progress.result if progress else None
+    job.stop()
+    try:
+        done = job.wait(timeout=STOP_NOW_WAIT)
+    except KeyboardInterrupt:
+        done = False
+    print(stopped_line(job.progress(), root) if done else "stopped at once; nothing saved", file=sys.stderr)
+    raise ExitNow(130, hooks=done)
+
+
+def stopped_line(progress, root) -> str:
+    """What a stopped run left behind, in one line: the model saved and what it was tested on, or why nothing."""
+    from core.data.datasets import get
+    from core.fit.progress import STOPPED_AT_ONCE
+
+    result = progress.result
+    if result is None and progress.error == STOPPED_AT_ONCE:
+        return "stopped at once; nothing saved"
     if result is None:
-        why = f" ({progress.error})" if progress and progress.error else ""
-        print(f"stopped; nothing saved{why}", file=sys.stderr)
-    else:
-        print(f"stopped; saved {result.model_name} (test accuracy {result.test_accuracy:.4f})", file=sys.stderr)
-    return 130
+        return f"stopped; nothing saved ({progress.error or 'it had not learned anything yet'})"
+    size = get(progress.config.dataset).test_size
+    tested = (f"on {result.test_images:,} of the {size:,} test images (`python -m core evaluate --model "
+              f"{result.model_name}` tests them all)" if result.sampled_from(size) else f"on all {size:,} test images")
+    return (f"stopped in epoch {result.epochs_run} of {progress.epochs}; saved "
+            f"{result.model_name} to {root}: test accuracy {result.test_accuracy:.4f} {tested}")
 
 
 def _print_epochs(progress, printed: int) -> int:

@@ -3,7 +3,9 @@
 The zip holds `<id>.png` (the 28x28 network input, 8-bit gray, white ink on black) and
 labels.csv (file,label,author,created,model,predicted,confidence,canvas); with
 canvases=True also `canvas/<id>.png`, the original drawings. created is ISO 8601 with a
-UTC offset. Importing keeps every good row and reports each refused file with a reason.
+UTC offset; where a row has none, the image file's time in the zip stands for it, so the same zip
+imported twice is recognised as already kept. Importing keeps every good row and reports each refused
+file with a reason.
 """
 from __future__ import annotations
 
@@ -164,6 +166,14 @@ def _read_image(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, max
         raise InvalidDrawingError("Not an image that can be read (use PNG).") from None
 
 
+def _zip_time(member: zipfile.ZipInfo) -> float | None:
+    """The member's modification time in the zip (local time, to the second), None if it is not a date."""
+    try:
+        return datetime(*member.date_time).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _created(text: str) -> float | None:
     if not text.strip():
         return None
@@ -223,7 +233,7 @@ def import_zip(store, source) -> "ImportReport":
                 good.append(record(row.get("label"), image, canvas, author=row.get("author"),
                                    model=(row.get("model") or "").strip() or None,
                                    predicted=(row.get("predicted") or "").strip() or None, confidence=confidence,
-                                   created_unix=_created(row.get("created") or "")))
+                                   created_unix=_created(row.get("created") or "") or _zip_time(members[name])))
                 names.append(name)
             except InvalidDrawingError as exc:
                 report.problems.append(ImportProblem(name or f"{CSV_NAME} line {line}", str(exc)))

@@ -52,6 +52,11 @@ class JobResult:
     after: dict[str, float] | None = None
     held_out: int = 0                   # the drawings held out of training, the before/after drawings figures
     base: str | None = None             # the stored model it started from
+    test_images: int | None = None      # how many test images the figures are on (a stopped run: a sample)
+
+    def sampled_from(self, test_size: int) -> bool:
+        """Tested on a sample of the `test_size` test images, not all of them (a stopped run, to end quickly)."""
+        return self.test_images is not None and self.test_images < test_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +99,13 @@ class Progress:
     def fraction_done(self) -> float:
         total = self.epochs * max(self.batches_per_epoch, 1)
         return min(1.0, (self.epoch * self.batches_per_epoch + self.batch) / total) if total else 0.0
+
+
+# A stopped run is tested on this many test images (a seeded sample, core.fit.training), not all of them: Stop
+# should be quick, and testing cnn-best on all 10,000 took 25 s on a busy 2-core machine.
+STOPPED_TEST_IMAGES = 1000
+# why a run stopped twice saved nothing (Progress.error of a STOPPED run without a result)
+STOPPED_AT_ONCE = "Stop was pressed again, so the run ended at once, without testing or saving: nothing was saved."
 
 
 class PhaseClock:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import time
 
 import keras
+import numpy as np
 
 from core.data import datasets
 from core.fit import finetune, warm
 from core.fit.config import TrainConfig
-from core.fit.progress import JobResult, PhaseClock, ProgressRecorder, StopRequested
+from core.fit.progress import STOPPED_TEST_IMAGES, JobResult, PhaseClock, ProgressRecorder, StopRequested
 from core.fit.recipe import FitPlan, plan_fit, standard_callbacks
 from core.fit.watching import watch_callback
 from core.nets import builders
@@ -23,6 +24,7 @@ class ProgressCallback(keras.callbacks.Callback):
         super().__init__()
         self.recorder = recorder
         self.stop_requested = stop_requested
+        self._validation_cut = False
 
     def on_train_batch_end(self, batch, logs=None):
         if self.stop_requested():
@@ -30,35 +32,68 @@ class ProgressCallback(keras.callbacks.Callback):
         logs = logs or {}
         self.recorder.batch_ended(batch, float(logs.get("loss", "nan")), float(logs.get("accuracy", "nan")))
 
+    def on_test_batch_end(self, batch, logs=None):
+        """Stopped: the interrupted epoch's validation pass ends after this batch (Keras checks right after)."""
+        if self.stop_requested():
+            self.model.stop_evaluating = True
+            self._validation_cut = True
+
     def on_epoch_begin(self, epoch, logs=None):
         self.recorder.epoch_began(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.recorder.epoch_ended(epoch, {k: float(v) for k, v in (logs or {}).items()}, current_lr(self.model))
+        figures = {k: float(v) for k, v in (logs or {}).items()}
+        if self._validation_cut:  # a batch or two of validation images: not the epoch's validation figures
+            figures = {k: v for k, v in figures.items() if not k.startswith("val_")}
+        self.recorder.epoch_ended(epoch, figures, current_lr(self.model))
 
     def on_train_end(self, logs=None):
         self.recorder.fit_ended()
+
+
+class StopPredicting(keras.callbacks.Callback):
+    """Ends a prediction after the current batch once `stop_now()` is true (Stop pressed again while testing)."""
+
+    def __init__(self, stop_now):
+        super().__init__()
+        self.stop_now = stop_now
+
+    def on_predict_batch_end(self, batch, logs=None):
+        if self.stop_now():
+            self.model.stop_predicting = True
 
 
 def current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def images_for_testing(dataset: datasets.Dataset, seed: int, stopped: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The test images a run is tested on: all of them, or a stopped run's seeded sample of STOPPED_TEST_IMAGES."""
+    x_test, y_test = dataset.test_arrays()
+    if not stopped or len(y_test) <= STOPPED_TEST_IMAGES:
+        return x_test, y_test
+    picked = np.sort(np.random.default_rng(seed).permutation(len(y_test))[:STOPPED_TEST_IMAGES])
+    return x_test[picked], y_test[picked]
+
+
 def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]], train_seconds: float,
                       stopped_early: bool, store: ModelStore, replay=None, author: str | None = None,
                       plan: FitPlan | None = None, before: dict[str, float] | None = None,
-                      clock: PhaseClock | None = None, events=()) -> JobResult:
-    """Test a trained model on its dataset's test set and save it with its metadata (and the run's
-    snapshots, a core.store.snapshots.Replay, if given) under a free name; `author` is the visitor who trained it.
-    With `before` (a fine-tune's figures before fit, see core.fit.finetune), the figures after, where the model
-    came from and its drawings go in the metadata and the result too. `clock` times the test and the save.
-    `events` (core.store.run_events.RunEvent: a learning rate changed while it trained ...) go in the metadata
-    beside the history, as "events"."""
+                      clock: PhaseClock | None = None, stop_now=None, events=()) -> JobResult | None:
+    """Test a trained model on its dataset's test set (a stopped run on a sample of it, see images_for_testing) and
+    save it with its metadata (and the run's snapshots, a core.store.snapshots.Replay, if given) under a free
+    name; `author` is the visitor who trained it. With `before` (a fine-tune's figures before fit, see
+    core.fit.finetune), the figures after, where the model came from and its drawings go in the metadata and the
+    result too. None, and nothing saved, when `stop_now()` (Stop pressed again) is true once it is tested.
+    `clock` times the test and the save. `events` (core.store.run_events.RunEvent: a learning rate changed while
+    it trained ...) go in the metadata beside the history, as "events"."""
     clock = clock or PhaseClock()
     dataset = datasets.load(config.dataset)
-    x_test, y_test = dataset.test_arrays()
+    x_test, y_test = images_for_testing(dataset, config.seed, stopped_early)
     with clock("test evaluation"):
-        result = evaluate(model, x_test, y_test)
+        result = evaluate(model, x_test, y_test, callbacks=[StopPredicting(stop_now)] if stop_now else None)
+    if stop_now is not None and stop_now():  # its figures may be from part of the images: nothing saved
+        return None
     summary = result.summary()
     after = extra = note = None
     kept = plan.drawings if plan is not None else None
@@ -69,7 +104,7 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
     meta = ModelMeta(
         arch=config.arch, dataset=config.dataset, config=config.to_dict(), history=tuple(history),
         test_metrics=TestMetrics(summary["accuracy"], summary["loss"], tuple(summary["precision"]),
-                                 tuple(summary["recall"]), tuple(map(tuple, summary["confusion"]))),
+                                 tuple(summary["recall"]), tuple(map(tuple, summary["confusion"])), len(y_test)),
         parameters=model.count_params(), created=time.strftime("%Y-%m-%d %H:%M:%S"), created_unix=time.time(),
         train_seconds=round(train_seconds, 2), stopped_early=stopped_early, author=author, note=note,
         extra={**(extra or {}), **({"events": [e.to_dict() for e in events]} if events else {})})
@@ -77,20 +112,24 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
     with clock("save"):
         name = store.save(base, model, meta, new=config.name is None, replay=replay)
     return JobResult(name, result.accuracy, result.loss, result.confusion.tolist(), train_seconds, len(history),
-                     before=before, after=after, held_out=kept.held if kept else 0, base=config.start_from)
+                     before=before, after=after, held_out=kept.held if kept else 0, base=config.start_from,
+                     test_images=len(y_test))
 
 
 def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store: ModelStore,
           probe=None, author: str | None = None, drawings=None, keep_warm: bool = False,
-          control=None) -> JobResult | None:
-    """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved).
+          stop_now=None, control=None) -> JobResult | None:
+    """Fit, test and save; None when stopped before the first batch (nothing learned, nothing saved), or when
+    `stop_now()` is true (Stop pressed again: end without testing or saving).
 
     Snapshots of the panel (core.fit.watching) go to the recorder as it trains; `probe()` -> (version, 28x28
     drawing or None) is the user's drawing, predicted with each of them. A fine-tune (a stored model to
     start from, or the users' drawings, from `drawings` or the DrawingStore) is scored before fit too.
-    Each part's seconds go to `recorder.phase_took` (core.fit.progress.PhaseClock). `keep_warm`: see plan_fit.
-    `control()` -> core.fit.control.ControlState: Pause, Step and mid-run changes (core.fit.steering); a
-    learning-rate finder's config (core.fit.lr_range.FinderConfig) runs the finder instead, and saves nothing."""
+    Once stopped, the interrupted epoch's validation is cut short and the model tested on a sample
+    (images_for_testing). Each part's seconds go to `recorder.phase_took` (core.fit.progress.PhaseClock).
+    `keep_warm`: see plan_fit. `control()` -> core.fit.control.ControlState: Pause, Step and mid-run changes
+    (core.fit.steering); a learning-rate finder's config (core.fit.lr_range.FinderConfig) runs the finder
+    instead, and saves nothing."""
     from core.fit.lr_range import FinderConfig
 
     if isinstance(config, FinderConfig):
@@ -129,14 +168,15 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
     if held:
         recorder.phase_took("paused", held)
     history = recorder.history()
-    if not history and recorder.snapshot().steps == 0:
+    if (not history and recorder.snapshot().steps == 0) or (stop_now is not None and stop_now()):
         return None
     with clock("replay"):
         replay = recorder.replay()
     inference = (warm.inference_copy if keep_warm else builders.for_inference)(plan.model, plan.preset.logits)
     return evaluate_and_save(inference, config, history,
                              train_seconds, stop_requested(), store, replay=replay,
-                             author=author, plan=plan, before=before, clock=clock, events=recorder.events())
+                             author=author, plan=plan, before=before, clock=clock,
+                             stop_now=stop_now, events=recorder.events())
 
 
 def record_fit_phases(recorder: ProgressRecorder, fit_seconds: float, watcher) -> None:

@@ -57,7 +57,7 @@ def compiled_model(key: tuple, build: Callable[[], keras.Model], compile_model: 
         variable.assign(value)
     if learning_rate is not None:
         model.optimizer.learning_rate = learning_rate
-    model.stop_training = False
+    model.stop_training = model.stop_evaluating = model.stop_predicting = False  # a stopped run's flags
     return model
 
 

@@ -82,7 +82,8 @@ class Evaluation:
                 for i, c in zip(idx[order], conf[order])]
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> Evaluation:
-    """Run `model` (probabilities out) over all images in batches."""
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000, callbacks=None) -> Evaluation:
+    """Run `model` (probabilities out) over all images in batches (Keras `callbacks` see each batch)."""
+    extra = {"callbacks": callbacks} if callbacks else {}
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0, **extra)
     return Evaluation(np.asarray(labels, dtype=np.int64), np.asarray(probabilities, dtype=np.float32))

@@ -46,7 +46,8 @@ def job_factory(name: str, **options) -> Callable[..., Any]:
 
 def app_job_factory() -> Callable[..., Any]:
     """The app's executor ($DIGIT_STUDIO_EXECUTOR, default process); for process workers,
-    $DIGIT_STUDIO_SPARE_WORKERS warm spares (default 1; about 300 MB each when idle) started now."""
+    $DIGIT_STUDIO_SPARE_WORKERS warm spares (default 1; about 300 MB each when idle), not started yet
+    (start_spares_in_background)."""
     executor = executor_from_env()
     if executor != "process":
         return job_factory(executor)
@@ -54,7 +55,7 @@ def app_job_factory() -> Callable[..., Any]:
         spares = max(0, int(os.environ.get(SPARES_ENV, "1")))
     except ValueError:
         spares = 1
-    return job_factory("process", spares=spares, prewarm=True)
+    return job_factory("process", spares=spares)
 
 
 _registry: JobRegistry | None = None
@@ -63,12 +64,30 @@ _registry_lock = threading.Lock()
 
 def default_registry() -> JobRegistry:
     """The process-wide registry (so a reloaded page finds its job); runs train where $DIGIT_STUDIO_EXECUTOR
-    says: in a worker process by default (a warm spare started now), a thread, or a Ray cluster."""
+    says: in a worker process by default (its warm spares started in the background), a thread, or a Ray
+    cluster (its warm actors started now, in the background)."""
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = registry_for(executor_from_env(), app_job_factory())
+            factory = app_job_factory()
+            _registry = registry_for(executor_from_env(), factory)
+            warm_up = getattr(factory, "warm_up", None)  # Ray's actors: joining the cluster takes seconds
+            if warm_up is not None:
+                threading.Thread(target=warm_up, name="executor-warm-up", daemon=True).start()
+            start_spares_in_background(factory)
         return _registry
+
+
+def start_spares_in_background(factory: Callable[..., Any]) -> threading.Thread | None:
+    """Start a worker pool's spares in a thread of their own, so that nobody waits for them: starting a worker
+    waits until the forkserver has imported TensorFlow (seconds of CPU, at the workers' lower priority), and
+    the page that first asked for the registry must not. A run submitted meanwhile takes the spare once it is
+    ready. The thread, or None when there are no spares to start."""
+    if not getattr(factory, "spares", 0) or not callable(getattr(factory, "top_up", None)):
+        return None
+    thread = threading.Thread(target=factory.top_up, name="start-spare-workers", daemon=True)
+    thread.start()
+    return thread
 
 
 def registry_for(executor: str, factory: Callable[..., Any]) -> JobRegistry:

@@ -14,7 +14,7 @@ import traceback
 from typing import Callable
 
 from core.fit.config import TrainConfig
-from core.fit.progress import JobResult, ProgressRecorder
+from core.fit.progress import STOPPED_AT_ONCE, JobResult, ProgressRecorder
 from core.runs.queue import JobRegistry, QueuedJob
 
 GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
@@ -133,14 +133,23 @@ class OutOfProcessJob(QueuedJob):
         self.worker_pid: int | None = None  # the pid training this run, once known
         self.grace = stop_grace_from_env() if grace is None else grace
         self._stop_clock: float | None = None  # grace runs from Stop, and again from the end of fit
+        self._stopped_twice = False            # Stop pressed again: the worker is ended at once
+        self._fit_over = False                 # the worker said fit ended: it is testing and saving
         self._outcome: tuple | None = None
         self._seen_batch = False
 
     def stop(self) -> None:
-        """Ask the run to end after the current batch (what it learned is kept); ended by force after `grace`."""
-        if not self._stop.is_set():
+        """Ask the run to end after the current batch (what it learned is kept); ended by force after `grace`.
+        Called again (a second Stop, a second Ctrl-C), it ends the worker at once (see stop_again)."""
+        if self._stop.is_set():
+            self.stop_again()
+        else:
             self._stop_clock = time.monotonic()
         super().stop()
+
+    def stop_again(self) -> None:
+        """Stop pressed again: the run is overdue now, so whatever drives the worker ends it (_end_forced)."""
+        self._stopped_twice = True
 
     def _execute(self) -> None:
         raise NotImplementedError
@@ -150,8 +159,10 @@ class OutOfProcessJob(QueuedJob):
         name, args = event[0], event[1:]
         if name in RECORDER_EVENTS:
             getattr(self.recorder, name)(*args)
-            if name == "fit_ended" and self._stop_clock is not None:
-                self._stop_clock = time.monotonic()  # testing and saving get their own grace time
+            if name == "fit_ended":
+                self._fit_over = True
+                if self._stop_clock is not None:
+                    self._stop_clock = time.monotonic()  # testing and saving get their own grace time
             elif name == "batch_ended" and not self._seen_batch:
                 self._seen_batch = True
                 self._first_batch()
@@ -164,12 +175,27 @@ class OutOfProcessJob(QueuedJob):
         """Hook: the run is past its start-up."""
 
     def _overdue(self) -> bool:
-        """Stop was asked for more than `grace` seconds ago (or since fit ended) and the worker is still at it."""
+        """Stop was pressed twice, or asked for more than `grace` seconds ago (or since fit ended), and the
+        worker is still at it."""
+        if self._stopped_twice:
+            return True
         return self._stop_clock is not None and time.monotonic() - self._stop_clock > self.grace
 
     def _end_forced(self) -> None:
-        self.recorder.finished(None, stopped=True, note=(
-            f"The run did not stop within {self.grace:g} s of Stop, so its worker was ended; nothing was saved."))
+        self.recorder.finished(None, stopped=True, note=self._forced_note())
+
+    def _forced_note(self) -> str:
+        """Why the run ended with nothing to show: Stop pressed twice, or the grace time ran out."""
+        if self._stopped_twice and self._fit_over and self._saves_in_worker():
+            return ("Stop was pressed again while the run was testing and saving, so its worker was ended at once: "
+                    "it may have saved the model just before (Models lists every saved model).")
+        if self._stopped_twice:
+            return STOPPED_AT_ONCE
+        return f"The run did not stop within {self.grace:g} s of Stop, so its worker was ended; nothing was saved."
+
+    def _saves_in_worker(self) -> bool:
+        """The worker writes the model to the store itself (a worker process), rather than sending it back."""
+        return True
 
     def _end_with_outcome(self, lost: str) -> None:
         """The worker's final word if it sent one, else FAILED with `lost` (why it is gone)."""

@@ -1,4 +1,4 @@
-"""What runs on a Ray node: the task that trains one run, the channel actor its events go through,
+"""What runs on a Ray node: the warm actor that trains run after run, the channel actor their events go through,
 and the store that keeps the trained model for the server to save (core.runs.ray_server drives them)."""
 from __future__ import annotations
 
@@ -90,10 +90,11 @@ class CapturingStore:
         return name
 
 
-@ray.remote(max_retries=0)
-def train_task(job_id: str, config: dict, channels, inputs: dict | None = None) -> tuple | None:
-    """A run on a Ray node; returns what to save (name, bytes, meta, new), or None when nothing was learned.
-    `inputs`: a fine-tune's base model and drawings (see fine_tune_inputs)."""
+def train_one_run(job_id: str, config: dict, channels, inputs: dict | None = None) -> tuple | None:
+    """One run on this node: its events go up through `channels` every PUSH_EVERY seconds, its stop flag, the
+    user's drawing and its controls (Pause, Step, a new learning rate) come down. Returns what to save (name,
+    bytes, meta, new, replay), or None when nothing was learned (a learning-rate finder saves nothing).
+    `inputs`: a fine-tune's base model and drawings (see core.runs.ray_server.fine_tune_inputs)."""
     from core.fit.control import ControlBox, ControlState
     from core.fit.lr_range import config_from_dict
     from core.fit.probe import ProbeBox
@@ -141,5 +142,32 @@ def train_task(job_id: str, config: dict, channels, inputs: dict | None = None) 
     finally:
         finished.set()
         thread.join()
-        flush()  # the final word is with the channel before the task returns
+        flush()  # the final word is with the channel before the run returns
     return store.saved
+
+
+@ray.remote(max_restarts=0, max_task_retries=0)
+class Trainer:
+    """A warm Ray worker that trains run after run, one at a time. TensorFlow, the training code and the default
+    dataset are loaded once, when the actor starts; before each run Keras' session is cleared, so every run builds
+    its network afresh (seeded runs give the same model on a fresh actor and a reused one). A crash ends the actor
+    with its run; the server starts another for the next run."""
+
+    def __init__(self):
+        import core.fit.training  # noqa: F401  the slow part, paid once per actor
+        from core.data import datasets
+
+        datasets.load(datasets.DEFAULT_DATASET)
+        self.runs = 0
+
+    def ready(self) -> int:
+        """The actor's pid, once it has loaded everything."""
+        return os.getpid()
+
+    def train(self, job_id: str, config: dict, channels, inputs: dict | None = None) -> tuple | None:
+        """One run (train_one_run) on a fresh Keras session."""
+        import keras
+
+        keras.backend.clear_session()  # the last run's layers, names and graphs go; its weights were never shared
+        self.runs += 1
+        return train_one_run(job_id, config, channels, inputs)

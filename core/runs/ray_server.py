@@ -1,16 +1,15 @@
-"""The server's side of runs on a Ray cluster ($DIGIT_STUDIO_EXECUTOR=ray): each run is a Ray task reserving
-CPUs, or a GPU where the cluster has one.
+"""The server's side of runs on a Ray cluster ($DIGIT_STUDIO_EXECUTOR=ray): each run is trained by a warm Ray
+actor (core.runs.ray_node.Trainer) reserving CPUs, or a GPU where the cluster has one.
 
-$RAY_ADDRESS joins an existing cluster (the code and data/ travel as the task's working_dir); without it a
-local cluster is started (2 CPUs, no dashboard). The task sends its recorder events to a small channel actor
-every PUSH_EVERY seconds and reads the stop flag back; the trained model comes back as .keras bytes and is
-saved by the server's own ModelStore, so the store stays where the app is. What runs on a node is
-core.runs.ray_node.
+$RAY_ADDRESS joins an existing cluster (the code and data/ travel as the job's working_dir); without it a
+local cluster is started (2 CPUs, no dashboard). Actors are kept between runs (ActorPool): a short run does
+not pay a process start and TensorFlow's import each time. A run sends its recorder events to a small channel
+actor every PUSH_EVERY seconds and reads the stop flag back; the trained model comes back as .keras bytes and
+is saved by the server's own ModelStore, so the store stays where the app is.
 """
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import threading
 from pathlib import Path
@@ -19,59 +18,13 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before ray is imported:
 import ray  # noqa: E402
 from ray import exceptions as ray_errors  # noqa: E402
 
+from core.fit.progress import StopRequested  # noqa: E402
 from core.runs.out_of_process import OutOfProcessJob, stop_grace_from_env  # noqa: E402
-from core.runs.ray_node import PUSH_EVERY, RunChannels, train_task  # noqa: E402
+from core.runs.ray_connection import RayConnectionError, connect, env_int, runtime_env  # noqa: E402
+from core.runs.ray_node import PUSH_EVERY, RunChannels, Trainer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 CPUS_ENV = "DIGIT_STUDIO_RAY_CPUS"               # CPUs one run reserves (default 1)
-LOCAL_CPUS_ENV = "DIGIT_STUDIO_RAY_LOCAL_CPUS"   # size of the local cluster started without $RAY_ADDRESS (default 2)
-SHIP_EXCLUDES = [".git", ".venv", "models", "tests", "docs", "benchmarks", "pages", "lessons", "__pycache__"]
-_connect_lock = threading.Lock()
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
-def connect() -> None:
-    """Join $RAY_ADDRESS's cluster, or start a local one, unless this process is connected already.
-
-    ray.init runs in a thread kept alive for good: the processes of a local cluster are killed when
-    the thread that started them ends (Linux's parent-death signal), and a run's own thread ends with it.
-    """
-    with _connect_lock:
-        if ray.is_initialized():
-            return
-        ready, failure = threading.Event(), []
-
-        def init_and_stay() -> None:
-            try:
-                quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-                if os.environ.get("RAY_ADDRESS"):  # the code and data/ travel with the job (Ray's working_dir)
-                    ray.init(runtime_env={"working_dir": str(ROOT), "excludes": SHIP_EXCLUDES}, **quiet)
-                else:
-                    ray.init(address="local", num_cpus=_env_int(LOCAL_CPUS_ENV, 2), include_dashboard=False, **quiet)
-            except BaseException as exc:  # handed to the caller
-                failure.append(exc)
-            ready.set()
-            if not failure:
-                threading.Event().wait()
-
-        threading.Thread(target=init_and_stay, name="ray-connection", daemon=True).start()
-        ready.wait()
-        if failure:
-            raise failure[0]
-
-
-def runtime_env() -> dict:
-    """How a task finds the code: on a cluster, the folder shipped with the job (see connect); on this
-    machine, through PYTHONPATH."""
-    if os.environ.get("RAY_ADDRESS"):
-        return {}
-    return {"env_vars": {"PYTHONPATH": str(ROOT)}}
+ACTORS_ENV = "DIGIT_STUDIO_RAY_ACTORS"           # warm actors kept between runs (default 2; each holds its CPUs)
 
 
 class KerasFileBytes:
@@ -100,14 +53,99 @@ def fine_tune_inputs(config, store) -> dict:
     return inputs
 
 
-class RayExecutor:
-    """Job factory: each run as a Ray task. `cpus` per run ($DIGIT_STUDIO_RAY_CPUS, default 1); a GPU if any."""
+class ActorPool:
+    """Warm Trainer actors, kept between runs. A run takes an idle actor, or a new one is started while fewer
+    than `size` are alive (never more than the cluster's CPUs hold: an idle actor keeps its CPUs, so one more
+    would wait for them for ever); else the run waits for one. An actor goes back to the pool when its run
+    ended well; one that crashed or was ended by force is dropped, so the next run gets a new one."""
 
-    def __init__(self, cpus: int | None = None, grace: float | None = None):
-        self.cpus = cpus or _env_int(CPUS_ENV, 1)
+    def __init__(self, options, size: int, cpus: int = 1):
+        self._options = options  # () -> the actors' Ray options (CPUs, GPU, runtime_env)
+        self.size, self._cpus = size, cpus
+        self._fits: int | None = None  # actors the cluster's CPUs hold, asked once
+        self._idle: list = []
+        self._alive = 0
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def _room(self) -> int:
+        """How many actors may be alive: `size`, or fewer where the cluster holds fewer (asked once)."""
+        if self._fits is None:
+            self._fits = max(1, int(ray.cluster_resources().get("CPU", self.size * self._cpus)) // self._cpus)
+        return min(self.size, self._fits)
+
+    def take(self, stop_requested=lambda: False):
+        """An idle actor (idle longest first), a new one (it starts loading TensorFlow at once), or, when `size`
+        are busy, the first one given back. StopRequested if the run is stopped while it waits."""
+        with self._cond:
+            while not self._idle and self._alive >= self._room():
+                if stop_requested():
+                    raise StopRequested
+                self._cond.wait(PUSH_EVERY)
+            if self._idle:
+                return self._idle.pop(0)
+            self._alive += 1
+        return Trainer.options(**self._options()).remote()
+
+    def give_back(self, actor) -> None:
+        """A run ended well on `actor`: it waits for the next run."""
+        with self._cond:
+            if not self._closed:
+                self._idle.append(actor)
+                self._cond.notify()
+                return
+        self.drop(actor)
+
+    def drop(self, actor) -> None:
+        """End `actor` (it crashed, a run on it was ended by force, or the pool is closed): never used again."""
+        with self._cond:
+            self._alive -= 1
+            self._cond.notify()
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # gone already, or the cluster is: nothing to end
+            pass
+
+    def start(self) -> list:
+        """Start actors up to the pool's size now and keep them idle (warm-up); refs to each one's ready()."""
+        actors = []
+        with self._cond:
+            while self._alive < self._room():
+                self._alive += 1
+                actors.append(Trainer.options(**self._options()).remote())
+        for actor in actors:
+            self.give_back(actor)
+        return [actor.ready.remote() for actor in actors]
+
+    def close(self) -> None:
+        """End the idle actors (running ones end with their runs)."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for actor in idle:
+            self.drop(actor)
+
+
+class RayExecutor:
+    """Job factory: each run on a warm Ray actor. `cpus` per run ($DIGIT_STUDIO_RAY_CPUS, default 1), a GPU if any;
+    at most `actors` of them ($DIGIT_STUDIO_RAY_ACTORS, default 2), kept warm between runs. They start with the
+    first runs, or beforehand with warm_up (the app's registry calls it, core.runs.executors)."""
+
+    def __init__(self, cpus: int | None = None, grace: float | None = None, actors: int | None = None):
+        self.cpus = cpus or env_int(CPUS_ENV, 1)
         self.grace = stop_grace_from_env() if grace is None else grace
+        self.pool = ActorPool(self.actor_options, actors or env_int(ACTORS_ENV, 2), self.cpus)
         self._channels = None
         self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Join the cluster and start the actors, so that the first runs find them warm (blocks while it joins;
+        a failure to join is left for the first run to report)."""
+        try:
+            connect()
+            self.pool.start()
+        except Exception:
+            pass
 
     def __call__(self, job_id, config, store, registry) -> "RayJob":
         return RayJob(job_id, config, store, registry, self)
@@ -125,14 +163,18 @@ class RayExecutor:
                 self._channels = RunChannels.options(runtime_env=runtime_env()).remote()
             return self._channels
 
-    def task_options(self) -> dict:
+    def actor_options(self) -> dict:
         gpu = ray.cluster_resources().get("GPU", 0) >= 1
         return {"num_cpus": self.cpus, "num_gpus": 1 if gpu else 0, "runtime_env": runtime_env()}
 
+    def close(self) -> None:
+        """End the warm actors (for tests and benchmarks; the app's end with its cluster connection)."""
+        self.pool.close()
+
 
 def _lost(exc: Exception) -> str:
-    """Why a Ray task is gone, in words."""
-    if isinstance(exc, ray_errors.WorkerCrashedError):
+    """Why the Ray actor training a run is gone, in words."""
+    if isinstance(exc, (ray_errors.WorkerCrashedError, ray_errors.RayActorError)):
         why = "its worker process died (killed, out of memory, or a crash)"
     elif isinstance(exc, ray_errors.NodeDiedError):
         why = "the node it ran on died"
@@ -140,11 +182,11 @@ def _lost(exc: Exception) -> str:
         why = "Ray ended it because its node ran out of memory"
     else:
         why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
-    return f"The Ray task training this run was lost: {why}."
+    return f"The Ray worker training this run was lost: {why}."
 
 
 class RayJob(OutOfProcessJob):
-    """A run as a Ray task; its events come through the executor's channel actor."""
+    """A run on a warm Ray actor taken from the executor's pool; its events come through the channel actor."""
 
     def __init__(self, job_id, config, store, registry, executor: RayExecutor):
         super().__init__(job_id, config, store, registry, grace=executor.grace)
@@ -167,6 +209,9 @@ class RayJob(OutOfProcessJob):
             self.worker_node = event[2]
         super()._apply(event)
 
+    def _saves_in_worker(self) -> bool:
+        return False  # the server saves what the actor sends back: ended before that, nothing was saved
+
     def _drain(self, channels) -> None:
         try:
             events = ray.get(channels.drain.remote(self.id), timeout=10)
@@ -177,13 +222,23 @@ class RayJob(OutOfProcessJob):
 
     def _execute(self) -> None:
         inputs = fine_tune_inputs(self.config, self.store)  # a missing base or drawings fail the run here
-        channels = self._channels = self._executor.channels()
+        try:
+            channels = self._channels = self._executor.channels()
+        except RayConnectionError as exc:
+            self.recorder.failed(str(exc))
+            return
         version, image = self.probe()
         if version:
             channels.set_probe.remote(self.id, version, image)
         channels.set_control.remote(self.id, self.control_state().as_floats())
-        ref = train_task.options(**self._executor.task_options()).remote(self.id, self.config.to_dict(), channels,
-                                                                         inputs)
+        pool = self._executor.pool
+        try:
+            actor = pool.take(self._stop.is_set)
+        except StopRequested:  # stopped while every actor was busy: nothing trained
+            self.recorder.finished(None, stopped=True)
+            return
+        ref = actor.train.remote(self.id, self.config.to_dict(), channels, inputs)
+        healthy = False
         stop_sent = False
         try:
             while True:
@@ -195,7 +250,6 @@ class RayJob(OutOfProcessJob):
                 if ready:
                     break
                 if self._overdue():
-                    ray.cancel(ref, force=True)
                     self._end_forced()
                     return
             try:
@@ -203,8 +257,10 @@ class RayJob(OutOfProcessJob):
             except (ray_errors.RayError, ray_errors.GetTimeoutError) as exc:
                 self._end_with_outcome(_lost(exc))
                 return
+            healthy = True
             self._save_and_end(saved)
         finally:
+            (pool.give_back if healthy else pool.drop)(actor)  # ended by force or crashed: never reused
             channels.close.remote(self.id)
 
     def _save_and_end(self, saved: tuple | None) -> None:

@@ -1,5 +1,5 @@
 """Saved models: `<name>.keras` plus `<name>.json` metadata, written atomically (and `<name>.replay.npz`,
-the run's snapshots, when it has them).
+the run's snapshots, when it has them; `<name>.map.npz`, a t-SNE map core.explain.projector keeps, once made).
 
 A model is listed once its metadata exists, and the metadata is written last, so a crash
 mid-save never leaves a half-written model listed as healthy: a model file without metadata
@@ -26,6 +26,7 @@ SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models"
 STORE_ENV = "DIGIT_STUDIO_MODELS"
 DEFAULT_MODEL = "default"
 REPLAY_SUFFIX = ".replay.npz"  # a run's snapshots, saved beside its model
+MAP_SUFFIX = ".map.npz"  # a t-SNE map of the test set, kept beside its model (core.explain.projector)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -174,6 +175,7 @@ class ModelStore:
                 name = self._free_name(name)
             model_path, meta_path = self.root / f"{name}.keras", self.root / f"{name}.json"
             _atomic_write(model_path, lambda tmp: model.save(tmp))
+            (self.root / f"{name}{MAP_SUFFIX}").unlink(missing_ok=True)  # made for the weights saved before
             replay_path = self.root / f"{name}{REPLAY_SUFFIX}"
             if replay_bytes is None:
                 replay_path.unlink(missing_ok=True)  # a model saved again without one: no stale replay
@@ -185,6 +187,11 @@ class ModelStore:
 
     def replay_path(self, name: str) -> Path:
         return self._dir_for(validate_name(name)) / f"{name}{REPLAY_SUFFIX}"
+
+    def map_path(self, name: str) -> Path:
+        """Where the t-SNE map of `name` is kept: in this store's folder (the shipped default's too, so a
+        read-only install still has a writable place for it when the store is elsewhere)."""
+        return self.root / f"{validate_name(name)}{MAP_SUFFIX}"
 
     def load_replay(self, name: str):
         """The snapshots saved with `name` (a core.store.snapshots.Replay), or None if it has none;
@@ -226,6 +233,18 @@ class ModelStore:
             text = json.dumps(dataclasses.replace(meta, author=author).to_json(name), indent=2, default=_jsonable)
             _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
 
+    def annotate(self, name: str, key: str, value) -> None:
+        """Keep `value` (plain JSON data) under `key` in `name`'s metadata, beside what training wrote
+        (e.g. the sweep a model belongs to); rewritten atomically under the store lock."""
+        if key in ModelMeta.FIELDS or key == "name":
+            raise StoreError(f"{key!r} is written by training, not annotated.")
+        with self.locked():
+            meta = self.read_meta(name)
+            _, meta_path = self.paths(name)
+            changed = dataclasses.replace(meta, extra={**meta.extra, key: value})
+            text = json.dumps(changed.to_json(name), indent=2, default=_jsonable)
+            _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
+
     def delete(self, name: str) -> None:
         """Remove a saved model, or a broken entry listed under any file name; not the shipped default."""
         if name == DEFAULT_MODEL:
@@ -239,6 +258,7 @@ class ModelStore:
             meta_path.unlink(missing_ok=True)  # unlist first, then remove the weights
             model_path.unlink(missing_ok=True)
             (self.root / f"{name}{REPLAY_SUFFIX}").unlink(missing_ok=True)
+            (self.root / f"{name}{MAP_SUFFIX}").unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=256)

@@ -39,6 +39,7 @@ class TestMetrics:
     precision: tuple[float, ...] = ()
     recall: tuple[float, ...] = ()
     confusion: tuple[tuple[int, ...], ...] = ()
+    images: int | None = None   # how many test images the figures are on (a stopped run: a sample); None: all
 
     @classmethod
     def from_json(cls, data: Any) -> "TestMetrics":
@@ -54,11 +55,14 @@ class TestMetrics:
                    _field(data, "loss", lambda v: v is None or _number(v), "a number"),
                    tuple(_field(data, "precision", numbers, "a list of numbers", [])),
                    tuple(_field(data, "recall", numbers, "a list of numbers", [])),
-                   tuple(tuple(row) for row in _field(data, "confusion", matrix, "a matrix of counts", [])))
+                   tuple(tuple(row) for row in _field(data, "confusion", matrix, "a matrix of counts", [])),
+                   _field(data, "images", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                                                 and v > 0), "a whole number of images"))
 
     def to_json(self) -> dict[str, Any]:
         return {"accuracy": self.accuracy, "loss": self.loss, "precision": list(self.precision),
-                "recall": list(self.recall), "confusion": [list(row) for row in self.confusion]}
+                "recall": list(self.recall), "confusion": [list(row) for row in self.confusion],
+                "images": self.images}
 
 
 def _history_entry(entry: Any) -> bool:

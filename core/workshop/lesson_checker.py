@@ -21,6 +21,7 @@ from core.workshop.lessons import (
     LessonStep,
     lesson_name_problem,
 )
+from core.workshop.lesson_sweep import check_sweep
 from core.workshop.setting_text import config_from_values
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
@@ -28,7 +29,7 @@ MAX_FILE_BYTES = 100_000
 LESSON_KEYS = {"title": str, "description": str, "archs": list, "hidden": list, "max_epochs": int, "max_limit": int,
                "steps": list}                               # archs, hidden and the caps: defaults for every step
 STEP_KEYS = {"title": str, "text": str, "page": str, "fixed": dict, "hidden": list, "archs": list,
-             "max_epochs": int, "max_limit": int}
+             "max_epochs": int, "max_limit": int, "sweep": dict}
 TYPE_WORDS = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
 
 
@@ -213,6 +214,8 @@ def _check_step(index: int, step: Any, defaults: dict, finder: _LineFinder, prob
     _check_caps(step, where, index, finder, problems)
     caps = {key: step.get(key, defaults[key]) for key in ("max_epochs", "max_limit")}
     fixed = _check_fixed(step.get("fixed", {}), own_archs, caps, report, finder, index)
+    sweep = check_sweep(step["sweep"], own_archs or defaults["archs"] or [], report,
+                        lambda key: finder.key(key, index)) if "sweep" in step else {}
     if len(problems) > found:
         return None
     # A step's own lists replace the lesson's; a fixed arch is the only one offered unless the step lists others.
@@ -226,7 +229,7 @@ def _check_step(index: int, step: Any, defaults: dict, finder: _LineFinder, prob
             return None
     return LessonStep(number=index + 1, title=step["title"].strip(), text=step.get("text", "").strip(),
                       page=step.get("page"), fixed=fixed, hidden=tuple(hidden if "hidden" in step else defaults["hidden"]),
-                      archs=tuple(archs), max_epochs=caps["max_epochs"], max_limit=caps["max_limit"])
+                      archs=tuple(archs), max_epochs=caps["max_epochs"], max_limit=caps["max_limit"], sweep=sweep)
 
 
 def _check_fixed(table: dict, archs: list, caps: dict, report, finder: _LineFinder, index: int) -> dict:

@@ -55,6 +55,7 @@ class LessonStep:
     archs: tuple[str, ...] = ()                              # empty: every architecture
     max_epochs: int | None = None
     max_limit: int | None = None
+    sweep: dict[str, Any] = field(default_factory=dict)      # a sweep the step offers (core.workshop.lesson_sweep)
 
     @property
     def allowed_archs(self) -> tuple[str, ...]:

@@ -42,8 +42,12 @@ from core.workshop.setting_text import (
     without_clashes,
 )
 
-PAGE_PARAMETERS = ("job", "lesson", "step", "present", "name", "model", run_keys.PARAMETER)
+PAGE_PARAMETERS = ("job", "lesson", "step", "present", "name", "model", "sweep", "search", "trials", "prune",
+                   run_keys.PARAMETER)
 PRIVATE_PARAMETERS = (run_keys.PARAMETER,)   # only ever in the starter's own address: no link carries them
+VARY_PREFIX = "vary."                          # vary.lr=0.001,0.01: a sweep's values (core.sweeps checks them)
+SEARCHES, PRUNERS = ("grid", "random", "tpe"), ("off", "median", "halving")
+MAX_TRIALS = 1000
 LINK_SETTINGS = tuple(name for name in SETTINGS if name != "name")   # `name` is the visitor's, not the model's
 MAX_STEP = 999
 
@@ -69,7 +73,8 @@ class LinkSettings:
     """What a link asked for: accepted TrainConfig values, accepted page parameters, and refusals.
 
     values: arch, options and settings by field name (only those given and accepted).
-    page:   job (str), lesson (str), step (int), present (bool), name (str), model (str), run_key (str), as given.
+    page:   job (str), lesson (str), step (int), present (bool), name (str), model (str), sweep (int),
+            search (str), trials (int), prune (str), run_key (str), as given; vary ({setting: text}) for a sweep's values.
     """
 
     values: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +111,21 @@ def _page_value(name: str, text: str) -> tuple[Any, str | None]:
             return validate_name(text), None
         except StoreError as exc:
             return None, with_short_value(str(exc), text)
+    if name == "search":
+        return (text.lower(), None) if text.lower() in SEARCHES else (
+            None, f"search is one of {', '.join(SEARCHES)} (got {shortened(text)!r}).")
+    if name == "prune":
+        return (text.lower(), None) if text.lower() in PRUNERS else (
+            None, f"prune is one of {', '.join(PRUNERS)} (got {shortened(text)!r}).")
+    if name == "trials":
+        value = number_from(text, whole=True)
+        if isinstance(value, int) and 1 <= value <= MAX_TRIALS:
+            return value, None
+        return None, f"trials must be a whole number from 1 to {MAX_TRIALS} (got {shortened(text)!r})."
+    if name == "sweep":
+        if text.isdigit() and len(text) < 10:
+            return int(text), None
+        return None, f"A sweep is named by its number (got {shortened(text)!r})."
     if PLAIN_NAME.fullmatch(text):                      # job, lesson
         return text, None
     return None, (f"A {name} is named by 1-64 letters, digits, '-' or '_', starting with a letter or digit "
@@ -127,6 +147,8 @@ def settings_from_query(params: Mapping[str, Any]) -> LinkSettings:
     for key, raw in params.items():
         shown = shortened(str(key))
         target = SPELLINGS.get(key.strip().lower()) if isinstance(key, str) else None
+        if isinstance(key, str) and key.strip().lower().startswith(VARY_PREFIX) and len(key.strip()) > len(VARY_PREFIX):
+            target = ("vary", key.strip().lower()[len(VARY_PREFIX):])
         if target is None:
             refusals.append(Refusal(shown, "Unknown parameter: not a setting of Digit Studio."))
             continue
@@ -148,6 +170,9 @@ def settings_from_query(params: Mapping[str, Any]) -> LinkSettings:
     given: dict[str, str] = {}                               # field -> parameter, in the order given
     arch_refused = False
     for (kind, which), (shown, text) in found.items():
+        if kind == "vary":                                   # a sweep's values, as text: the Train page checks them
+            page.setdefault("vary", {})[which] = text
+            continue
         if kind == "page":
             value, problem = _page_value(which, text)
             target = page

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import streamlit as st
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a chart is made: pages that only import this module need no pandas
 
 # Okabe & Ito's palette: told apart with every common colour-vision deficiency.
 BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
@@ -74,6 +77,7 @@ def confusion_chart(matrix, labels: Sequence[str] | None = None, selection: str 
     `large`: larger cells and type, for presenter view.
     """
     import altair as alt
+    import pandas as pd
 
     matrix = np.asarray(matrix)
     n = matrix.shape[0]

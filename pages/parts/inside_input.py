@@ -21,12 +21,14 @@ MAX_UPLOAD_MB = 5
 
 @dataclass(frozen=True)
 class Subject:
-    """The input being explained: the 28x28 image, its true class if known, and the raw picture if any."""
+    """The input being explained: the 28x28 image, its true class if known, the raw picture if any, and its
+    number if it is a test image."""
 
     image: np.ndarray
     title: str
     label: int | None = None
     raw: np.ndarray | None = None
+    test_index: int | None = None
 
 
 def _keep_index() -> None:
@@ -64,7 +66,7 @@ def test_image_ui(spec: datasets.DatasetSpec) -> Subject:
                                 on_change=_keep_index)
     another.button("Random", icon=":material/casino:", on_click=_random_index, args=(size,), key="inside_random")
     label = int(data.y_test[index])
-    return Subject(data.x_test[index].astype(np.float32) / 255, f"test image #{index}", label)
+    return Subject(data.x_test[index].astype(np.float32) / 255, f"test image #{index}", label, test_index=int(index))
 
 
 def raw_subject(raw: np.ndarray, title: str, hint: str) -> Subject | None:

@@ -29,10 +29,11 @@ class Opened:
 
 @dataclass(eq=False)
 class EmbeddingSlot:
-    """One model version's training-set embeddings and test-set map, filled once and shared by sessions."""
+    """One model version's training- and test-set embeddings and test-set map, filled once and shared by sessions."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     train: np.ndarray | None = None
+    test: np.ndarray | None = None
     test_map: explain.EmbeddingMap | None = None
 
 
@@ -61,6 +62,7 @@ def embeddings(opened: Opened) -> EmbeddingSlot:
             test = explain.embed(opened.model, data.x_test,
                                  progress=lambda done, _: bar.progress((len(train) + done) / total, text=text))
             slot.test_map = explain.embedding_map(test)
+            slot.test = test
             slot.train = train
             bar.empty()
     finally:

@@ -234,7 +234,7 @@ def neighbours_ui(images: np.ndarray, labels: list[str], distances: np.ndarray) 
                      output_format="PNG")
 
 
-def _star_path(points: int = 5, inner: float = 0.45) -> str:
+def star_path(points: int = 5, inner: float = 0.45) -> str:
     """An SVG path of a star in the unit square, for a Vega-Lite point shape."""
     corners = []
     for i in range(points * 2):
@@ -264,7 +264,7 @@ def embedding_map_chart(coordinates: np.ndarray, labels: np.ndarray, class_names
     names_fill = alt.Chart(centres).mark_text(fontSize=26, fontWeight="bold").encode(
         x="x:Q", y="y:Q", text="class:N", color=colour)
     star_frame = pd.DataFrame({"x": [float(here[0])], "y": [float(here[1])], "what": [here_label]})
-    star = alt.Chart(star_frame).mark_point(shape=_star_path(), size=2200, filled=True, fill="white",
+    star = alt.Chart(star_frame).mark_point(shape=star_path(), size=2200, filled=True, fill="white",
                                             stroke="black", strokeWidth=3, opacity=1).encode(
         x="x:Q", y="y:Q", tooltip=["what"])
     label = {"dy": -40, "align": "center", "fontSize": 22, "fontWeight": "bold"}  # above the star, off the clusters

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -27,6 +28,9 @@ _freeze_lock = threading.Lock()
 _frozen = False
 _versions_lock = threading.Lock()
 _versions: dict[str, set[float]] = {}  # model name -> file versions that may be cached
+_warming_lock = threading.Lock()
+_warming: dict[tuple[str, float], Future] = {}  # (name, version) -> a model loaded after a page rendered
+_warmed: set[tuple[str, float]] = set()          # warmed once already: never again in this process
 
 
 @st.cache_resource(show_spinner=False)
@@ -117,7 +121,46 @@ def _version(name: str) -> float:
 @st.cache_resource(show_spinner="Loading model...", max_entries=MAX_MODELS)
 def _load(name: str, version: float):
     freeze_long_lived()
+    with _warming_lock:
+        warming = _warming.pop((name, version), None)
+    if warming is not None:
+        try:
+            return warming.result()
+        except Exception:  # loaded again here, so that its error reaches the page as usual
+            pass
     return model_store().load(name)
+
+
+def warm_model(name: str) -> None:
+    """After a page that predicts has rendered: import TensorFlow, load model `name` and run it once, in a thread
+    of its own, so that the visitor's first stroke finds them ready and the page itself never waited for them.
+    Once per model version and process; `_load` takes the model from there (or waits for it)."""
+    try:
+        key = (name, _version(name))
+    except Exception:  # an unreadable store: the page reports it where the model is used
+        return
+    with _warming_lock:
+        if key in _warmed:
+            return
+        _warmed.add(key)
+        for stale in [k for k in _warming if k[0] == name]:  # an older file version, never drawn with
+            del _warming[stale]
+        future = _warming[key] = Future()
+    threading.Thread(target=_warm, args=(name, future), name=f"warm-model-{name}", daemon=True).start()
+
+
+def _warm(name: str, future: Future) -> None:
+    try:
+        import numpy as np
+
+        from core.nets.predict import predict_digit
+
+        freeze_long_lived()
+        model = model_store().load(name)
+        predict_digit(model, np.zeros((28, 28), np.float32))  # traces its forward pass once
+        future.set_result(model)
+    except BaseException as exc:  # noqa: BLE001  handed to whoever loads the model next
+        future.set_exception(exc)
 
 
 @st.cache_resource(show_spinner="Evaluating on the test images...", max_entries=MAX_MODELS)

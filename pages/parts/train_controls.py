@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.data import datasets
 from core.fit.config import SETTINGS, TrainConfig
-from core.nets.builders import parameter_count
+from core.nets.parameters import count_parameters
 from core.nets.presets import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError
 from pages.parts.train_source import drawings_plan_ui, source_ui
 from pages.parts.train_state import ARCH_KEY, BATCH_SIZES, DEFAULT_ARCH, widget_key, widget_value
@@ -24,12 +24,6 @@ from pages.parts.train_state import ARCH_KEY, BATCH_SIZES, DEFAULT_ARCH, widget_
 AUTOMATIC_NAME = "automatic: <architecture>-<date>-<time>"
 if TYPE_CHECKING:
     from core.workshop.lessons import LessonStep
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def cached_parameter_count(arch: str, options: tuple[tuple[str, Any], ...]) -> int:
-    """parameter_count builds a Keras model (tens of ms); each architecture/option set is built once."""
-    return parameter_count(arch, dict(options))
 
 
 def mlp_options_ui(arch: str) -> dict[str, Any]:
@@ -92,7 +86,7 @@ def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hi
     elif arch == "custom-cnn":
         options = cnn_options_ui(arch)
     try:
-        count = cached_parameter_count(arch, tuple(sorted(options.items())))
+        count = count_parameters(arch, options)  # counted, not built: no TensorFlow on the first render
         st.markdown(f"**{count:,} parameters** to learn")
     except ArchitectureError as exc:  # TrainConfig reports it again when Start is pressed
         st.warning(str(exc))

@@ -106,3 +106,82 @@ def test_a_drawing_looked_inside(page, app_url):
     print("\n" + line)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "inside_latency.txt").write_text(line + "\n")
+
+
+_CLASS_CAPTIONS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImageCaption"]')]
+    .map(c => c.innerText.trim()).filter(t => /^\\d: \\d+%$/.test(t)).length"""
+
+
+def show_more(page, view: str) -> None:
+    """Pick one of the further views under "More ways in" and wait for its run."""
+    page.locator(".st-key-inside_more").locator("button", has_text=view).click()
+    wait_for_app(page, timeout=EMBEDDING_TIMEOUT_MS)
+
+
+def test_imagine_fool_a_drawing_and_open_a_point_of_the_map(page, app_url):
+    """The ten class images, an attack on a drawn digit with ε raised until it flips, then a click on the map."""
+    page.goto(f"{app_url}/draw")
+    wait_for_app(page)
+    draw_stroke(page, SEVEN, box=canvas_box(page))
+    wait_for_main_text(page, r"Predicted digit\s+(\d)")
+    go_by_sidebar(page, "Inside the network")
+    wait_for_main_text(page, r"More ways in", timeout=EMBEDDING_TIMEOUT_MS)
+    wait_for_app(page, timeout=EMBEDDING_TIMEOUT_MS)
+
+    show_more(page, "What it imagines")
+    page.wait_for_function(f"() => ({_CLASS_CAPTIONS_JS})() === 10", timeout=EMBEDDING_TIMEOUT_MS)
+    page.get_by_text("What each class looks like to the network").scroll_into_view_if_needed()
+    wait_until_rendered(page, settle_ms=800)
+    screenshot(page, "inside-imagine", full_page=False)
+
+    show_more(page, "Fool it")
+    wait_for_main_text(page, r"ε = 26/255")
+    page.locator(".st-key-inside_attack_method").locator("button", has_text="FGSM").click()
+    wait_for_app(page)
+    thumb = page.locator('.st-key-inside_attack_eps input[type="range"]')
+    thumb.scroll_into_view_if_needed()
+    thumb.focus()
+    for _ in range(26):  # down to ε = 0: the drawing as it is, not fooled
+        thumb.press("ArrowLeft")
+    wait_for_main_text(page, r"Not fooled: it still reads")
+    levels = 0
+    while "Fooled: it now reads" not in main_text(page) and levels < 255:
+        thumb.focus()
+        for _ in range(4):
+            thumb.press("ArrowRight")
+        levels += 4
+        wait_for_main_text(page, rf"ε = {levels}/255")
+    assert "Fooled: it now reads" in main_text(page), "some ε up to 1 fools the shipped CNN"
+    page.get_by_text("The change, amplified").scroll_into_view_if_needed()
+    wait_until_rendered(page, settle_ms=800)
+    screenshot(page, "inside-fool", full_page=False)
+
+    show_more(page, "Projector")
+    chart = page.locator(".st-key-inside_projector_chart")
+    chart.scroll_into_view_if_needed()
+    wait_until_rendered(page, settle_ms=1500)
+    screenshot(page, "inside-projector", full_page=False)
+    box = chart.locator("canvas").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    opened = wait_for_main_text(page, r"test image #(\d+): what the network gets", timeout=EMBEDDING_TIMEOUT_MS)
+    assert int(opened.group(1)) >= 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_the_further_views_in_presenter_view(page, app_url):
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(f"{app_url}/inside?present=1")
+    wait_for_main_text(page, r"More ways in", timeout=EMBEDDING_TIMEOUT_MS)
+    wait_for_app(page, timeout=EMBEDDING_TIMEOUT_MS)
+    show_more(page, "Its graph")
+    diagram = page.locator('[data-testid="stImage"]', has_text="the input at the top left").locator("img")
+    diagram.scroll_into_view_if_needed()
+    wait_until_rendered(page, settle_ms=800)
+    screenshot(page, "presenter_inside_graph", full_page=False)
+    box = diagram.bounding_box()
+    assert box and box["width"] >= 1000, box  # the diagram takes the page's width in presenter view
+    show_more(page, "What it imagines")
+    page.get_by_text("What each class looks like to the network").scroll_into_view_if_needed()
+    wait_until_rendered(page, settle_ms=800)
+    screenshot(page, "presenter_inside_imagine", full_page=False)
+    assert page.locator('[data-testid="stException"]').count() == 0

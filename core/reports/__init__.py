@@ -1,0 +1,1 @@
+"""Run reports to share: one self-contained HTML file per model or sweep."""

@@ -1,0 +1,97 @@
+"""A sweep in a real browser: four tiny runs started from the Train page, followed to their end, then on Compare a
+parallel-coordinates chart with four lines; dragging a box over the upper half of the validation-accuracy axis
+leaves fewer runs in the table. Screenshots at 1400x1000 and in presenter view go to tests/artifacts/."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from .helpers import REPO_ROOT, expect_rerun, main_text, screenshot, start_streamlit, wait_for_app, wait_for_main_text
+
+SWEEP_TIMEOUT_MS = 300_000
+CHART = '[data-testid="stVegaLiteChart"]'
+
+
+@pytest.fixture(scope="module")
+def app_url(chromium_path, browser, tmp_path_factory):
+    """The app over a throwaway model store; runs train in the server's own thread, one at a time."""
+    store = tmp_path_factory.mktemp("store") / "models"
+    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
+    env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1", "DIGIT_STUDIO_EXECUTOR": "thread"}
+    with start_streamlit("app.py", env=env) as url:
+        page = browser.new_page()
+        page.goto(url)
+        wait_for_app(page)
+        page.close()
+        yield url
+
+
+def choose(page, key: str, option: str) -> None:
+    """Pick `option` in the multiselect keyed `key`."""
+    field = page.locator(f".st-key-{key} input")
+    field.scroll_into_view_if_needed()
+    with expect_rerun(page):
+        field.click()
+        field.press_sequentially(option)
+        page.get_by_role("option", name=option, exact=True).wait_for()
+        field.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def type_values(page, key: str, text: str) -> None:
+    field = page.locator(f".st-key-{key} input")
+    with expect_rerun(page):
+        field.fill(text)
+        field.press("Enter")
+
+
+def brush_upper_half(page, chart, axis: str) -> None:
+    """Drag a box from the top of `axis` down to its middle."""
+    label = chart.locator("g.role-axis-label text", has_text=axis).first.bounding_box()
+    x = label["x"] + label["width"] / 2
+    rules = [chart.locator("g.mark-rule line, g.mark-rule path").nth(i).bounding_box()
+             for i in range(chart.locator("g.mark-rule line, g.mark-rule path").count())]
+    rule = min(rules, key=lambda box: abs(box["x"] - x))
+    top, bottom = rule["y"], rule["y"] + rule["height"]
+    with expect_rerun(page):
+        page.mouse.move(x - 20, top + 2)
+        page.mouse.down()
+        page.mouse.move(x + 20, (top + bottom) / 2, steps=8)
+        page.mouse.up()
+
+
+def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page, app_url):
+    page.goto(f"{app_url}/train?arch=linear&epochs=1&limit=300&name=ada")
+    wait_for_app(page)
+    page.get_by_text("Try several values (a sweep)").click()
+    choose(page, "sweep_vary", "Learning rate")
+    choose(page, "sweep_vary", "Batch size")
+    type_values(page, "sweep_values_learning_rate", "0.0003, 0.1")
+    type_values(page, "sweep_values_batch_size", "16, 128")
+    assert re.search(r"4 runs, about \d+ s", main_text(page))
+    with expect_rerun(page):
+        page.locator(".st-key-sweep_start button").click()
+    wait_for_main_text(page, r"Runs done\s+4 of 4[\s\S]*finished", timeout=SWEEP_TIMEOUT_MS)
+    page.get_by_text(re.compile(r"^Sweep \d+ ·")).scroll_into_view_if_needed()
+    screenshot(page, "sweep_view_train", full_page=False)
+
+    page.get_by_role("link", name=re.compile("Compare the runs of sweep")).click()
+    wait_for_app(page)
+    chart = page.locator(CHART).first
+    chart.wait_for()
+    assert chart.locator("g.mark-line path").count() == 4             # one line per run
+    wait_for_main_text(page, re.escape("Runs (4 runs)"))  # the table below the chart may still be drawing
+    screenshot(page, "sweep_compare", full_page=False)
+
+    brush_upper_half(page, chart, "validation accuracy")
+    match = wait_for_main_text(page, r"Runs \((\d) of 4 runs, inside the box\)")
+    assert 1 <= int(match.group(1)) < 4
+    screenshot(page, "sweep_compare_brushed", full_page=False)
+
+    page.goto(page.url + "&present=1")
+    wait_for_app(page)
+    page.locator(CHART).first.wait_for()
+    screenshot(page, "sweep_compare_presenter", full_page=False)
+    assert "What the results depend on" in main_text(page)

@@ -1,0 +1,161 @@
+"""A fresh server's first Train page waits for nothing it does not show: no TensorFlow imported to count
+parameters, no worker process started before it has rendered (spares start in a thread of their own)."""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from core.nets.parameters import count_parameters
+from core.nets.presets import PRESETS, ArchitectureError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# In a fresh interpreter, as a fresh server is: the Train page's first render through the router, with a
+# worker pool whose spares would take a minute to start (a forkserver importing TensorFlow on a busy machine).
+FIRST_RENDER = textwrap.dedent("""
+    import json, sys, threading, time
+    from streamlit.testing.v1 import AppTest
+    from core.runs import workers
+
+    calls = []
+    def slow_top_up(self):
+        calls.append(threading.current_thread().name)
+        time.sleep(60)
+    workers.WorkerPool.top_up = slow_top_up
+
+    started = time.monotonic()
+    at = AppTest.from_file("app.py", default_timeout=50)
+    at.switch_page("pages/train.py").run()
+    print(json.dumps({
+        "seconds": time.monotonic() - started,
+        "exception": [str(e.value) for e in at.exception],
+        "markdown": [m.value for m in at.markdown],
+        "modules": sorted(m for m in ("keras", "tensorflow") if m in sys.modules),
+        "top_up_threads": calls,
+    }))
+    sys.stdout.flush()
+    import os; os._exit(0)  # the sleeping spare thread must not hold the interpreter
+""")
+
+
+def test_the_first_train_page_imports_no_tensorflow_and_does_not_wait_for_a_worker(tmp_path):
+    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path), "DIGIT_STUDIO_SPARE_WORKERS": "1",
+           "DIGIT_STUDIO_EXECUTOR": "process", "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", FIRST_RENDER], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["exception"] == []
+    assert any("parameters** to learn" in m for m in found["markdown"]), "the page rendered in full"
+    assert found["modules"] == [], "counting parameters or anything else on Train's first render imports TensorFlow"
+    assert found["top_up_threads"] == ["start-spare-workers"], \
+        "the spare worker is started once, in a thread of its own, not in the page's script run"
+
+
+def test_spares_start_in_a_thread_of_their_own_and_only_when_there_are_spares():
+    from core.runs.executors import start_spares_in_background
+
+    class Pool:
+        def __init__(self, spares):
+            self.spares, self.threads, self.release = spares, [], threading.Event()
+
+        def top_up(self):
+            self.threads.append(threading.current_thread())
+            self.release.wait(10)
+
+    pool = Pool(1)
+    thread = start_spares_in_background(pool)
+    assert thread is not None and thread is not threading.current_thread() and thread.daemon
+    pool.release.set()
+    thread.join(10)
+    assert pool.threads == [thread]
+    assert start_spares_in_background(Pool(0)) is None
+    assert start_spares_in_background(object()) is None  # a factory without a pool (threads, Ray)
+
+
+@pytest.mark.slow
+def test_counted_parameters_match_the_built_keras_models():
+    """The oracle: Keras' own count_params of the model each builder makes."""
+    from core.nets.builders import parameter_count
+
+    for arch in PRESETS:
+        assert count_parameters(arch) == parameter_count(arch), arch
+    for hidden, activation in itertools.product([(), (8,), (64, 64), (1024, 16, 32, 8)], ["relu", "tanh"]):
+        options = {"hidden": hidden, "activation": activation, "dropout": 0.3}
+        assert count_parameters("custom-mlp", options) == parameter_count("custom-mlp", options), options
+    for blocks, filters, kernel, norm, dense in itertools.product([1, 2, 3], [4, 36], [2, 3, 7], [True, False],
+                                                                  [0, 128]):
+        options = {"blocks": blocks, "filters": filters, "kernel_size": kernel, "batch_norm": norm,
+                   "dropout": 0.2, "dense_units": dense}
+        assert count_parameters("custom-cnn", options) == parameter_count("custom-cnn", options), options
+
+
+def test_counting_refuses_what_building_refuses():
+    with pytest.raises(ArchitectureError, match="Unknown architecture"):
+        count_parameters("cnn-huge")
+    with pytest.raises(ArchitectureError, match="Kernel size"):
+        count_parameters("custom-cnn", {"kernel_size": 9})
+    with pytest.raises(ArchitectureError, match="takes no options"):
+        count_parameters("cnn-fast", {"dropout": 0.1})
+    assert count_parameters("custom-mlp", {"hidden": (10,)}) == 784 * 10 + 10 + 10 * 10 + 10
+
+
+DRAW_FIRST_RENDER = textwrap.dedent("""
+    import json, sys
+    from streamlit.testing.v1 import AppTest
+    from pages.parts import resources
+
+    warmed = []
+    resources.warm_model = warmed.append  # what the page asks to be made ready after it has rendered
+
+    at = AppTest.from_file("app.py", default_timeout=50)
+    at.switch_page("pages/draw.py").run()
+    print(json.dumps({
+        "exception": [str(e.value) for e in at.exception],
+        "info": [i.value for i in at.info],
+        "modules": sorted(m for m in ("keras", "tensorflow") if m in sys.modules),
+        "warmed": warmed,
+    }))
+""")
+
+
+def test_the_first_draw_page_loads_no_model_and_asks_for_it_after_rendering(tmp_path):
+    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path), "DIGIT_STUDIO_SPARE_WORKERS": "0", "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", DRAW_FIRST_RENDER], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["exception"] == []
+    assert any(i.startswith("Draw a digit in the black box") for i in found["info"]), "the hint is shown"
+    assert found["modules"] == [], "the canvas and its hint need no TensorFlow: the first render must not wait for it"
+    assert found["warmed"] == ["default"], "the model in use is made ready once the page is drawn"
+
+
+def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, monkeypatch):
+    """warm_model loads in a thread of its own; the page's load_model then takes that model, not a second load."""
+    from core.store import ModelStore
+    from pages.parts import resources
+
+    loads = []
+    real_load = ModelStore.load
+
+    def counted(self, name):
+        loads.append(threading.current_thread().name)
+        return real_load(self, name)
+
+    monkeypatch.setattr(ModelStore, "load", counted)
+    monkeypatch.setattr(resources, "_warmed", set())
+    monkeypatch.setattr(resources, "_warming", {})
+    resources.warm_model("default")
+    resources.warm_model("default")  # asked again: still one load
+    model = resources.load_model("default")
+    assert loads == ["warm-model-default"], "loaded once, by the warming thread"
+    assert resources.load_model("default") is model
+    assert resources._warming == {}, "handed over: the warming table keeps no model alive"
