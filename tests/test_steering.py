@@ -328,3 +328,74 @@ def test_a_run_that_diverges_trains_to_its_end_and_its_figures_say_so(store):
 
     last = [s for s in job.snapshots() if s.layers][-1]
     assert any(layer.broken for layer in last.layers) and "diverged" in hints(last.layers)[0]
+
+
+# --- a kept (warm) model forgets a steered run ---------------------------------------------------------
+
+class ScriptedControl:
+    """A run's controls as a script: paused with `steps` Steps asked for from its first batch, a new `rate` and
+    augmentation off if asked; resumed once the trainer has looked `hold_looks` times (every 20 ms while held)."""
+
+    def __init__(self, steps: int = 2, rate: float | None = 0.5, augment_off: bool = True, hold_looks: int = 10):
+        self.steps, self.rate, self.augment_off, self.hold_looks, self.looks = steps, rate, augment_off, hold_looks, 0
+
+    def __call__(self) -> ControlState:
+        self.looks += 1
+        return ControlState(paused=self.looks < self.hold_looks, steps=self.steps, learning_rate=self.rate or 0.0,
+                            rate_version=int(self.rate is not None), augment=False,
+                            augment_version=int(self.augment_off))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", ["steered", "finder"])
+def test_a_kept_model_forgets_a_steered_run_and_trains_the_next_like_a_fresh_one(store, first):
+    """As a warm worker does (keep_warm, core.fit.warm), in this process: run A is paused, stepped, set to a far
+    higher rate and its augmentation switched off (or a learning-rate finder sweeps the rates), moving Adam's
+    moments; run B on the same kept model starts at its own rate and ends with the weights B ends with on a
+    freshly built model; an augmented run on it augments from its first Step. (B trains without augmentation:
+    augmented runs are not bit-reproducible even on fresh models, their warps drawn in a parallel tf.data map.)"""
+    from core.fit import warm
+    from core.fit.lr_range import FinderConfig
+    from core.fit.progress import ProgressRecorder
+    from core.fit.training import train
+
+    base = TrainConfig.for_preset("mlp-128-64", epochs=1, limit=600, batch_size=64, optimizer="adam",
+                                  learning_rate=0.01, schedule="constant", seed=11)
+
+    def run(config, control=None):
+        recorder = ProgressRecorder(f"run-{config.seed}", config)
+        result = train(config, recorder, lambda: False, store, keep_warm=True, control=control)
+        return recorder.snapshot(), result
+
+    def kept_models():
+        return [model for model, _ in warm._kept.values()]
+
+    warm.forget()
+    try:
+        if first == "steered":
+            progress, _ = run(base.replace(seed=3, augment=True), ScriptedControl())
+            assert [e.kind for e in progress.events] == ["learning_rate", "augment"], "A was steered"
+            assert progress.last_step.learning_rate == pytest.approx(0.5) and not progress.last_step.augmented
+        else:
+            progress, _ = run(FinderConfig.sweeping(base.replace(seed=3), batches=10))
+            assert progress.finder is not None, "the finder swept"
+        [kept] = kept_models()
+        assert float(kept.optimizer.learning_rate.numpy()) != pytest.approx(base.learning_rate), "A left its rate"
+
+        progress, reused = run(base)
+        assert kept_models() == [kept], "B trained on A's kept model"
+        assert not progress.events and progress.last_step is None and not progress.paused
+        assert progress.epoch_log[-1]["learning_rate"] == pytest.approx(base.learning_rate)
+
+        progress, _ = run(base.replace(augment=True), ScriptedControl(steps=1, rate=None, augment_off=False))
+        assert kept_models() == [kept], "the augmented run trained on the kept model too"
+        assert progress.last_step.augmented, "it augments from the start, whatever A switched"
+        assert progress.last_step.learning_rate == pytest.approx(base.learning_rate)
+
+        warm.forget()
+        _, fresh = run(base)
+        assert kept_models() != [kept], "B again, on a freshly built model"
+        for a, b in zip(store.load(reused.model_name).get_weights(), store.load(fresh.model_name).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg="the kept model forgot run A")
+    finally:
+        warm.forget()
