@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from core.fit.config import TrainConfig
 from core.fit.control import ControlError, ControlState, SharedControl, checked_learning_rate
-from core.fit.progress import JobState
+from core.fit.progress import STOPPED_TEST_IMAGES, JobState
 from core.fit.steering import StepBatches, take_step
 from core.runs.queue import JobRegistry
 from core.runs.steering import pause_limit_from_env
@@ -227,6 +227,7 @@ def test_an_untouched_paused_run_is_stopped_and_saved_at_the_pause_limit(registr
     assert time.monotonic() - paused_at >= 1.5
     assert progress.state == JobState.STOPPED and progress.result is not None
     assert store.read_meta("forgotten").stopped_early is True
+    assert progress.result.test_images == STOPPED_TEST_IMAGES, "tested on a sample, as a stopped run is"
     assert [e.kind for e in progress.events] == ["pause_limit"]
 
 
