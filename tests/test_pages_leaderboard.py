@@ -79,7 +79,7 @@ def test_only_the_visitor_who_started_a_run_or_the_presenter_sees_its_stop(held)
     bob = train_page(name="bob", job=job.id)                      # bob opens alice's ?job= link
     assert f"Run {job.id}" in all_text(bob) and bob.get("progress")   # he sees it and its progress...
     assert stop_buttons(bob) == []                                # ...but not its Stop
-    assert "Started by alice: only they, or the presenter, can stop it." in all_text(bob)
+    assert "Started by alice: only they, or the presenter, can stop, pause or steer it." in all_text(bob)
 
     anonymous = train_page(job=job.id)
     assert stop_buttons(anonymous) == []
@@ -133,7 +133,7 @@ def test_a_run_started_without_a_name_stays_its_starters_after_a_reload(held):
 
     others = train_page(job=job.id)                               # someone else opens the run's id
     assert f"Run {job.id}" in all_text(others) and stop_buttons(others) == []
-    assert "Started by another visitor: only they, or the presenter, can stop it." in all_text(others)
+    assert "Started by another visitor: only they, or the presenter, can stop, pause or steer it." in all_text(others)
     assert "run_key" not in others.query_params
 
     reloaded = train_page(job=job.id, run_key=key)                # the starter's reloaded tab
