@@ -78,6 +78,12 @@ def test_the_starter_pauses_steps_changes_the_rate_and_resumes(running):
     assert not job.control_state().paused and f"run_pause_{job.id}" in keys(at)
     assert wait_until(lambda: job.progress().steps > steps + 5, timeout=60)
 
+    job.stop()
+    assert job.wait(timeout=120)
+    at.run()
+    assert not at.exception, "the stopped run's curves draw, the change marked on them"
+    assert "Stopped in epoch" in all_text(at)
+
 
 def test_someone_else_cannot_pause_or_step_but_the_presenter_can(running):
     job = running

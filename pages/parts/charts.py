@@ -170,6 +170,7 @@ def training_curve_charts(frame: pd.DataFrame, epochs: int, large: bool = False,
 def event_marks(events, x, large: bool = False) -> list:
     """Vertical dashed lines with labels where something was changed during the run (none without events)."""
     import altair as alt
+    import pandas as pd
 
     if not events:
         return []
