@@ -177,6 +177,7 @@ def test_a_run_stays_its_starters_after_a_reload_and_no_one_elses(page, app_url,
     wait_for_app(page)
     wait_for_main_text(page, rf"Run {job_id} · linear[\s\S]*Epoch \d+ of 100")
     assert page.get_by_role("button", name="■ Stop").count() == 1
+    assert page.get_by_role("button", name="Pause").count() == 1, "the starter may still steer it"
     assert "Started by another visitor" not in main_text(page)
     wait_until_rendered(page)
     screenshot(page, "train_reloaded_owner", full_page=False)
@@ -185,8 +186,9 @@ def test_a_run_stays_its_starters_after_a_reload_and_no_one_elses(page, app_url,
         other.goto(f"{app_url}/train?job={job_id}")
         wait_for_app(other)
         wait_for_main_text(other, rf"Run {job_id} · linear[\s\S]*Started by another visitor: only they, "
-                                  r"or the presenter, can stop it\.")
+                                  r"or the presenter, can stop, pause or steer it\.")
         assert other.get_by_role("button", name="■ Stop").count() == 0
+        assert other.get_by_role("button", name="Pause").count() == 0
         assert "run_key" not in other.url
         wait_until_rendered(other)
         screenshot(other, "train_other_visitor", full_page=False)
