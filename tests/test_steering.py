@@ -57,6 +57,18 @@ def test_the_pause_limit_comes_from_the_environment(monkeypatch):
     assert pause_limit_from_env() == 600
 
 
+
+def test_the_stall_limit_comes_from_the_environment(monkeypatch):
+    from core.runs.out_of_process import stall_limit_from_env
+
+    monkeypatch.setenv("DIGIT_STUDIO_STALL_LIMIT", "42")
+    assert stall_limit_from_env() == 42
+    for bad in ("soon", "-3", "0", "nan"):
+        monkeypatch.setenv("DIGIT_STUDIO_STALL_LIMIT", bad)
+        assert stall_limit_from_env() == 180
+    monkeypatch.delenv("DIGIT_STUDIO_STALL_LIMIT")
+    assert stall_limit_from_env() == 180
+
 # --- one Step, against an independent GradientTape ------------------------------------------------------
 
 @pytest.mark.slow
@@ -246,6 +258,26 @@ def test_touching_a_paused_run_keeps_it_from_the_pause_limit(store, monkeypatch)
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_paused_worker_run_is_not_taken_for_a_stuck_one(store, monkeypatch):
+    """A paused run sends no batches on purpose: held past the stall limit, it is not failed as stuck."""
+    monkeypatch.setenv("DIGIT_STUDIO_STALL_LIMIT", "1")
+    pool = WorkerPool(grace=20.0, cores=2)
+    try:
+        job = JobRegistry(1, store, pool, cores=2).submit(LONG)
+        assert wait_until(lambda: job.progress().steps >= 3, timeout=120)
+        job.pause()
+        assert wait_until(lambda: job.progress().paused, timeout=30), "the run never held"
+        time.sleep(3.0)
+        assert job.progress().state == JobState.RUNNING, job.progress().error
+        job.resume()
+        steps = job.progress().steps
+        assert wait_until(lambda: job.progress().steps > steps + 3, timeout=60), "it did not go on after Resume"
+        assert stopped(job).state == JobState.STOPPED
+    finally:
+        pool.close()
+
+
 def test_a_reused_worker_s_next_run_is_neither_paused_nor_on_the_last_run_s_rate(store):
     pool = WorkerPool(grace=20.0, cores=2)
     try:

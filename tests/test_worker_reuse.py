@@ -115,6 +115,31 @@ def test_a_run_that_kills_its_reused_worker_fails_alone_and_the_next_gets_a_new_
     assert after.worker_pid != warm.worker_pid and warm.worker_pid not in pool.idle_pids()
 
 
+def test_a_worker_that_stops_responding_fails_its_run_with_the_reason_and_is_ended(store, monkeypatch):
+    """TensorFlow has been seen to hang for good in a worker (core.runs.out_of_process.stall_limit_from_env):
+    a worker frozen mid-run (SIGSTOP, so it sends nothing and never will) fails its run with a plain
+    reason within the stall limit, is ended, and the next run gets a new worker."""
+    monkeypatch.setenv("DIGIT_STUDIO_STALL_LIMIT", "3")
+    pool = WorkerPool(grace=20.0, cores=2)
+    try:
+        registry = JobRegistry(1, store, pool, cores=2)
+        frozen = registry.submit(TrainConfig.for_preset("mlp-128-64", epochs=20, limit=20000, batch_size=16))
+        assert wait_until(lambda: frozen.progress().steps >= 5, timeout=60)
+        pid = frozen.worker_pid
+        os.kill(pid, signal.SIGSTOP)
+        assert frozen.wait(timeout=60), "a frozen worker's run never ended"
+        progress = frozen.progress()
+        assert progress.state == JobState.FAILED and "stopped responding" in progress.error
+        assert "3 s" in progress.error and "start the run again" in progress.error
+        assert wait_until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read()
+                          .rsplit(")", 1)[1].split()[0] == "Z", timeout=10), "the frozen worker was not ended"
+        after = registry.submit(SHORT)
+        finished(after)
+        assert after.worker_pid != pid
+    finally:
+        pool.close()
+
+
 def resident_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

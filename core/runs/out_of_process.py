@@ -19,6 +19,8 @@ from core.runs.queue import JobRegistry, QueuedJob
 
 GRACE_ENV = "DIGIT_STUDIO_STOP_GRACE"
 DEFAULT_GRACE = 30.0
+STALL_ENV = "DIGIT_STUDIO_STALL_LIMIT"
+DEFAULT_STALL_LIMIT = 180.0
 # what a worker's recorder forwards; the server replays each on the job's own recorder
 RECORDER_EVENTS = ("planned", "epoch_began", "batch_ended", "epoch_ended", "fit_ended", "panel_chosen",
                    "snapshot_taken", "phase_took", "hold_changed", "event_recorded", "stepped", "lr_found")
@@ -30,6 +32,18 @@ def stop_grace_from_env() -> float:
         return max(0.0, float(os.environ.get(GRACE_ENV, DEFAULT_GRACE)))
     except ValueError:
         return DEFAULT_GRACE
+
+
+def stall_limit_from_env() -> float:
+    """Seconds a training run may send nothing before its worker counts as stuck ($DIGIT_STUDIO_STALL_LIMIT,
+    default 180; a bad value: the default). TensorFlow has been seen to hang for good, now and then, where
+    Keras drops an epoch's data iterator (every thread waiting, never a batch again): the run should fail
+    with a reason rather than look alive forever."""
+    try:
+        value = float(os.environ.get(STALL_ENV, DEFAULT_STALL_LIMIT))
+    except ValueError:
+        return DEFAULT_STALL_LIMIT
+    return value if value > 0 and value == value else DEFAULT_STALL_LIMIT
 
 
 class ForwardingRecorder(ProgressRecorder):
@@ -137,6 +151,9 @@ class OutOfProcessJob(QueuedJob):
         self._fit_over = False                 # the worker said fit ended: it is testing and saving
         self._outcome: tuple | None = None
         self._seen_batch = False
+        self.stall_limit = stall_limit_from_env()
+        self._heard = time.monotonic()         # when the worker last sent anything
+        self._held = False                     # paused: no batches on purpose
 
     def stop(self) -> None:
         """Ask the run to end after the current batch (what it learned is kept); ended by force after `grace`.
@@ -157,6 +174,9 @@ class OutOfProcessJob(QueuedJob):
     def _apply(self, event: tuple) -> None:
         """One event from the worker: a recorder call, its pid, or its final word."""
         name, args = event[0], event[1:]
+        self._heard = time.monotonic()
+        if name == "hold_changed":
+            self._held = bool(args[0])
         if name in RECORDER_EVENTS:
             getattr(self.recorder, name)(*args)
             if name == "fit_ended":
@@ -180,6 +200,17 @@ class OutOfProcessJob(QueuedJob):
         if self._stopped_twice:
             return True
         return self._stop_clock is not None and time.monotonic() - self._stop_clock > self.grace
+
+    def _stalled(self) -> bool:
+        """Training, past its first batch and not paused or stopping, has sent nothing for `stall_limit` s."""
+        return (self._seen_batch and not self._fit_over and not self._held and self._stop_clock is None
+                and time.monotonic() - self._heard > self.stall_limit)
+
+    def _end_stalled(self) -> None:
+        self.recorder.failed(
+            f"Training stopped responding: its worker sent nothing for {self.stall_limit:g} s "
+            f"(in epoch {self.recorder.snapshot().epoch + 1}), so it was ended and nothing was saved. "
+            "This is a rare hang inside TensorFlow, not your settings: start the run again.")
 
     def _end_forced(self) -> None:
         self.recorder.finished(None, stopped=True, note=self._forced_note())

@@ -252,6 +252,9 @@ class RayJob(OutOfProcessJob):
                 if self._overdue():
                     self._end_forced()
                     return
+                if self._stalled():  # the actor is ended below (finally), never reused
+                    self._end_stalled()
+                    return
             try:
                 saved = ray.get(ref, timeout=60)
             except (ray_errors.RayError, ray_errors.GetTimeoutError) as exc:

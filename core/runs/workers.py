@@ -268,6 +268,10 @@ class ProcessJob(OutOfProcessJob):
                 worker.end(wait=2.0)
                 self._end_forced()
                 return
+            if self._stalled():
+                worker.end(wait=2.0)
+                self._end_stalled()
+                return
             try:
                 if worker.events.poll(0.1):
                     self._apply(worker.events.recv())
