@@ -50,3 +50,20 @@ def test_full_test_set_evaluation_of_a_trained_model(small_trained_model):
     assert ev.accuracy > 0.8
     sample = ev.mistakes()[0]
     assert sample.predicted != sample.true and sample.predicted == int(np.argmax(sample.probabilities))
+
+
+def test_evaluation_matches_keras_predict_in_uneven_batches_and_ends_early_when_asked(small_trained_model):
+    """predict_on_batch over chunks (the last one short) gives Keras' own predict(); stop_now ends it after
+    the current chunk, with figures for the images predicted so far; no images, no figures."""
+    store, name = small_trained_model
+    model = store.load(name)
+    x, y = datasets.load("mnist").test_arrays()
+    x, y = x[:2500], y[:2500]
+    ev = evaluate(model, x, y, batch_size=1000)
+    np.testing.assert_allclose(ev.probabilities, model.predict(x, batch_size=1000, verbose=0), atol=1e-5)
+    asked = []
+    cut = evaluate(model, x, y, batch_size=1000, stop_now=lambda: asked.append(1) or len(asked) >= 2)
+    assert cut.probabilities.shape == (2000, 10) and len(cut.labels) == 2000
+    np.testing.assert_array_equal(cut.labels, y[:2000])
+    empty = evaluate(model, x[:0], y[:0])
+    assert empty.probabilities.shape == (0, 10) and len(empty.labels) == 0

@@ -51,18 +51,6 @@ class ProgressCallback(keras.callbacks.Callback):
         self.recorder.fit_ended()
 
 
-class StopPredicting(keras.callbacks.Callback):
-    """Ends a prediction after the current batch once `stop_now()` is true (Stop pressed again while testing)."""
-
-    def __init__(self, stop_now):
-        super().__init__()
-        self.stop_now = stop_now
-
-    def on_predict_batch_end(self, batch, logs=None):
-        if self.stop_now():
-            self.model.stop_predicting = True
-
-
 def current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
@@ -91,7 +79,7 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
     dataset = datasets.load(config.dataset)
     x_test, y_test = images_for_testing(dataset, config.seed, stopped_early)
     with clock("test evaluation"):
-        result = evaluate(model, x_test, y_test, callbacks=[StopPredicting(stop_now)] if stop_now else None)
+        result = evaluate(model, x_test, y_test, stop_now=stop_now)
     if stop_now is not None and stop_now():  # its figures may be from part of the images: nothing saved
         return None
     summary = result.summary()

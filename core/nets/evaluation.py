@@ -82,8 +82,18 @@ class Evaluation:
                 for i, c in zip(idx[order], conf[order])]
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000, callbacks=None) -> Evaluation:
-    """Run `model` (probabilities out) over all images in batches (Keras `callbacks` see each batch)."""
-    extra = {"callbacks": callbacks} if callbacks else {}
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0, **extra)
-    return Evaluation(np.asarray(labels, dtype=np.int64), np.asarray(probabilities, dtype=np.float32))
+def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000, stop_now=None) -> Evaluation:
+    """Run `model` (probabilities out) over all images in batches, with Keras' `predict_on_batch`: the model's
+    traced predict function without `predict()`'s data pipeline, which cost a short run about 0.1 s of its
+    10,000 test images (a fifth of a warm mlp run's overhead; benchmarks section 14). `stop_now()` true ends
+    it after the current batch, so the figures cover the images predicted so far."""
+    labels = np.asarray(labels, dtype=np.int64)
+    batches = []
+    for start in range(0, len(images), batch_size):
+        batches.append(np.asarray(model.predict_on_batch(images[start:start + batch_size]), dtype=np.float32))
+        if stop_now is not None and stop_now():
+            break
+    if not batches:
+        return Evaluation(labels[:0], np.zeros((0, int(model.output_shape[-1])), np.float32))
+    probabilities = np.concatenate(batches)
+    return Evaluation(labels[:len(probabilities)], probabilities)
