@@ -140,7 +140,7 @@ def test_a_new_network_can_train_on_the_drawings_too(twenty, tmp_path):
     assert plan.train_samples == 300 + 10 * 2 and plan.drawings.held == 10
     x, y = twenty.arrays()
     train_index, held = held_out_split(20, 0.5, config.seed)
-    assert np.array_equal(plan.fit_args["y"][300:], np.repeat(y[train_index], 2)), "the training share, repeated"
+    assert np.array_equal(plan.train_data[1][300:], np.repeat(y[train_index], 2)), "the training share, repeated"
     assert np.allclose(plan.drawings.x_held[..., 0], x[held] / 255.0)
     result = run(config, store, twenty)
     assert result.base is None and result.model_name.startswith("linear-") and "drawings_accuracy" in result.after

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from core.data.batches import batches
+
 MAX_ROTATION = math.radians(10)
 ZOOM = (0.85, 1.15)
 ASPECT = 0.1          # width scaled by up to +-10% relative to height
@@ -61,21 +63,11 @@ def augmenter(seed: int = 0):
 
 def augmented_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0,
                       switch: tf.Variable | None = None) -> tf.data.Dataset:
-    """Shuffled, batched, augmented training data; the arrays stay in memory as float32.
-
-    With `switch` (a boolean tf.Variable), augmentation can be turned off and on while it trains, from the very
-    next batch: each batch is augmented ahead (in parallel, as always) with its plain images kept beside it,
-    and the switch picks one of the two as the batch is taken."""
+    """Shuffled, batched, augmented training data (core.data.batches: no threads of its own); the arrays stay in
+    memory as float32. With `switch` (a boolean tf.Variable), augmentation can be turned off and on while it
+    trains: each batch reads it as it is made, in the training step's thread, so the very next batch obeys."""
     apply = augmenter(seed)
-    batches = (tf.data.Dataset.from_tensor_slices((x, y))
-               .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size))
+    plain = batches(x, y, batch_size, seed)
     if switch is None:
-        return (batches.map(lambda images, labels: (apply(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(tf.data.AUTOTUNE))
-    options = tf.data.Options()
-    options.experimental_optimization.inject_prefetch = False  # nothing read ahead of the switch
-    return (batches.map(lambda images, labels: (apply(images), images, labels), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE)
-            .map(lambda augmented, plain, labels: (tf.cond(switch, lambda: augmented, lambda: plain), labels))
-            .with_options(options))
+        return plain.map(lambda images, labels: (apply(images), labels))
+    return plain.map(lambda images, labels: (tf.cond(switch, lambda: apply(images), lambda: images), labels))

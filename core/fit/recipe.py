@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from core.data import datasets
 from core.data.augment import augmented_dataset
+from core.data.batches import batches
 from core.fit import finetune, warm
 from core.fit.config import TrainConfig
 from core.nets import builders
@@ -36,6 +37,7 @@ class FitPlan:
     drawings: finetune.DrawingSplit | None = None      # the users' drawings trained on and held out
     train_data: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) trained on, as arrays (Steps, gradients)
     augment_flag: Any = None                           # a tf.Variable: augmentation on or off from the next batch
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) validated on, as arrays
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -109,18 +111,18 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
                 model = build()
             compile_model(model)
     has_val = len(split.y_val) > 0
-    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0,
-                                    validation_data=(split.x_val, split.y_val) if has_val else None)
+    validation = batches(split.x_val, split.y_val, config.batch_size, shuffle=False) if has_val else None
+    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0, validation_data=validation)
     augment_flag = None
     if config.augment:
         augment_flag = tf.Variable(True, trainable=False, name="augment")  # switched mid-run (core.fit.steering)
         fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed,
-                                            switch=augment_flag),
-                        shuffle=False)  # the dataset shuffles itself
-    else:
-        fit_args.update(x=split.x_train, y=split.y_train, batch_size=config.batch_size, shuffle=True)
+                                            switch=augment_flag))
+    else:  # not the arrays themselves: Keras' own pipeline for them can hang when dropped (core.data.batches)
+        fit_args.update(x=batches(split.x_train, split.y_train, config.batch_size, config.seed))
     return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept,
-                   (split.x_train, split.y_train), augment_flag)
+                   (split.x_train, split.y_train), augment_flag,
+                   (split.x_val, split.y_val) if has_val else None)
 
 
 def seed_everything(seed: int, keep_kernels: bool = False) -> None:

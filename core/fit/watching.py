@@ -296,7 +296,7 @@ def watch_callback(plan, config, recorder, probe=None, every: int | None = None,
     training images; `keep_warm`: a warm worker keeps their traced functions with its model."""
     dataset = datasets.load(config.dataset)
     panel_x, panel = choose_panel(dataset, config.seed)
-    validation = plan.fit_args.get("validation_data")
+    validation = plan.validation_data
     if validation is not None and len(validation[1]):
         confusion = (validation[0][:CONFUSION_IMAGES], validation[1][:CONFUSION_IMAGES])
         source = "validation"

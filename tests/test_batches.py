@@ -1,0 +1,59 @@
+"""Training batches without tf.data threads (core.data.batches): every sample once an epoch, reshuffled, seeded,
+and a pipeline with no parallel map, prefetch or autotuning, which Keras' own pipeline for arrays has (and which
+TensorFlow was seen to hang in when an epoch's iterator was dropped)."""
+import numpy as np
+import tensorflow as tf
+from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+from core.data.augment import augmented_dataset
+from core.data.batches import batches
+
+THREADED_OPS = {"ParallelMapDatasetV2", "PrefetchDataset", "ModelDataset", "ParallelInterleaveDatasetV4",
+                "ParallelBatchDataset", "PrivateThreadPoolDataset"}
+
+
+def dataset_ops(dataset: tf.data.Dataset) -> set[str]:
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor).numpy())
+    return {node.op for node in graph.node}
+
+
+def epoch(dataset) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(xs), np.concatenate(ys), [len(y) for y in ys]
+
+
+def test_every_sample_once_an_epoch_reshuffled_each_epoch_and_the_same_for_a_seed():
+    x = np.arange(50, dtype=np.float32).reshape(50, 1, 1, 1)
+    y = np.arange(50, dtype=np.int64)
+    data = batches(x, y, 16, seed=3)
+    first_x, first_y, sizes = epoch(data)
+    second_y = epoch(data)[1]
+    assert sizes == [16, 16, 16, 2] and data.cardinality().numpy() == 4, "Keras counts the batches from it"
+    assert sorted(first_y.tolist()) == list(range(50)) and sorted(second_y.tolist()) == list(range(50))
+    np.testing.assert_array_equal(first_x.ravel(), first_y)  # images and labels stay paired
+    assert first_y.tolist() != list(range(50)) and first_y.tolist() != second_y.tolist(), "shuffled anew each epoch"
+    assert epoch(batches(x, y, 16, seed=3))[1].tolist() == first_y.tolist(), "the same order for the same seed"
+    assert epoch(batches(x, y, 16, shuffle=False))[1].tolist() == list(range(50))
+
+
+def test_no_stage_starts_threads_where_keras_own_pipeline_does():
+    x = np.zeros((64, 28, 28, 1), np.float32)
+    y = np.zeros(64, np.int64)
+    keras_ops = dataset_ops(ArrayDataAdapter(x, y, batch_size=16, shuffle=True).get_tf_dataset())
+    assert keras_ops & THREADED_OPS, "the oracle: Keras' pipeline for arrays has threaded stages"
+    assert not dataset_ops(batches(x, y, 16, seed=0)) & THREADED_OPS
+    assert not dataset_ops(augmented_dataset(x, y, 16, seed=0)) & THREADED_OPS
+    assert not dataset_ops(augmented_dataset(x, y, 16, seed=0, switch=tf.Variable(True))) & THREADED_OPS
+    options = batches(x, y, 16).options()
+    assert options.autotune.enabled is False and options.experimental_optimization.inject_prefetch is False
+
+
+def test_augmented_batches_are_the_same_for_the_same_seed():
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 28, 28, 1), dtype=np.float32)
+    y = np.arange(40, dtype=np.int64) % 10
+    one, two = epoch(augmented_dataset(x, y, 16, seed=5)), epoch(augmented_dataset(x, y, 16, seed=5))
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    assert not np.allclose(np.sort(one[0].ravel()), np.sort(x.ravel())), "they are augmented"
