@@ -57,7 +57,7 @@ def parallel_chart(rows: Sequence[RunRow], names: Sequence[str], large: bool = F
     known = points.accuracy.dropna()
     domain = [float(known.min()), float(known.max())] if len(known) else [0.0, 1.0]
     accuracy = alt.Color("accuracy:Q", title="validation accuracy", scale=alt.Scale(scheme="viridis", domain=domain),
-                         legend=alt.Legend(format=".0%", orient="bottom"))
+                         legend=alt.Legend(format=".0%", orient="bottom", titleLimit=0))
     brush = alt.selection_interval(encodings=["x", "y"], name=BRUSH)
     tooltip = ["run", "axis", "value", alt.Tooltip("accuracy:Q", format=".2%", title="validation accuracy")]
     kept = alt.Chart(points).transform_calculate(inside=INSIDE).transform_joinaggregate(
@@ -73,7 +73,8 @@ def parallel_chart(rows: Sequence[RunRow], names: Sequence[str], large: bool = F
     labels = alt.Chart(ticks).mark_text(align="left", dx=7, fontSize=12 * k, color="#333333").encode(
         x=x, y=y, text="label:N")
     height = int(360 * k)
-    return style(alt.layer(rules, outside, lines, dots, labels).properties(height=height), large)
+    room = {"left": 5, "top": 5, "bottom": 5, "right": int(45 * k)}     # the last axis's labels and title, whole
+    return style(alt.layer(rules, outside, lines, dots, labels).properties(height=height, padding=room), large)
 
 
 def curves_frame(rows: Sequence[RunRow], colour_by: str) -> pd.DataFrame:
