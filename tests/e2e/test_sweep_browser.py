@@ -8,6 +8,7 @@ import re
 import shutil
 
 import pytest
+from PIL import Image
 
 from .helpers import REPO_ROOT, expect_rerun, main_text, screenshot, start_streamlit, wait_for_app, wait_for_main_text
 
@@ -98,6 +99,10 @@ def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page,
     strokes = {chart.locator(COLOURED).nth(i).get_attribute("stroke") for i in range(inside)}
     assert "#d0d0d0" not in strokes and all(s and s.startswith(("#", "rgb")) for s in strokes)
     screenshot(page, "sweep_compare_brushed", full_page=False)
+    with page.expect_download() as download:                         # the PNG for slides, as brushed
+        page.locator(".st-key-compare_parallel_png button").click()
+    picture = Image.open(download.value.path())
+    assert picture.format == "PNG" and picture.width >= 1900
 
     page.goto(page.url + "&present=1")
     wait_for_app(page)
