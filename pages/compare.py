@@ -94,10 +94,10 @@ def parallel_ui(rows, names, large: bool) -> set[str] | None:
     selection = (event.selection.get(sweep_charts.BRUSH) if event and hasattr(event, "selection") else None) or None
     kept = sweep_charts.brushed(points, selection)
     st.caption("One line per run, coloured by validation accuracy. Drag a box over part of an axis to keep the runs "
-               "that pass through it; double-click the chart to clear it.")
+               "that pass through it (the others turn grey); double-click the chart to clear it.")
     title = "Sweep" if not names else "Runs by " + ", ".join(n.replace("_", " ") for n in names)
-    charts.png_download(partial(pictures.parallel_png, rows, names, title), "parallel-coordinates.png",
-                        key="compare_parallel_png")
+    charts.png_download(partial(pictures.parallel_png, rows, names, title, kept, pictures.SLIDE),
+                        "parallel-coordinates.png", key="compare_parallel_png")
     return kept
 
 
@@ -115,6 +115,8 @@ def curves_ui(rows, names, large: bool) -> None:
     if any(r.history for r in rows):
         st.altair_chart(sweep_charts.curves_chart(rows, colour, large=large), width="stretch")
         st.caption("Validation accuracy after each epoch. A cross: where a pruned run was stopped.")
+        charts.png_download(partial(pictures.overlay_png, rows, colour, pictures.SLIDE), "curves.png",
+                            key="compare_curves_png")
 
 
 def importance_ui(rows, large: bool) -> None:
@@ -127,6 +129,8 @@ def importance_ui(rows, large: bool) -> None:
     st.altair_chart(sweep_charts.importance_chart(shares, large=large), width="stretch")
     st.caption("Optuna's fANOVA: a random forest fitted to these runs, its variance split between the settings. "
                "With few runs, a hint rather than a verdict.")
+    charts.png_download(partial(pictures.importance_png, shares, sentence(shares), pictures.SLIDE),
+                        "what-mattered.png", key="compare_importance_png")
 
 
 def side_by_side_ui(rows) -> None:

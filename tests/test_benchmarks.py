@@ -85,3 +85,28 @@ def test_watch_cost_counts_batches_pauses_and_pairs_as_documented():
     assert paired_cost(same_speed, base) == pytest.approx((0.0, 2 / 71))
     assert paired_cost(slowed, base) == paired_cost(same_speed, base), "charged at the no-page speed"
     assert paired_cost({**same_speed, "worker_ms": 77.0}, base)[0] == pytest.approx(0.1)
+
+
+def test_the_sweeps_benchmark_rotates_its_conditions_and_says_whether_the_best_run_survived():
+    """benchmarks/sweeps.py: every condition goes first and last in some round; each ratio is within a round;
+    a round where the pruner stopped the unpruned sweep's best run says so, and the count of survivals follows."""
+    from benchmarks.sweeps import CONDITIONS, ROUNDS, Round, _grid_spec, _lines, _order
+    from core.sweeps.records import RunRecord, SweepRecord
+
+    orders = [_order(n) for n in range(ROUNDS)]
+    assert all(sorted(o) == sorted(CONDITIONS) for o in orders)
+    assert {o[0] for o in orders} == {o[-1] for o in orders} == set(CONDITIONS)
+
+    def record(states_and_accuracies):
+        return SweepRecord(1, 0.0, None, _grid_spec(True), "finished",
+                           runs=[RunRecord(n, {"learning_rate": lr}, state, val_accuracy=acc)
+                                 for n, (lr, state, acc) in enumerate(states_and_accuracies, 1)])
+
+    plain = record([(0.001, "finished", 0.90), (0.1, "finished", 0.95)])
+    kept = Round(orders[0], [5.0, 5.0], 11.0, plain, 8.0, record([(0.001, "finished", 0.90), (0.1, "finished", 0.95)]))
+    lost = Round(orders[1], [5.0, 5.0], 10.5, plain, 6.0, record([(0.001, "finished", 0.90), (0.1, "pruned", 0.80)]))
+    assert kept.overhead == pytest.approx(0.10) and lost.saved == pytest.approx(1 - 6.0 / 10.5)
+    text = "\n".join(_lines([kept, lost], [(0, 0.9, 0.8)]))
+    assert "The best run survived in 1 of 2 rounds." in text
+    assert "| 2 | alone, pruned, sweep | +5.0% | 43% | 1 | learning rate 0.1: 95.00% | pruned, 80.00% |" in text
+    assert "Sweep machinery overhead: +7.5% (+5.0% to +10.0%)" in text

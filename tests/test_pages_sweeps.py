@@ -3,6 +3,7 @@ with nothing queued), a tiny real sweep followed to its end, and Compare over a 
 mattered, two runs side by side, deleting its models only after asking."""
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -136,6 +137,12 @@ def test_compare_shows_a_kept_sweep_its_table_what_mattered_and_two_runs_side_by
     assert differs["learning rate"] == "◆" and differs["arch"] == ""
     charts = at.get("vega_lite_chart")                                      # parallel coordinates, curves, bars
     assert len(charts) == 3 and '"brush"' in charts[0].proto.spec
+    layers = {layer.get("name"): layer for layer in json.loads(charts[0].proto.spec)["layer"]}
+    assert layers["outside"]["mark"]["color"] == "#d0d0d0"                 # every run grey underneath,
+    assert {"filter": "datum.kept == 1"} in layers["runs"]["transform"]     # in colour while inside the brush
+    pngs = {d.key: d.proto.label for d in at.get("download_button") if d.key.endswith("_png")}
+    assert set(pngs) == {"compare_parallel_png", "compare_curves_png", "compare_importance_png"}
+    assert set(pngs.values()) == {"Download as PNG for your slides"}
 
 
 def test_deleting_a_sweeps_models_asks_first(temp_store):

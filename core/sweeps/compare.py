@@ -115,6 +115,14 @@ def figure_value(row: RunRow, name: str) -> Any:
     return {"validation accuracy": row.val_accuracy, "test accuracy": row.test_accuracy, "seconds": row.seconds}[name]
 
 
+def colour_value(row: RunRow, by: str) -> Any:
+    """What colours a run's curve when coloured by `by` (a setting, or one of FIGURES): a number, or its text."""
+    if by in FIGURES:
+        return figure_value(row, by)
+    value = row.settings.get(by)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else value_text(value)
+
+
 def axis_positions(values: Sequence[Any]) -> tuple[list[float | None], list[tuple[float, Any]]]:
     """Each value's place on its axis, 0 (lowest, or first category) to 1 (highest), None where a run has none;
     and the axis's ticks as (place, value). Numbers spread over a factor of ten or more go on a log scale."""
@@ -139,7 +147,8 @@ def axis_positions(values: Sequence[Any]) -> tuple[list[float | None], list[tupl
     return [None if v is None else where[value_text(v)] for v in values], [(where[c], c) for c in categories]
 
 
-def _shown(axis: str, value: Any) -> str:
+def axis_text(axis: str, value: Any) -> str:
+    """A value as an axis of `axis` labels it: accuracies as percentages, seconds with their unit."""
     if axis.endswith("accuracy") and isinstance(value, (int, float)):
         return f"{value:.1%}"
     if axis == "seconds" and isinstance(value, (int, float)):
@@ -158,9 +167,9 @@ def parallel_points(rows: Sequence[RunRow], names: Sequence[str]) -> tuple[list[
         places, labels = axis_positions(values)
         for row, value, place in zip(rows, values, places):
             if place is not None:
-                points.append({"run": row.label, "axis": axis, "place": place, "value": _shown(axis, value),
+                points.append({"run": row.label, "axis": axis, "place": place, "value": axis_text(axis, value),
                                "accuracy": row.val_accuracy, "state": row.state})
-        ticks += [{"axis": axis, "place": p, "label": _shown(axis, t)} for p, t in labels]
+        ticks += [{"axis": axis, "place": p, "label": axis_text(axis, t)} for p, t in labels]
     return points, ticks
 
 

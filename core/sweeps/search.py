@@ -4,8 +4,9 @@ grid: every combination, in order. random: `trials` distinct combinations drawn 
 (numpy's generator, without replacement: Optuna's RandomSampler draws with replacement, and on a finite
 space a repeat is a wasted run). tpe: Optuna's TPESampler through the ask-and-tell interface, so each
 new trial is chosen from what the earlier ones reached; the first third of the trials (2 to 10) explore
-at random, as TPE needs. Pruning is Optuna's too (MedianPruner or SuccessiveHalvingPruner), fed each
-run's validation accuracy at each epoch's end, whatever the search.
+at random, as TPE needs. Pruning is Optuna's too (core/sweeps/pruning.py: the median rule with a margin for the
+validation set's noise, or successive halving), fed each run's validation accuracy at each epoch's end,
+whatever the search.
 """
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from core.sweeps.pruning import VALIDATION_IMAGES, finished_at, noise_margin, pruner_for, validation_images
 from core.sweeps.space import Params, SweepSpec
 from core.sweeps.values import Axis
 
 optuna.logging.set_verbosity(logging.WARNING)
 
-MEDIAN_STARTUP_RUNS = 2      # the median rule judges once this many runs have finished
-HALVING_FACTOR = 3           # successive halving keeps the best third at epochs 1, 3, 9
 MAX_REPEATS = 30             # TPE asked again this often when it proposes settings already tried
 
 
@@ -36,14 +36,6 @@ class Trial:
     number: int
     params: Params
     optuna_trial: Any
-
-
-def pruner_for(prune: str):
-    if prune == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_RUNS, n_warmup_steps=0)
-    if prune == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=HALVING_FACTOR)
-    return optuna.pruners.NopPruner()
 
 
 def tpe_startup_trials(trials: int) -> int:
@@ -90,7 +82,7 @@ class Search:
             return None
         self._asked += 1
         if self._planned is not None:
-            return Trial(self._asked, dict(self._planned[self._asked - 1]), self.study.ask())
+            return self._measured(Trial(self._asked, dict(self._planned[self._asked - 1]), self.study.ask()))
         distributions = {a.name: _distribution(a) for a in self.spec.axes}
         for attempt in range(MAX_REPEATS + 1):
             if attempt == MAX_REPEATS:           # TPE keeps proposing what was tried: a random untried one
@@ -114,7 +106,16 @@ class Search:
                 params[axis.name] = self._sorted[axis.name][chosen]
             else:
                 params[axis.name] = next(v for v in axis.values if _category(v) == chosen)
-        return Trial(self._asked, params, trial)
+        return self._measured(Trial(self._asked, params, trial))
+
+    def _measured(self, trial: Trial) -> Trial:
+        """The trial, told how many validation images measure its run (the pruner's margin depends on it)."""
+        try:
+            images = validation_images(self.spec.config(trial.params))
+        except ValueError:
+            return trial
+        trial.optuna_trial.set_user_attr(VALIDATION_IMAGES, images)
+        return trial
 
     def _untried_index_params(self) -> dict[str, Any]:
         """A seeded random combination not asked yet (Optuna's own values: places and categories)."""
@@ -150,13 +151,17 @@ class Search:
         others = [t.intermediate_values[epoch] for t in self.study.get_trials(deepcopy=False)
                   if t.number != trial.optuna_trial.number and epoch in t.intermediate_values
                   and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)]
-        finished = [t.intermediate_values[epoch] for t in self.study.get_trials(deepcopy=False)
-                    if t.state == TrialState.COMPLETE and epoch in t.intermediate_values]
+        finished = finished_at(self.study, epoch)
         where = f"at epoch {epoch} of {epochs}"
         if self.spec.prune == "median" and finished:
+            median = statistics.median(finished)
+            images = int(trial.optuna_trial.user_attrs.get(VALIDATION_IMAGES, 0)) or None
+            margin = noise_margin(median, images) if images else None
+            noise = (f", more than the {margin * 100:.1f} points its {images:,} validation images' noise allows"
+                     if margin is not None else "")
             return (f"Pruned {where} by the median rule: validation accuracy {value:.1%} was below the median of the "
                     f"{len(finished)} finished run{'s' if len(finished) != 1 else ''} at that epoch "
-                    f"({statistics.median(finished):.1%}).")
+                    f"({median:.1%}) by {(median - value) * 100:.1f} points{noise}.")
         if self.spec.prune == "halving":
             best = max(others) if others else None
             than = f" (best {best:.1%})" if best is not None else ""

@@ -1,11 +1,13 @@
 """Charts of many runs (a sweep, or models chosen on Compare), in the pages' one style (pages/parts/charts.py):
-parallel coordinates with a brush, validation curves overlaid, what mattered as bars; each also as a PNG.
+parallel coordinates with a brush, validation curves overlaid, what mattered as bars; each also as a PNG
+(core/reports/pictures.py, in its slide size).
 
 Parallel coordinates: one axis per setting that varies, then validation accuracy, test accuracy and time;
 one line per run, coloured by validation accuracy. Every axis is drawn from 0 (its lowest value, or first
 category) to 1 (its highest); numbers spread over a factor of ten or more are placed on a log scale. Dragging
 a box over part of an axis (an Altair interval selection, sent back by st.altair_chart) keeps the runs
-whose value on that axis lies inside it (`brushed`).
+whose value on that axis lies inside it (`brushed`, for the table); the chart greys the others itself, in Vega,
+while the box is dragged.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from core.sweeps.compare import FIGURES, RunRow, figure_value, parallel_points, runs_in_box, value_text
+from core.reports.pictures import OUTSIDE
+from core.sweeps.compare import RunRow, colour_value, parallel_points, runs_in_box, value_text
 from pages.parts.charts import BLUE, CATEGORICAL, LARGE, VERMILLION, style
 
 BRUSH = "brush"
@@ -30,47 +33,55 @@ def brushed(points: pd.DataFrame, selection: dict[str, Any] | None) -> set[str] 
     return runs_in_box(points.to_dict("records"), selection)
 
 
-def parallel_chart(rows: Sequence[RunRow], names: Sequence[str], kept: set[str] | None = None, large: bool = False):
-    """The parallel-coordinates chart: lines per run coloured by validation accuracy, runs outside the brush grey."""
+# Whether a point lies inside the brushed box, in Vega's expression language, as core.sweeps.compare.runs_in_box
+# decides it: a point on an axis the box does not cover passes; with no box, everything passes. `brush` is the
+# selection's own signal ({axis: [...], place: [low, high]}, the value st.altair_chart hands back).
+INSIDE = ("!isObject(brush) || !isArray(brush.axis) || !isArray(brush.place) || indexof(brush.axis, datum.axis) < 0"
+          " || (datum.place >= min(brush.place[0], brush.place[1]) - 1e-9"
+          " && datum.place <= max(brush.place[0], brush.place[1]) + 1e-9) ? 1 : 0")
+RUNS_LAYER, OUTSIDE_LAYER = "runs", "outside"        # the two line layers, by name (their marks' class in the SVG)
+
+
+def parallel_chart(rows: Sequence[RunRow], names: Sequence[str], large: bool = False):
+    """The parallel-coordinates chart: a line per run coloured by validation accuracy. Brushing greys the runs
+    outside the box in the chart itself, as it drags: every run is drawn grey underneath, and a run is drawn
+    again in colour on top while all its points pass the box (computed in Vega from the brush's signal)."""
     import altair as alt
 
     points, ticks = parallel_frames(rows, names)
     order = list(dict.fromkeys(points.axis))
-    points["kept"] = points.run.isin(kept) if kept is not None else True
     k = LARGE if large else 1
     x = alt.X("axis:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, orient="top", labelLimit=180 * k,
                                                          labelExpr="replace(datum.label, /_/g, ' ')"))
     y = alt.Y("place:Q", axis=None, scale=alt.Scale(domain=[-0.04, 1.04]))
-    colour = alt.condition("datum.kept", alt.Color("accuracy:Q", title="validation accuracy",
-                                                    scale=alt.Scale(scheme="viridis"),
-                                                    legend=alt.Legend(format=".0%", orient="bottom")),
-                           alt.value("#d0d0d0"))
+    known = points.accuracy.dropna()
+    domain = [float(known.min()), float(known.max())] if len(known) else [0.0, 1.0]
+    accuracy = alt.Color("accuracy:Q", title="validation accuracy", scale=alt.Scale(scheme="viridis", domain=domain),
+                         legend=alt.Legend(format=".0%", orient="bottom", titleLimit=0))
     brush = alt.selection_interval(encodings=["x", "y"], name=BRUSH)
-    lines = alt.Chart(points).mark_line(strokeWidth=3 * k, opacity=0.85).encode(
-        x=x, y=y, detail="run:N", color=colour, order=alt.Order("kept:N"),
-        tooltip=["run", "axis", "value", alt.Tooltip("accuracy:Q", format=".2%", title="validation accuracy")])
-    dots = alt.Chart(points).mark_circle(size=60 * k * k, opacity=0.9).encode(x=x, y=y, color=colour,
-                                                                           tooltip=["run", "axis", "value"]
-                                                                           ).add_params(brush)
+    tooltip = ["run", "axis", "value", alt.Tooltip("accuracy:Q", format=".2%", title="validation accuracy")]
+    kept = alt.Chart(points).transform_calculate(inside=INSIDE).transform_joinaggregate(
+        kept="min(inside)", groupby=["run"])
+    outside = alt.Chart(points).mark_line(strokeWidth=3 * k, color=OUTSIDE).encode(
+        x=x, y=y, detail="run:N", tooltip=tooltip).properties(name=OUTSIDE_LAYER)
+    lines = kept.transform_filter("datum.kept == 1").mark_line(strokeWidth=3 * k, opacity=0.9).encode(
+        x=x, y=y, detail="run:N", color=accuracy, tooltip=tooltip).properties(name=RUNS_LAYER)
+    dots = kept.mark_circle(size=60 * k * k, opacity=0.9).encode(
+        x=x, y=y, color=alt.condition("datum.kept == 1", accuracy, alt.value(OUTSIDE)),
+        tooltip=["run", "axis", "value"]).add_params(brush)
     rules = alt.Chart(pd.DataFrame({"axis": order})).mark_rule(color="#888888").encode(x=x)
     labels = alt.Chart(ticks).mark_text(align="left", dx=7, fontSize=12 * k, color="#333333").encode(
         x=x, y=y, text="label:N")
     height = int(360 * k)
-    return style(alt.layer(rules, lines, dots, labels).properties(height=height), large)
+    room = {"left": 5, "top": 5, "bottom": 5, "right": int(45 * k)}     # the last axis's labels and title, whole
+    return style(alt.layer(rules, outside, lines, dots, labels).properties(height=height, padding=room), large)
 
 
 def curves_frame(rows: Sequence[RunRow], colour_by: str) -> pd.DataFrame:
     frame = [{"run": r.label, "epoch": e.get("epoch", i + 1), "validation accuracy": e["val_accuracy"],
-              "by": _by(r, colour_by), "last": i == len(r.history) - 1, "state": r.state}
+              "by": colour_value(r, colour_by), "last": i == len(r.history) - 1, "state": r.state}
              for r in rows for i, e in enumerate(r.history) if "val_accuracy" in e]
     return pd.DataFrame(frame, columns=["run", "epoch", "validation accuracy", "by", "last", "state"])
-
-
-def _by(row: RunRow, colour_by: str) -> Any:
-    if colour_by in FIGURES:
-        return figure_value(row, colour_by)
-    value = row.settings.get(colour_by)
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else value_text(value)
 
 
 def curves_chart(rows: Sequence[RunRow], colour_by: str, large: bool = False):

@@ -1,17 +1,20 @@
 """A sweep in a real browser: four tiny runs started from the Train page, followed to their end, then on Compare a
 parallel-coordinates chart with four lines; dragging a box over the upper half of the validation-accuracy axis
-leaves fewer runs in the table. Screenshots at 1400x1000 and in presenter view go to tests/artifacts/."""
+leaves fewer runs in the table, and in the chart only those stay coloured, the others grey. Screenshots at
+1400x1000 and in presenter view go to tests/artifacts/."""
 from __future__ import annotations
 
 import re
 import shutil
 
 import pytest
+from PIL import Image
 
 from .helpers import REPO_ROOT, expect_rerun, main_text, screenshot, start_streamlit, wait_for_app, wait_for_main_text
 
 SWEEP_TIMEOUT_MS = 300_000
 CHART = '[data-testid="stVegaLiteChart"]'
+COLOURED, GREY = "g.mark-line.runs_marks path", "g.mark-line.outside_marks path"   # sweep_charts' two line layers
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +84,33 @@ def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page,
     wait_for_app(page)
     chart = page.locator(CHART).first
     chart.wait_for()
-    assert chart.locator("g.mark-line path").count() == 4             # one line per run
+    assert chart.locator(COLOURED).count() == 4                       # one line per run, all in colour
+    assert chart.locator(GREY).count() == 4                           # (and grey beneath, seen once brushed)
     wait_for_main_text(page, re.escape("Runs (4 runs)"))  # the table below the chart may still be drawing
     screenshot(page, "sweep_compare", full_page=False)
 
     brush_upper_half(page, chart, "validation accuracy")
     match = wait_for_main_text(page, r"Runs \((\d) of 4 runs, inside the box\)")
-    assert 1 <= int(match.group(1)) < 4
+    inside = int(match.group(1))
+    assert 1 <= inside < 4
+    chart = page.locator(CHART).first
+    assert chart.locator(COLOURED).count() == inside                  # the runs outside the box turned grey
+    assert chart.locator(GREY).count() == 4
+    strokes = {chart.locator(COLOURED).nth(i).get_attribute("stroke") for i in range(inside)}
+    assert "#d0d0d0" not in strokes and all(s and s.startswith(("#", "rgb")) for s in strokes)
     screenshot(page, "sweep_compare_brushed", full_page=False)
+    with page.expect_download() as download:                         # the PNG for slides, as brushed
+        page.locator(".st-key-compare_parallel_png button").click()
+    picture = Image.open(download.value.path())
+    assert picture.format == "PNG" and picture.width >= 1900
 
     page.goto(page.url + "&present=1")
     wait_for_app(page)
     page.locator(CHART).first.wait_for()
     screenshot(page, "sweep_compare_presenter", full_page=False)
     assert "What the results depend on" in main_text(page)
+    chart = page.locator(CHART).first
+    brush_upper_half(page, chart, "validation accuracy")
+    wait_for_main_text(page, rf"Runs \({inside} of 4 runs, inside the box\)")
+    assert page.locator(CHART).first.locator(COLOURED).count() == inside
+    screenshot(page, "sweep_compare_presenter_brushed", full_page=False)
