@@ -57,3 +57,20 @@ def test_augmented_batches_are_the_same_for_the_same_seed():
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
     assert not np.allclose(np.sort(one[0].ravel()), np.sort(x.ravel())), "they are augmented"
+
+
+def test_a_planned_fit_trains_on_them_without_a_warning():
+    """plan_fit hands fit the batches (not the arrays) and says they shuffle themselves: Keras warns otherwise."""
+    import warnings
+
+    from core.fit.config import TrainConfig
+    from core.fit.recipe import plan_fit
+
+    for augment in (False, True):
+        plan = plan_fit(TrainConfig.for_preset("linear", epochs=1, limit=300, validation_split=0.2, augment=augment))
+        assert isinstance(plan.fit_args["x"], tf.data.Dataset)
+        assert isinstance(plan.fit_args["validation_data"], tf.data.Dataset)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            history = plan.model.fit(**plan.fit_args)
+        assert len(history.history["val_accuracy"]) == 1

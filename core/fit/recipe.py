@@ -112,7 +112,8 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
             compile_model(model)
     has_val = len(split.y_val) > 0
     validation = batches(split.x_val, split.y_val, config.batch_size, shuffle=False) if has_val else None
-    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0, validation_data=validation)
+    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0, validation_data=validation,
+                                    shuffle=False)  # the batches shuffle themselves (Keras warns otherwise)
     augment_flag = None
     if config.augment:
         augment_flag = tf.Variable(True, trainable=False, name="augment")  # switched mid-run (core.fit.steering)
