@@ -90,8 +90,9 @@ def answer(curves: dict, eps: tuple[float, ...], variant: str, method: str, how:
     seed_words = (f"in each of {len(seeds)} seeds (gaps {_points(gaps[:, where].min())} to "
                   f"{_points(gaps[:, where].max())})" if len(seeds) > 1 else "in the one seed run")
     kept = [float(np.median([c[s][where] / c[s][0] if c[s][0] else 0.0 for s in seeds])) for c in (other, plain)]
+    paired = " (the median of the seeds' gaps)" if len(seeds) > 1 else ""
     at = (f"at ε = {eps[where]:g} it keeps {mine:.1%} of the test images against {theirs:.1%} without, "
-          f"{_points(gap)} (of the digits each read right unattacked, {kept[0]:.0%} against {kept[1]:.0%} "
+          f"{_points(gap)}{paired} (of the digits each read right unattacked, {kept[0]:.0%} against {kept[1]:.0%} "
           "are still read right)")
     clean_words = f"; unattacked, the gap is {_points(clean)}"
     if abs(gap) < CLEAR or not agree:
