@@ -125,8 +125,8 @@ def section_text(measured: dict) -> str:
     return "\n".join([
         f"**Does training with augmentation or with stroke-drawn copies resist attacks better?** The same network "
         f"(`{plan.arch}`, {plan.epochs} epoch{'s' * (plan.epochs > 1)}, a random {plan.limit:,} of the training "
-        f"digits, drawn by the seed, less 10% for validation) trained three ways, for each of {len(plan.seeds)} seed(s) "
-        f"({', '.join(map(str, plan.seeds))}): nothing added; augmentation on (`augment`, core/data/augment.py: "
+        f"digits, drawn by the seed, less 10% for validation) trained three ways, for each of {len(plan.seeds)} "
+        f"seed(s) ({', '.join(map(str, plan.seeds))}): nothing added; augmentation on (`augment`, core/data/augment.py: "
         f"random rotation, zoom, slant, shift and stroke thickness); {plan.stroke_copies:,} stroke-drawn copies "
         "added (`stroke_copies`: training digits redrawn as mouse strokes, so that model also sees "
         f"{plan.stroke_copies / (0.9 * plan.limit):.0%} more images per epoch). Everything else is the preset's "
