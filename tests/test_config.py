@@ -93,3 +93,28 @@ def test_importing_config_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_settings_differences_name_each_setting_that_differs_in_both_runs_values():
+    from core.fit.config import settings_differences
+
+    plain = TrainConfig.for_preset("cnn-fast", limit=20000, seed=1, name="plain").to_dict()
+    augmented = TrainConfig.for_preset("cnn-fast", limit=20000, seed=1, augment=True, name="aug").to_dict()
+    assert settings_differences(augmented, plain) == ["Augmentation: on / off"]  # names are not compared
+    drawn = {**plain, "stroke_copies": 6000, "seed": 2, "limit": None}
+    assert settings_differences(plain, drawn) == ["Training-sample limit: 20,000 / all",
+                                                  "Stroke-drawn copies: 0 / 6,000", "Seed: 1 / 2"]
+    mlp = TrainConfig.for_preset("custom-mlp", options={"hidden": [32]}).to_dict()
+    assert settings_differences(mlp, plain)[:2] == ["Architecture: custom-mlp / cnn-fast",
+                                                    "Architecture options: hidden=[32] / the preset's own"]
+    assert settings_differences(plain, dict(plain)) == []
+
+
+def test_settings_differences_take_a_setting_stored_before_it_existed_as_its_default_and_no_settings_as_unknown():
+    from core.fit.config import settings_differences
+
+    new = TrainConfig.for_preset("cnn-fast", stroke_copies=0).to_dict()
+    old = {k: v for k, v in new.items() if k not in ("stroke_copies", "drawings_weight")}
+    assert settings_differences(old, new) == []
+    assert settings_differences(old, {**new, "stroke_copies": 10}) == ["Stroke-drawn copies: 0 / 10"]
+    assert settings_differences({}, new) is None and settings_differences(new, None) is None

@@ -47,7 +47,12 @@ def test_nothing_more_is_computed_until_a_view_is_picked(temp_store):
     assert not any(s.value in ("What the network imagines", "Fool it", "The network's graph") for s in at.subheader)
 
 
-def test_imagine_shows_ten_class_images_per_model_and_the_units_of_the_one_looked_inside(with_mlp, shipped_model):
+def unit_numbers(at, what: str) -> list[int]:
+    """The channel (or unit) numbers shown, column by column, from captions such as "channel 3: grown (left, ...)"."""
+    return [int(m.group(1)) for c in captions(at) if (m := re.match(rf"{what} (\d+): ", c))]
+
+
+def test_imagine_shows_ten_class_images_and_each_models_channels_side_by_side(with_mlp, shipped_model):
     at = open_inside({"active_model": "little-mlp"})
     at.selectbox(key="inside_compare").select(DEFAULT_MODEL).run()
     show(at, IMAGINE)
@@ -56,18 +61,39 @@ def test_imagine_shows_ten_class_images_per_model_and_the_units_of_the_one_looke
     wanted = [(str(k), int(percent(e.probabilities[k, k])[:-1])) for e in expected for k in range(10)]
     assert class_captions(at) == wanted and min(p for _, p in wanted) >= 89  # shown rounded down
     assert "random jitter of up to 2 px" in all_text(at)
-    # the units of the MLP (looked inside first): no channels, and it says so
-    assert any("no convolutions, so channels do not apply" in t for t in texts(at.info))
-    units = [c for c in captions(at) if c.startswith("unit ")]
-    assert len(units) == inside_imagine.UNITS_SHOWN and units[0].startswith("unit 0: grown (left, ")
 
-    at.segmented_control(key="inside_which").set_value(DEFAULT_MODEL).run()
+    # each model with its own layer picker: the MLP says channels do not apply and shows units, the CNN channels
+    mlp_layer, cnn_layer = (inside_imagine.unit_keys(position)[0] for position in (0, 1))
+    assert at.selectbox(key=mlp_layer).value == explain.unit_layers(with_mlp)[0].name
+    first_cnn = explain.unit_layers(shipped_model)[0]
+    assert at.selectbox(key=cnn_layer).value == first_cnn.name and first_cnn.spatial
+    infos = texts(at.info)
+    assert any("little-mlp has no convolutions, so channels do not apply" in t for t in infos), infos
+    assert not any(DEFAULT_MODEL in t and "channels do not apply" in t for t in infos)
+    assert sorted(unit_numbers(at, "unit")) == list(range(inside_imagine.UNITS_SHOWN))
+    assert sorted(unit_numbers(at, "channel")) == list(range(inside_imagine.UNITS_SHOWN))
+    assert "Each model has its own layer picker" in all_text(at)
+
+    # a layer and first channel picked for the CNN leave the MLP's as they were
     layer = [layer for layer in explain.unit_layers(shipped_model) if layer.kind == "conv"][-1]
-    at.selectbox(key=inside_imagine.LAYER_KEY).select(layer.name).run()
-    at.number_input(key=inside_imagine.FIRST_UNIT_KEY).set_value(120).run()
-    assert not at.exception and not any("channels do not apply" in t for t in texts(at.info))
-    channels = [c for c in captions(at) if c.startswith("channel ")]
-    assert sorted(int(c.split(":")[0].split()[1]) for c in channels) == list(range(120, 128))  # 3 columns
+    at.selectbox(key=cnn_layer).select(layer.name).run()
+    at.number_input(key=inside_imagine.unit_keys(1)[1]).set_value(120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(unit_numbers(at, "channel")) == list(range(120, 128))
+    assert sorted(unit_numbers(at, "unit")) == list(range(inside_imagine.UNITS_SHOWN))
+    assert at.selectbox(key=mlp_layer).value == explain.unit_layers(with_mlp)[0].name
+
+
+def test_a_layer_kept_from_another_model_falls_back_to_the_first_layer(with_mlp, shipped_model):
+    cnn_layer = inside_imagine.unit_keys(1)[0]
+    conv = [layer for layer in explain.unit_layers(shipped_model) if layer.kind == "conv"][-1]
+    at = open_inside({"active_model": DEFAULT_MODEL, inside_imagine.unit_keys(0)[0]: conv.name,
+                      cnn_layer: "no-such-layer"})
+    at.selectbox(key="inside_compare").select("little-mlp").run()
+    show(at, IMAGINE)
+    assert at.selectbox(key=inside_imagine.unit_keys(0)[0]).value == conv.name
+    assert at.selectbox(key=cnn_layer).value == explain.unit_layers(with_mlp)[0].name
+    assert not at.exception and not at.error
 
 
 def test_imagine_can_start_from_the_drawing(temp_store):
@@ -110,6 +136,27 @@ def test_the_robustness_curve_is_drawn_on_request(temp_store):
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == charts_before + 1
     assert "An image counts as fooled at ε if any attack up to that ε fooled it" in all_text(at)
+    assert "Trained differently" not in all_text(at)  # one model: nothing to compare
+
+
+def test_two_models_curves_say_which_settings_differ(temp_store, small_mlp_model):
+    from core.fit.config import TrainConfig
+
+    store = ModelStore(temp_store)
+    config = TrainConfig.for_preset("custom-mlp", options={"hidden": (32,)}, limit=5000, seed=3)
+    store.save("mlp-aug", small_mlp_model, ModelMeta(arch="custom-mlp", config=config.replace(augment=True).to_dict()))
+    store.save("mlp-plain", small_mlp_model, ModelMeta(arch="custom-mlp", config=config.to_dict()))
+    store.save("mlp-unknown", small_mlp_model, ModelMeta(arch="custom-mlp"))
+    at = open_inside({"active_model": "mlp-aug", inside_attack.METHOD_KEY: inside_attack.FGSM})
+    at.selectbox(key="inside_compare").select("mlp-plain").run()
+    show(at, FOOL)
+    assert "Trained differently (mlp-aug / mlp-plain): Augmentation: on / off." in all_text(at)
+    at.button(key="inside_attack_curve").click().run()
+    assert not at.exception
+    assert sorted(name for name, _, method in inside_attack._curves() if method == "fgsm") == ["mlp-aug", "mlp-plain"]
+
+    at.selectbox(key="inside_compare").select("mlp-unknown").run()
+    assert "The training settings of mlp-unknown were not stored" in all_text(at)
 
 
 @pytest.mark.parametrize("bad", [300, -1, 2.5, float("nan")])

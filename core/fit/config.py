@@ -228,3 +228,34 @@ def settings_summary(values: dict[str, Any]) -> str:
     if number("seed") is not None:
         parts.append(f"seed {v['seed']:g}")
     return " · ".join(parts)
+
+
+NOT_SET = {"limit": "all", "start_from": "a new network"}   # what None means for an optional setting
+
+
+def _setting_value(key: str, value: Any) -> str:
+    if value is None:
+        return NOT_SET.get(key, "not set")
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "the preset's own"
+    return str(value)
+
+
+def settings_differences(first: Any, second: Any) -> list[str] | None:
+    """How two runs' stored settings differ, one phrase per setting ("Augmentation: on / off"), the architecture
+    and its options first, then SETTINGS' order; None when either run's settings were not stored. A setting
+    missing from one (stored before it existed) counts as its default. Model names are not compared."""
+    if not isinstance(first, dict) or not isinstance(second, dict) or not first or not second:
+        return None
+    defaults = TrainConfig().to_dict() | {"arch": None, "options": {}}
+    labels = {"arch": "Architecture", "options": "Architecture options",
+              **{key: setting.label for key, setting in SETTINGS.items() if key != "name"}}
+    return [f"{label}: {_setting_value(key, first.get(key, defaults[key]))} / "
+            f"{_setting_value(key, second.get(key, defaults[key]))}"
+            for key, label in labels.items() if first.get(key, defaults[key]) != second.get(key, defaults[key])]

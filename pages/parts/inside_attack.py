@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core import explain
+from core.fit.config import settings_differences
 from pages.parts import charts, resources
 from pages.parts.formatting import percent, plain
 from pages.parts.inside_input import Subject
@@ -99,6 +100,20 @@ def find_smallest_ui(models: list[Opened], subject: Subject, method: str, target
                 opened.model, subject.image, method, target=target, label=subject.label)
 
 
+def differences_words(models: list[Opened]) -> str:
+    """What two models' training settings differ in, from their stored settings ("" for one model)."""
+    if len(models) < 2:
+        return ""
+    first, second = models[0], models[1]
+    differences = settings_differences(first.settings, second.settings)
+    if differences is None:
+        missing = " and ".join(m.name for m in models[:2] if not m.settings)
+        return f"The training settings of {missing} were not stored, so what the two models differ in is not known."
+    if not differences:
+        return f"{first.name} and {second.name} were trained with the same settings: only their weights differ."
+    return f"Trained differently ({first.name} / {second.name}): " + "; ".join(differences) + "."
+
+
 @st.cache_resource(show_spinner=False)
 def _curves() -> dict:
     """Robustness curves made so far, by (model, version, method): shared by every session."""
@@ -110,6 +125,9 @@ def robustness_ui(models: list[Opened], method: str) -> None:
     import altair as alt
 
     st.markdown("#### How robust is it?")
+    differences = differences_words(models)
+    if differences:
+        st.caption(plain(differences))
     data = resources.dataset(models[0].spec.name)
     steps = CURVE_PGD_STEPS if method == "pgd" else 0
     keys = [(m.name, m.version, method) for m in models]

@@ -1,6 +1,6 @@
 """Inside the network: what it imagines. The input each model scores highest for each class, grown by gradient
-ascent from faint noise or from the input (two models side by side when comparing); and, for one layer of the
-model looked inside, what each channel (or unit) responds to most, next to the training images that excite it most."""
+ascent from faint noise or from the input; and, for a layer picked for each model, what each of its channels (or
+units) responds to most, next to the training images that excite it most. Two models side by side when comparing."""
 from __future__ import annotations
 
 import numpy as np
@@ -74,26 +74,34 @@ def _layer_words(layer: explain.LayerUnits) -> str:
     return f"{layer.name} ({layer.kind}, {layer.units} {what})"
 
 
-def units_ui(opened: Opened) -> None:
-    """For one layer: a grown picture per channel or unit, next to the training images that excite it most."""
-    st.markdown(f"#### What the units of {plain(opened.name)} respond to")
+def unit_keys(position: int) -> tuple[str, str]:
+    """The keys of the layer picker and the first-unit box of the model at `position` (0: the first model)."""
+    suffix = "" if position == 0 else f"_{position + 1}"
+    return LAYER_KEY + suffix, FIRST_UNIT_KEY + suffix
+
+
+def model_units_ui(opened: Opened, position: int, per_row: int) -> str | None:
+    """One model's layer picker, then a grown picture per channel or unit of that layer, next to the training
+    images that excite it most, `per_row` to a row; returns how the pictures were grown (None: nothing shown)."""
+    st.markdown(f"**{plain(opened.name)}**")
     layers = explain.unit_layers(opened.model)
     if not layers:
         st.info(f"{opened.name} has no hidden layer to look into: its input goes straight to the answer.")
-        return
+        return None
     if not any(layer.spatial for layer in layers):
         st.info(f"{opened.name} has no convolutions, so channels do not apply: here are the units of its "
                 "dense layers instead.")
+    layer_key, first_key = unit_keys(position)
     by_name = {layer.name: layer for layer in layers}
-    if st.session_state.get(LAYER_KEY) not in by_name:
-        st.session_state[LAYER_KEY] = layers[0].name
+    if st.session_state.get(layer_key) not in by_name:  # e.g. another model was picked in this place
+        st.session_state[layer_key] = layers[0].name
     pick, first_column = st.columns([3, 2], vertical_alignment="bottom")
-    name = pick.selectbox("Layer", list(by_name), key=LAYER_KEY, format_func=lambda n: _layer_words(by_name[n]))
+    name = pick.selectbox("Layer", list(by_name), key=layer_key, format_func=lambda n: _layer_words(by_name[n]))
     layer = by_name[name]
-    if not 0 <= int(st.session_state.get(FIRST_UNIT_KEY, 0)) < layer.units:
-        st.session_state[FIRST_UNIT_KEY] = 0
+    if not 0 <= int(st.session_state.get(first_key, 0)) < layer.units:
+        st.session_state[first_key] = 0
     first = first_column.number_input(f"First {'channel' if layer.spatial else 'unit'} shown", 0, layer.units - 1,
-                                      step=UNITS_SHOWN, key=FIRST_UNIT_KEY)
+                                      step=UNITS_SHOWN, key=first_key)
     units = tuple(range(int(first), min(layer.units, int(first) + UNITS_SHOWN)))
     with st.spinner(f"Growing {len(units)} pictures and ranking {RANKED:,} training images for {layer.name}..."):
         grown = _units(opened.model, opened.name, opened.version, layer.name, units)
@@ -101,8 +109,8 @@ def units_ui(opened: Opened) -> None:
     train = resources.dataset(opened.spec.name).x_train
     best = explain.top_images(means, units, k=TOP_IMAGES)
     what = "channel" if layer.spatial else "unit"
-    for column_index, column in enumerate(st.columns(3)):
-        for row in range(column_index, len(units), 3):
+    for column_index, column in enumerate(st.columns(per_row)):
+        for row in range(column_index, len(units), per_row):
             unit, rows = units[row], best[row]
             tiles = np.stack([_stretched(grown.images[row]), *train[rows]])
             dead = float(means[:, unit].max()) <= 0 and grown.activation[row] <= 0
@@ -110,14 +118,28 @@ def units_ui(opened: Opened) -> None:
                      f"{what} {unit}: grown (left, {grown.activation[row]:.2f}) and its top {TOP_IMAGES} "
                      f"training images (up to {float(means[rows[0], unit]):.2f})")
             column.image(tile_grid(tiles, len(tiles), 2), caption=words, output_format="PNG")
-    average = "averaged over the picture" if layer.spatial else ""
-    st.caption(f"Left of each row, the picture grown to make that {what} of {layer.name} as active as it can be "
-               f"({average + ', ' if average else ''}each stretched to its own range so faint patterns show; "
-               f"{grown.description}); right, the {TOP_IMAGES} of the first {RANKED:,} training images that make "
-               "it most active. The numbers are its activation.")
+    return grown.description
 
 
-def imagine_ui(models: list[Opened], opened: Opened, subject: Subject) -> None:
+def units_ui(models: list[Opened]) -> None:
+    """For each model (side by side when comparing), one layer of its own choosing: what each channel or unit
+    responds to most."""
+    st.markdown("#### What each channel responds to")
+    per_row = 3 if len(models) == 1 else 2
+    descriptions = []
+    for position, (column, opened) in enumerate(zip(st.columns(len(models), gap="large"), models)):
+        with column:
+            descriptions.append(model_units_ui(opened, position, per_row))
+    grown = next((d for d in descriptions if d), None)
+    if grown is None:
+        return
+    st.caption(f"Left of each row, the picture grown to make that channel (a convolution's feature map, averaged "
+               f"over the picture) or unit as active as it can be (each stretched to its own range so faint "
+               f"patterns show; {grown}); right, the {TOP_IMAGES} of the first {RANKED:,} training images that "
+               "make it most active. The numbers are its activation. Each model has its own layer picker.")
+
+
+def imagine_ui(models: list[Opened], subject: Subject) -> None:
     st.subheader("What the network imagines")
     class_images_ui(models, subject)
-    units_ui(opened)
+    units_ui(models)

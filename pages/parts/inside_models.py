@@ -25,6 +25,7 @@ class Opened:
     arch: str
     spec: datasets.DatasetSpec
     version: float
+    settings: dict = field(default_factory=dict, compare=False)  # the run's TrainConfig as stored (empty when not stored)
 
 
 @dataclass(eq=False)
@@ -83,4 +84,4 @@ def open_model(name: str) -> Opened | None:
     except (datasets.DatasetError, OSError) as exc:
         st.error(f"Model **{plain(name)}** cannot be used here: {plain(exc)}")
         return None
-    return Opened(name, model, meta.arch, spec, version)
+    return Opened(name, model, meta.arch, spec, version, meta.config)

@@ -23,7 +23,7 @@ def more_ui(models: list[Opened], opened: Opened, subject: Subject) -> None:
                "where every test image sits as the network sees it, and the network's layers as a diagram.")
     choice = st.segmented_control("Show", [IMAGINE, FOOL, PROJECTOR, GRAPH], key=MORE_KEY)
     if choice == IMAGINE:
-        imagine_ui(models, opened, subject)
+        imagine_ui(models, subject)
     elif choice == FOOL:
         fool_ui(models, subject)
     elif choice == PROJECTOR:
