@@ -27,7 +27,7 @@ TITLES = {
     14: "14. A short run, phase by phase: a new worker and a reused one",
     15: "15. A class presses Train at once: 10 and 30 visitors",
     16: "16. Sweeps: the machinery's overhead, what pruning saves, TPE against random",
-    17: "17. A class on a Ray cluster: warm actors against Ray tasks",
+    17: "17. A class on a Ray cluster: warm actors, 10 and 30 visitors",
     18: "18. What the network imagines, and how to fool it",
     19: "19. Every page's first render on a fresh server",
     20: "20. Draw for a room: ten at once on a fresh server, and mouse-up to answer",

@@ -73,23 +73,24 @@ def class_on_ray(runs: int = 10, cluster_cpus: int = 2, cpus_per_run: int = 1, s
 
 def ray_class(report: Report, title: str = TITLE) -> None:
     """The section: ten visitors (three in --quick) start the lesson step at once on a 2-CPU local cluster, with
-    the actors started by the first runs and started beforehand."""
-    runs = 3 if report.settings.quick else 10
-    figures = [class_on_ray(runs, warm=False), class_on_ray(runs, warm=True)]
+    the actors started by the first runs and started beforehand; then thirty (six), actors started beforehand."""
+    small, large = (3, 6) if report.settings.quick else (10, 30)
+    figures = [class_on_ray(small, warm=False), class_on_ray(small, warm=True), class_on_ray(large, warm=True)]
     config = figures[0]["config"]
-    rows = [f"| {'started beforehand' if f['warm'] else 'started by the first runs'} | {fmt(f['first'])} | "
-            f"{fmt(f['median'])} | {fmt(f['last'])} | {fmt(f['bound'])} | {f['last'] / f['bound']:.1f}x | "
+    rows = [f"| {f['runs']} | {'started beforehand' if f['warm'] else 'started by the first runs'} | "
+            f"{fmt(f['first'])} | {fmt(f['median'])} | {fmt(f['last'])} | {fmt(f['bound'])} | "
+            f"{f['last'] / f['bound']:.2f}x | "
             f"{fmt(median(f['per_run_wall']))} ({fmt(min(f['per_run_wall']))}-{fmt(max(f['per_run_wall']))}) | "
             f"{fmt(median(f['per_run_train']))} | {f['workers']} |" for f in figures]
     report.add(title, "\n".join([
-        f"{runs} visitors submit the same run ({config.arch}, {config.epochs} epochs, {config.limit:,} samples) at "
+        f"N visitors submit the same run ({config.arch}, {config.epochs} epochs, {config.limit:,} samples) at "
         f"the same moment to a fresh local Ray cluster of {figures[0]['cluster_cpus']} CPUs, one CPU per run, "
         "through the job registry and the Ray executor (warm actors, core.runs.ray_server.ActorPool). Seconds "
         "from submitting; the cluster's own start is not counted. The compute-only bound is the runs' training "
         "(`fit`) seconds summed, over the cluster's CPUs.", "",
-        "| actors | first result | median result | last result | compute-only bound | last / bound | "
+        "| visitors | actors | first result | median result | last result | compute-only bound | last / bound | "
         "a run's wall time, median (range) | its `fit` | worker processes |",
-        "|---|---|---|---|---|---|---|---|---|", *rows]))
+        "|---|---|---|---|---|---|---|---|---|---|", *rows]))
 
 
 def main(argv=None) -> int:
