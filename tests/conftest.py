@@ -21,6 +21,23 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray cluster per test module (its start-up takes seconds); never a `ray start` one, whatever
+    RAY_ADDRESS says. Ray is imported only by the modules that ask for it."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = os.environ.pop("RAY_ADDRESS", None)
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    if address is not None:
+        os.environ["RAY_ADDRESS"] = address
+
+
 @pytest.fixture
 def store(tmp_path):
     from core.store import ModelStore

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +206,22 @@ def test_every_help_prints(capsys, command):
     assert exited.value.code == 0 and "usage: python -m core" in out
     if command == ["train"]:
         assert "--stroke-copies" in out and "1% of it" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_during_lr_find_ends_it_without_a_traceback(tmp_path):
+    """A second Ctrl-C while the finder is still stopping ends it at once (status 130, one line, no traceback)."""
+    import signal
+
+    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path / "store")}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "lr-find", "--arch", "cnn-basic", "--limit", "20000",
+                             "--batches", "1000", "--high", "1e-3"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = proc.stderr.readline()
+    assert started.startswith("finding a learning rate: 1000 batches"), started
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "stopped; the finder saves nothing", err

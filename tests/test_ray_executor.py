@@ -23,19 +23,6 @@ LONG = TrainConfig.for_preset("mlp-128-64", epochs=20, batch_size=16, limit=2000
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """One local Ray cluster for the module (its start-up takes seconds)."""
-    address = os.environ.pop("RAY_ADDRESS", None)  # a local cluster, whatever the environment says
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a `ray start` one
-    yield
-    ray.shutdown()
-    if address is not None:
-        os.environ["RAY_ADDRESS"] = address
-
-
-@pytest.fixture(scope="module")
 def executor(cluster):
     """One warm actor for the module's runs; the cluster's other CPU is for the tests' own executors (an idle
     actor holds its CPU, so every executor a test makes is closed before the next)."""

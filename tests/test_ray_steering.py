@@ -19,18 +19,6 @@ from waiting import wait_until  # noqa: E402
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=100, limit=2000, batch_size=32)  # always stopped
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    address = os.environ.pop("RAY_ADDRESS", None)
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if address is not None:
-        os.environ["RAY_ADDRESS"] = address
-
-
 def test_pause_step_and_a_new_rate_on_ray(cluster, store):
     job = JobRegistry(1, store, RayExecutor(cpus=1, grace=20.0)).submit(LONG.replace(name="steered-on-ray"))
     assert wait_until(lambda: job.progress().steps >= 3, timeout=180)

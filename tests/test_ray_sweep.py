@@ -16,18 +16,6 @@ from core.sweeps.space import SweepSpec  # noqa: E402
 from core.sweeps.values import axis_from_text  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    address = os.environ.pop("RAY_ADDRESS", None)
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if address is not None:
-        os.environ["RAY_ADDRESS"] = address
-
-
 def test_a_sweeps_runs_train_side_by_side_on_ray(cluster, store, tmp_path):
     registry = JobRegistry(2, store, RayExecutor(cpus=1, grace=20.0))
     spec = SweepSpec({"arch": "linear", "epochs": 3, "limit": 6000, "batch_size": 16},

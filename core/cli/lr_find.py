@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from core.cli.common import UsageError, json_value
+from core.cli.common import ExitNow, UsageError, json_value
 from core.cli.train import add_setting_flags
 
 ROWS = 12   # rows of the curve printed
@@ -38,12 +38,17 @@ def run(args) -> int:
                                    args.low, args.high, args.batches)
     job = JobRegistry(1, ModelStore(), job_factory(args.executor or executor_from_env("thread"))).submit(config)
     try:
+        print(f"finding a learning rate: {args.batches} batches, the rate growing from {args.low:g} to "
+              f"{args.high:g} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         job.wait()
     except KeyboardInterrupt:
         job.stop()
-        job.wait(timeout=60)
-        print("stopped", file=sys.stderr)
-        return 130
+        try:  # a second Ctrl-C ends it at once, as it does for train
+            job.wait(timeout=60)
+        except KeyboardInterrupt:
+            job.stop()
+        print("stopped; the finder saves nothing", file=sys.stderr)
+        raise ExitNow(130, hooks=job.state.done)
     progress = job.progress()
     if progress.state == JobState.FAILED:
         print(f"the finder failed: {progress.error}", file=sys.stderr)
