@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from .helpers import REPO_ROOT, expect_rerun, main_text, screenshot, start_streamlit, wait_for_app, wait_for_main_text
 
@@ -84,8 +85,9 @@ def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page,
     wait_for_app(page)
     chart = page.locator(CHART).first
     chart.wait_for()
-    assert chart.locator(COLOURED).count() == 4                       # one line per run, all in colour
-    assert chart.locator(GREY).count() == 4                           # (and grey beneath, seen once brushed)
+    # Vega draws after the chart's frame is there: wait for the lines, then count them
+    expect(chart.locator(COLOURED)).to_have_count(4, timeout=30_000)  # one line per run, all in colour
+    expect(chart.locator(GREY)).to_have_count(4, timeout=30_000)      # (and grey beneath, seen once brushed)
     wait_for_main_text(page, re.escape("Runs (4 runs)"))  # the table below the chart may still be drawing
     screenshot(page, "sweep_compare", full_page=False)
 
@@ -94,8 +96,8 @@ def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page,
     inside = int(match.group(1))
     assert 1 <= inside < 4
     chart = page.locator(CHART).first
-    assert chart.locator(COLOURED).count() == inside                  # the runs outside the box turned grey
-    assert chart.locator(GREY).count() == 4
+    expect(chart.locator(COLOURED)).to_have_count(inside, timeout=30_000)  # the runs outside the box turned grey
+    expect(chart.locator(GREY)).to_have_count(4, timeout=30_000)
     strokes = {chart.locator(COLOURED).nth(i).get_attribute("stroke") for i in range(inside)}
     assert "#d0d0d0" not in strokes and all(s and s.startswith(("#", "rgb")) for s in strokes)
     screenshot(page, "sweep_compare_brushed", full_page=False)
@@ -112,5 +114,5 @@ def test_a_sweep_from_train_shows_on_compare_and_brushing_filters_the_runs(page,
     chart = page.locator(CHART).first
     brush_upper_half(page, chart, "validation accuracy")
     wait_for_main_text(page, rf"Runs \({inside} of 4 runs, inside the box\)")
-    assert page.locator(CHART).first.locator(COLOURED).count() == inside
+    expect(page.locator(CHART).first.locator(COLOURED)).to_have_count(inside, timeout=30_000)
     screenshot(page, "sweep_compare_presenter_brushed", full_page=False)
