@@ -1,4 +1,5 @@
-"""`python -m core evaluate`: test-set accuracy, per-class figures and the confusion matrix."""
+"""`python -m core evaluate`: test-set accuracy, per-class figures and the confusion matrix (kept beside the
+model for the Mistakes page, core.store.kept)."""
 from __future__ import annotations
 
 import json
@@ -16,10 +17,13 @@ def run(args) -> int:
     from core.data import datasets
     from core.nets.evaluation import evaluate
     from core.store import ModelStore
+    from core.store.kept import keep_evaluation
 
     model = load_model(args.model)
-    dataset = datasets.load(ModelStore().read_meta(args.model).dataset)
+    store = ModelStore()
+    dataset = datasets.load(store.read_meta(args.model).dataset)
     result = evaluate(model, *dataset.test_arrays())
+    keep_evaluation(store.paths(args.model)[0], dataset.spec.name, result)  # for the Mistakes page
     if args.json:
         print(json.dumps({"model": args.model, "dataset": dataset.spec.name, **result.summary()}))
         return 0

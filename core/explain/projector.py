@@ -14,9 +14,6 @@ settings, make it afresh.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from core.explain.graph import ExplainError
+from core.store.kept import model_digest, read_kept, write_kept
 
 PCA_DIMENSIONS = 50
 EARLY_ITERATIONS = 250  # openTSNE's early exaggeration phase
@@ -116,41 +114,24 @@ def place(embeddings, coordinates, query, k: int = PLACE_NEIGHBOURS) -> np.ndarr
 
 def map_key(model_file: Path, dataset: str, count: int, seed: int, iterations: int = ITERATIONS) -> str:
     """What a kept map is valid for: the model file's bytes, the dataset, the number of points, the settings."""
-    digest = hashlib.sha256()
-    with open(model_file, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return (f"v{MAP_FORMAT}:{digest.hexdigest()}:{dataset}:{count}:seed{seed}:pca{PCA_DIMENSIONS}:"
+    return (f"v{MAP_FORMAT}:{model_digest(model_file)}:{dataset}:{count}:seed{seed}:pca{PCA_DIMENSIONS}:"
             f"iter{EARLY_ITERATIONS}+{iterations}")
 
 
 def read_map(path: Path, key: str) -> ProjectorMap | None:
     """The map kept at `path` if it was made for `key`; None if there is none, it is stale or unreadable."""
+    kept = read_kept(path, key)
     try:
-        with np.load(path, allow_pickle=False) as kept:
-            if str(kept["key"]) != key:
-                return None
-            return ProjectorMap(kept["coordinates"].astype(np.float32), key, int(kept["seed"]),
-                                float(kept["seconds"]), from_cache=True)
-    except (OSError, KeyError, ValueError):
+        return None if kept is None else ProjectorMap(kept["coordinates"].astype(np.float32), key, int(kept["seed"]),
+                                                      float(kept["seconds"]), from_cache=True)
+    except (KeyError, ValueError, TypeError):
         return None
 
 
 def write_map(path: Path, projector_map: ProjectorMap) -> bool:
     """Keep the map at `path` (written whole, then renamed); False if the folder is not writable."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, coordinates=projector_map.coordinates, key=np.str_(projector_map.key),
-                     seed=projector_map.seed, seconds=projector_map.seconds)
-        os.replace(tmp, path)
-        return True
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        return False
+    return write_kept(path, projector_map.key, coordinates=projector_map.coordinates, seed=projector_map.seed,
+                      seconds=projector_map.seconds)
 
 
 def kept_map(path: Path, key: str, embeddings: Callable[[], np.ndarray], seed: int = 0,

@@ -15,6 +15,7 @@ from core.fit.watching import watch_callback
 from core.nets import builders
 from core.nets.evaluation import evaluate
 from core.store import ModelMeta, ModelStore, TestMetrics
+from core.store.kept import keep_evaluation
 
 
 class ProgressCallback(keras.callbacks.Callback):
@@ -99,6 +100,8 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
     base = config.name or finetune.default_name(config) or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     with clock("save"):
         name = store.save(base, model, meta, new=config.name is None, replay=replay)
+        if len(y_test) == len(dataset.y_test):  # the whole test set: the Mistakes page reads it from here
+            keep_evaluation(store.paths(name)[0], config.dataset, result)
     return JobResult(name, result.accuracy, result.loss, result.confusion.tolist(), train_seconds, len(history),
                      before=before, after=after, held_out=kept.held if kept else 0, base=config.start_from,
                      test_images=len(y_test))

@@ -1,5 +1,6 @@
 """Saved models: `<name>.keras` plus `<name>.json` metadata, written atomically (and `<name>.replay.npz`,
-the run's snapshots, when it has them; `<name>.map.npz`, a t-SNE map core.explain.projector keeps, once made).
+the run's snapshots, when it has them; `<name>.eval.npz` and `<name>.map.npz`, figures kept once made, see
+core.store.kept).
 
 A model is listed once its metadata exists, and the metadata is written last, so a crash
 mid-save never leaves a half-written model listed as healthy: a model file without metadata
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+from core.store.kept import EVALUATION_SUFFIX
 from core.store.names import VISITOR_NAME, StoreError, validate_name
 from core.store.schema import ModelInfo, ModelMeta
 
@@ -175,7 +177,8 @@ class ModelStore:
                 name = self._free_name(name)
             model_path, meta_path = self.root / f"{name}.keras", self.root / f"{name}.json"
             _atomic_write(model_path, lambda tmp: model.save(tmp))
-            (self.root / f"{name}{MAP_SUFFIX}").unlink(missing_ok=True)  # made for the weights saved before
+            for suffix in (MAP_SUFFIX, EVALUATION_SUFFIX):  # made for the weights saved before
+                (self.root / f"{name}{suffix}").unlink(missing_ok=True)
             replay_path = self.root / f"{name}{REPLAY_SUFFIX}"
             if replay_bytes is None:
                 replay_path.unlink(missing_ok=True)  # a model saved again without one: no stale replay
@@ -258,7 +261,8 @@ class ModelStore:
             meta_path.unlink(missing_ok=True)  # unlist first, then remove the weights
             model_path.unlink(missing_ok=True)
             (self.root / f"{name}{REPLAY_SUFFIX}").unlink(missing_ok=True)
-            (self.root / f"{name}{MAP_SUFFIX}").unlink(missing_ok=True)
+            for suffix in (MAP_SUFFIX, EVALUATION_SUFFIX):
+                (self.root / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=256)

@@ -18,6 +18,7 @@ from core.data import datasets
 from core.drawings import DrawingStore
 from core.nets.evaluation import Evaluation, evaluate
 from core.store import ModelStore
+from core.store.kept import keep_evaluation, read_evaluation
 
 if TYPE_CHECKING:
     from core.runs.queue import JobRegistry
@@ -165,8 +166,16 @@ def _warm(name: str, future: Future) -> None:
 
 @st.cache_resource(show_spinner="Evaluating on the test images...", max_entries=MAX_MODELS)
 def _evaluation(name: str, version: float) -> Evaluation:
-    x_test, y_test = dataset(dataset_of(name)).test_arrays()
-    return evaluate(_load(name, version), x_test, y_test)
+    """Read from beside the model when kept there (no TensorFlow needed), else computed once and kept."""
+    data = dataset(dataset_of(name))
+    x_test, y_test = data.test_arrays()
+    model_file = model_store().paths(name)[0]
+    kept = read_evaluation(model_file, data.spec.name, y_test)
+    if kept is not None:
+        return kept
+    result = evaluate(_load(name, version), x_test, y_test)
+    keep_evaluation(model_file, data.spec.name, result)
+    return result
 
 
 def _current(name: str) -> float:
