@@ -3,8 +3,8 @@
 The input is the drawing from the Draw page, a test image (the Mistakes page hands one over
 with "Look inside"), or an uploaded picture. The answer, its saliency and the what-if sliders
 live in one fragment, so a slider reruns only that part, for one model or two side by side.
-The training-set embeddings behind the neighbours and the map are computed once per model version
-(pages/parts/inside_models.py); the what-if controls are pages/parts/what_if.py.
+The training-set embeddings behind the neighbours and the map are computed once per model version, in a
+thread of their own once the page has rendered (pages/parts/inside_models.py); the what-if controls are pages/parts/what_if.py.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pages.parts import inside_views as views
 from pages.parts import resources, session
 from pages.parts.formatting import percent, plain
 from pages.parts.inside_input import Subject, input_ui
-from pages.parts.inside_models import Opened, embeddings, open_model
+from pages.parts.inside_models import Opened, embeddings, fill_embeddings, open_model
 from pages.parts.inside_more import more_ui
 from pages.parts.what_if import VARIANT_KEY, describe_change, variant_ui, what_if_sliders_ui
 
@@ -140,6 +140,8 @@ def first_layer_ui(opened: Opened) -> None:
 def neighbours_and_map_ui(opened: Opened, subject: Subject) -> None:
     st.subheader("The closest training images")
     slot = embeddings(opened)
+    if slot is None:  # still being filled (a progress bar says so), or failed (a message says why)
+        return
     query = explain.embed(opened.model, subject.image[None])[0]
     near = explain.nearest(slot.train, query, k=NEIGHBOURS)
     data = resources.dataset(opened.spec.name)
@@ -196,7 +198,9 @@ def main() -> None:
         answer_ui(subject, models, variants)
         if len(variants) > 1:
             preprocessing_ui(subject, models, variants)
-        more_ui(models, inside_ui(models, subject), subject)
+        opened = inside_ui(models, subject)
+        more_ui(models, opened, subject)
+        fill_embeddings(opened)  # after the page rendered: the neighbours and the map fill in when done
     except datasets.DatasetError as exc:
         st.error(plain(exc))
     except explain.ExplainError as exc:

@@ -193,3 +193,17 @@ def use_registry(monkeypatch, registry) -> None:
 
     resources.freeze_long_lived()
     monkeypatch.setattr(resources, "registry", lambda: registry)
+
+
+def with_embeddings(at: AppTest) -> AppTest:
+    """Wait for the Inside page's embedding threads (pages/parts/inside_models.py fills them after a render),
+    then run the page again, as its progress bar does once they are done: it now shows the neighbours."""
+    import threading
+
+    from pages.parts.inside_models import EMBEDDING_THREAD
+
+    for thread in threading.enumerate():
+        if thread.name.startswith(EMBEDDING_THREAD):
+            thread.join(TIMEOUT)
+            assert not thread.is_alive(), "the embeddings were not made in time"
+    return at.run()

@@ -7,6 +7,7 @@ the predicted class, the number of pictures (one per layer that has one), the ne
 from __future__ import annotations
 
 import html
+import threading
 import re
 
 import keras
@@ -19,7 +20,8 @@ from core.data import datasets
 from core.nets.builders import build_model, for_inference
 from core.store import DEFAULT_MODEL, ModelMeta, ModelStore
 
-from page_support import ROOT, TIMEOUT, all_text, blank_paper_png, canvas_image, png_bytes, texts, vertical_bar
+from page_support import (ROOT, TIMEOUT, all_text, blank_paper_png, canvas_image, png_bytes, texts, vertical_bar,
+                          seen, with_embeddings)
 
 INSIDE = "pages/inside.py"
 DRAWING, TEST, UPLOAD = ":material/draw: Your drawing", ":material/image: A test image", ":material/upload: Upload"
@@ -33,7 +35,7 @@ def open_inside(state: dict | None = None) -> AppTest:
         at.session_state[key] = value
     at.switch_page(INSIDE).run()
     assert not at.exception, [e.value for e in at.exception]
-    return at
+    return with_embeddings(at)
 
 
 def answers(at: AppTest) -> list[str]:
@@ -221,3 +223,41 @@ def test_look_inside_on_a_mistakes_card_opens_that_test_image(temp_store):
     assert captions(at)[0] == f"test image #{index}: what the network gets, 28 x 28"
     mnist = datasets.load("mnist")
     assert "✗ wrong: it is " + str(mnist.y_test[index]) in "".join(m.value for m in at.markdown)
+
+
+def test_the_page_renders_before_the_training_images_are_embedded(temp_store, monkeypatch):
+    """The ~70,000 images go through the model in a thread after the page rendered: the answer and the layers
+    are shown at once, a progress bar stands where the neighbours will be, and the next run shows them."""
+    release, embed = threading.Event(), explain.embed
+
+    def held_embed(model, images, *args, **kwargs):
+        assert release.wait(TIMEOUT), "never released"
+        return embed(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(explain, "embed", held_embed)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(INSIDE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    mnist = datasets.load("mnist")
+    assert answers(at) == [str(mnist.y_test[0])]
+    assert any(c.startswith("conv2d: all 32") for c in captions(at))
+    assert neighbour_captions(at) == [] and not at.get("vega_lite_chart")
+    assert any(p.proto.text.startswith("Passing all 70,000 training and test images through default")
+               for p in at.get("progress")), [p.proto for p in at.get("progress")]
+
+    release.set()
+    with_embeddings(at)
+    assert len(neighbour_captions(at)) == 8 and len(at.get("vega_lite_chart")) == 1
+    assert not at.get("progress")
+
+
+def test_embeddings_that_fail_say_so_and_the_rest_of_the_page_stays(temp_store, monkeypatch):
+    def broken_embed(model, images, *args, **kwargs):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(explain, "embed", broken_embed)
+    at = with_embeddings(open_inside())
+    assert not at.exception
+    assert any("could not be passed through default: MemoryError: out of memory" in seen(e.value) for e in at.error), \
+        [e.value for e in at.error]
+    assert answers(at) and neighbour_captions(at) == []

@@ -1,6 +1,6 @@
 """The models Inside the network looks at: each loaded with its dataset's spec (a problem becomes a
-message), and its training-set embeddings and test-set map, computed once per model version and shared
-by every session."""
+message), and its training-set embeddings and test-set map, computed once per model version in a thread
+of their own, after the page has rendered, and shared by every session."""
 from __future__ import annotations
 
 import threading
@@ -30,12 +30,24 @@ class Opened:
 
 @dataclass(eq=False)
 class EmbeddingSlot:
-    """One model version's training- and test-set embeddings and test-set map, filled once and shared by sessions."""
+    """One model version's training- and test-set embeddings and test-set map, filled once, in a thread of its
+    own (fill_embeddings), and shared by sessions; `done` of `total` images passed through so far."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
+    done: int = 0
+    total: int = 0
+    error: str | None = None
     train: np.ndarray | None = None
     test: np.ndarray | None = None
     test_map: explain.EmbeddingMap | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.train is not None
+
+
+EMBEDDING_THREAD = "inside-embeddings"  # the filling threads' name prefix (tests wait for them)
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
@@ -43,32 +55,58 @@ def _embedding_slot(name: str, version: float, dataset: str) -> EmbeddingSlot:
     return EmbeddingSlot()
 
 
-def embeddings(opened: Opened) -> EmbeddingSlot:
-    """The slot of `opened`, filled on first use with a progress bar saying it happens once per model."""
-    slot = _embedding_slot(opened.name, opened.version, opened.spec.name)
-    if slot.train is not None:
-        return slot
-    if not slot.lock.acquire(blocking=False):  # another session is filling it
-        with st.spinner("Another visitor's page is reading the training images through this model; one moment..."):
-            slot.lock.acquire()
+def _slot(opened: Opened) -> EmbeddingSlot:
+    return _embedding_slot(opened.name, opened.version, opened.spec.name)
+
+
+def fill_embeddings(opened: Opened) -> None:
+    """Start passing every training and test image through `opened`, once per model version, in a thread of
+    its own: called once the page has rendered, so that the page never waits for the ~70,000 images."""
+    slot = _slot(opened)
+    with slot.lock:
+        if slot.thread is not None or slot.ready:
+            return
+        data = resources.dataset(opened.spec.name)
+        slot.total = len(data.x_train) + len(data.x_test)
+        slot.thread = threading.Thread(target=_fill, args=(slot, opened.model, data), daemon=True,
+                                       name=f"{EMBEDDING_THREAD}-{opened.name}")
+        slot.thread.start()
+
+
+def _fill(slot: EmbeddingSlot, model, data: datasets.Dataset) -> None:
     try:
-        if slot.train is None:
-            data = resources.dataset(opened.spec.name)
-            total = len(data.x_train) + len(data.x_test)
-            text = (f"Passing all {total:,} training and test images through {opened.name}: "
-                    "this happens once per model, then it is instant.")
-            bar = st.progress(0.0, text=text)
-            train = explain.embed(opened.model, data.x_train,
-                                  progress=lambda done, _: bar.progress(done / total, text=text))
-            test = explain.embed(opened.model, data.x_test,
-                                 progress=lambda done, _: bar.progress((len(train) + done) / total, text=text))
-            slot.test_map = explain.embedding_map(test)
-            slot.test = test
-            slot.train = train
-            bar.empty()
-    finally:
-        slot.lock.release()
-    return slot
+        train = explain.embed(model, data.x_train, progress=lambda done, _: setattr(slot, "done", done))
+        test = explain.embed(model, data.x_test,
+                             progress=lambda done, _: setattr(slot, "done", len(train) + done))
+        slot.test_map = explain.embedding_map(test)
+        slot.test = test
+        slot.train = train
+    except Exception as exc:  # noqa: BLE001  shown where the embeddings would be
+        slot.error = f"{type(exc).__name__}: {exc}"
+
+
+def embeddings(opened: Opened) -> EmbeddingSlot | None:
+    """The slot of `opened` once filled; until then a progress bar that follows the filling thread and reruns
+    the page when it is done, and None (the caller shows nothing more)."""
+    slot = _slot(opened)
+    if slot.ready:
+        return slot
+    if slot.error is not None:
+        st.error(f"The training images could not be passed through {plain(opened.name)}: {plain(slot.error)}")
+        return None
+    _filling_ui(opened.name, opened.version, opened.spec.name)
+    return None
+
+
+@st.fragment(run_every=1.0)
+def _filling_ui(name: str, version: float, dataset: str) -> None:
+    slot = _embedding_slot(name, version, dataset)
+    if slot.ready or slot.error is not None:
+        st.rerun()  # the whole page, now with them
+    total = slot.total or 70_000
+    st.progress(min(1.0, slot.done / total),
+                text=f"Passing all {total:,} training and test images through {name} ({slot.done:,} so far): "
+                     "this happens once per model, then it is instant.")
 
 
 def open_model(name: str) -> Opened | None:

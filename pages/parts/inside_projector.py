@@ -118,6 +118,8 @@ def projector_ui(opened: Opened, subject: Subject) -> None:
                                   help="t-SNE keeps each image next to the ones the network finds alike; PCA "
                                        "shows the two directions the images differ most along, and is instant.")
     slot = embeddings(opened)
+    if slot is None:
+        return
     query = explain.embed(opened.model, subject.image[None])[0]
     placed = "" if subject.test_index is not None else ", placed among the test images nearest it"
     if layout == PCA:
