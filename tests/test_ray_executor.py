@@ -50,6 +50,14 @@ def test_stop_on_ray_keeps_what_was_learned_under_a_free_name(store, executor):
     name = progress.result.model_name
     assert name != first.progress().result.model_name and store.read_meta(name).stopped_early is True
 
+    from core.data import datasets
+    from core.store.kept import evaluation_path, read_evaluation
+
+    finished = store.paths(first.progress().result.model_name)[0]   # the node's test, kept by the server
+    kept = read_evaluation(finished, "mnist", datasets.load("mnist").y_test)
+    assert kept is not None and kept.accuracy == pytest.approx(first.progress().result.test_accuracy)
+    assert not evaluation_path(store.paths(name)[0]).exists(), "a stopped run is tested on a sample: not kept"
+
 
 def test_a_killed_ray_worker_fails_its_run_and_the_next_run_trains(store, executor):
     registry = JobRegistry(1, store, executor)

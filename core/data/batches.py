@@ -33,6 +33,9 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = No
     if shuffle:
         order = order.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     arrays = tf.data.Dataset.from_tensors((x, y)).repeat()  # as Keras does: the arrays are not copied per batch
-    return (tf.data.Dataset.zip((order.batch(batch_size), arrays))
-            .map(lambda picked, both: (tf.gather(both[0], picked), tf.gather(both[1], picked)))
-            .with_options(threadless()))
+    return tf.data.Dataset.zip((order.batch(batch_size), arrays)).map(_gather).with_options(threadless())
+
+
+@tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: AutoGraph would only add time to each run
+def _gather(picked, both):
+    return tf.gather(both[0], picked), tf.gather(both[1], picked)

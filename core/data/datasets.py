@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,15 @@ class Dataset:
     y_test: np.ndarray
 
     def test_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised test images and labels."""
-        return normalise(self.x_test), self.y_test
+        """Normalised test images (made once per loaded dataset, read-only) and labels."""
+        return self._normalised_test, self.y_test
+
+    @cached_property
+    def _normalised_test(self) -> np.ndarray:
+        """Every run is tested on these: normalising 10,000 images took ~0.09 s of each short run, uncounted."""
+        images = normalise(self.x_test)
+        images.flags.writeable = False
+        return images
 
 
 @dataclass(frozen=True)

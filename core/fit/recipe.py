@@ -111,16 +111,17 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
                 model = build()
             compile_model(model)
     has_val = len(split.y_val) > 0
-    validation = batches(split.x_val, split.y_val, config.batch_size, shuffle=False) if has_val else None
-    fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0, validation_data=validation,
-                                    shuffle=False)  # the batches shuffle themselves (Keras warns otherwise)
-    augment_flag = None
-    if config.augment:
-        augment_flag = tf.Variable(True, trainable=False, name="augment")  # switched mid-run (core.fit.steering)
-        fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed,
-                                            switch=augment_flag))
-    else:  # not the arrays themselves: Keras' own pipeline for them can hang when dropped (core.data.batches)
-        fit_args.update(x=batches(split.x_train, split.y_train, config.batch_size, config.seed))
+    with clock("data"):  # the pipelines: copying the arrays in costs a short run ~10-20 ms
+        validation = batches(split.x_val, split.y_val, config.batch_size, shuffle=False) if has_val else None
+        fit_args: dict[str, Any] = dict(epochs=config.epochs, verbose=0, validation_data=validation,
+                                        shuffle=False)  # the batches shuffle themselves (Keras warns otherwise)
+        augment_flag = None
+        if config.augment:
+            augment_flag = tf.Variable(True, trainable=False, name="augment")  # switched mid-run (core.fit.steering)
+            fit_args.update(x=augmented_dataset(split.x_train, split.y_train, config.batch_size, config.seed,
+                                                switch=augment_flag))
+        else:  # not the arrays themselves: Keras' own pipeline for them can hang when dropped (core.data.batches)
+            fit_args.update(x=batches(split.x_train, split.y_train, config.batch_size, config.seed))
     return FitPlan(model, preset, fit_args, batches_per_epoch, len(split.y_train), has_val, dataset_samples, kept,
                    (split.x_train, split.y_train), augment_flag,
                    (split.x_val, split.y_val) if has_val else None)

@@ -15,7 +15,6 @@ from core.fit.watching import watch_callback
 from core.nets import builders
 from core.nets.evaluation import evaluate
 from core.store import ModelMeta, ModelStore, TestMetrics
-from core.store.kept import keep_evaluation
 
 
 class ProgressCallback(keras.callbacks.Callback):
@@ -98,10 +97,10 @@ def evaluate_and_save(model, config: TrainConfig, history: list[dict[str, float]
         train_seconds=round(train_seconds, 2), stopped_early=stopped_early, author=author, note=note,
         extra={**(extra or {}), **({"events": [e.to_dict() for e in events]} if events else {})})
     base = config.name or finetune.default_name(config) or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    whole = len(y_test) == len(dataset.y_test)  # the whole test set: kept for the Mistakes page
     with clock("save"):
-        name = store.save(base, model, meta, new=config.name is None, replay=replay)
-        if len(y_test) == len(dataset.y_test):  # the whole test set: the Mistakes page reads it from here
-            keep_evaluation(store.paths(name)[0], config.dataset, result)
+        name = store.save(base, model, meta, new=config.name is None, replay=replay,
+                          evaluation=(config.dataset, result) if whole else None)
     return JobResult(name, result.accuracy, result.loss, result.confusion.tolist(), train_seconds, len(history),
                      before=before, after=after, held_out=kept.held if kept else 0, base=config.start_from,
                      test_images=len(y_test))

@@ -11,6 +11,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before ray is imported:
 import ray  # noqa: E402
 
 from core.runs.out_of_process import run_in_worker  # noqa: E402
+from core.store import KerasFileBytes  # noqa: E402
 
 PUSH_EVERY = 0.2  # seconds between a task's progress pushes
 
@@ -59,7 +60,7 @@ class CapturingStore:
     holds the one stored model a fine-tune starts from, sent along by the server: (name, .keras bytes, ModelMeta)."""
 
     def __init__(self, base: tuple | None = None):
-        self.saved: tuple | None = None  # (name, .keras bytes, ModelMeta, new, replay bytes or None)
+        self.saved: tuple | None = None  # (name, .keras bytes, ModelMeta, new, replay bytes or None, evaluation)
         self.base = base
 
     def _base(self, name: str) -> tuple:
@@ -81,12 +82,10 @@ class CapturingStore:
             path.write_bytes(data)
             return keras.saving.load_model(path, safe_mode=True, compile=False)
 
-    def save(self, name: str, model, meta, *, new: bool = False, replay=None) -> str:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.keras"
-            model.save(path)
-            replay_bytes = replay if replay is None or isinstance(replay, bytes) else replay.to_bytes()
-            self.saved = (name, path.read_bytes(), meta, new, replay_bytes)
+    def save(self, name: str, model, meta, *, new: bool = False, replay=None, evaluation=None) -> str:
+        data = model.data if isinstance(model, KerasFileBytes) else KerasFileBytes.of(model).data
+        replay_bytes = replay if replay is None or isinstance(replay, bytes) else replay.to_bytes()
+        self.saved = (name, data, meta, new, replay_bytes, evaluation)
         return name
 
 

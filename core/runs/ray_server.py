@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before ray is imported: no usage reports
 import ray  # noqa: E402
@@ -22,19 +21,10 @@ from core.fit.progress import StopRequested  # noqa: E402
 from core.runs.out_of_process import OutOfProcessJob, stop_grace_from_env  # noqa: E402
 from core.runs.ray_connection import RayConnectionError, connect, env_int, runtime_env  # noqa: E402
 from core.runs.ray_node import PUSH_EVERY, RunChannels, Trainer  # noqa: E402
+from core.store import KerasFileBytes  # noqa: E402
 
 CPUS_ENV = "DIGIT_STUDIO_RAY_CPUS"               # CPUs one run reserves (default 1)
 ACTORS_ENV = "DIGIT_STUDIO_RAY_ACTORS"           # warm actors kept between runs (default 2; each holds its CPUs)
-
-
-class KerasFileBytes:
-    """A trained model as the bytes of its .keras file; ModelStore.save writes it like a model."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def save(self, path) -> None:
-        Path(path).write_bytes(self.data)
 
 
 def fine_tune_inputs(config, store) -> dict:
@@ -272,7 +262,7 @@ class RayJob(OutOfProcessJob):
             if saved is None:
                 self.recorder.failed("The Ray task sent no model back.")
                 return
-            name, data, meta, new, replay = saved
-            stored = self.store.save(name, KerasFileBytes(data), meta, new=new, replay=replay)
+            name, data, meta, new, replay, evaluation = saved
+            stored = self.store.save(name, KerasFileBytes(data), meta, new=new, replay=replay, evaluation=evaluation)
             self._outcome = ("done", dataclasses.replace(outcome[1], model_name=stored), outcome[2])
         self._end_with_outcome("The Ray task ended without a word about its run.")

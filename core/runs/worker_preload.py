@@ -1,5 +1,5 @@
 """Imported once, by the forkserver that forks every worker process (core.runs.workers), never by the server:
-TensorFlow with the training code, and every dataset (with its live panel's margins). Each worker is forked with them already loaded,
+TensorFlow with the training code, and every dataset (with its live panel's margins and its normalised test images). Each worker is forked with them already loaded,
 so it starts in about a second instead of paying 3-5 s of CPU to import TensorFlow itself, and the datasets'
 pages are shared between the workers (copy-on-write: nobody writes them) rather than read and checked by each. No TensorFlow op runs here, so
 no runtime thread pool exists yet when a worker is forked."""
@@ -31,6 +31,8 @@ from core.fit.watching import choose_panel  # noqa: E402
 
 for _name in datasets.DATASETS:
     try:
-        choose_panel(datasets.load(_name), seed=0)  # the panel's class-mean margins too, worked out once here
+        _dataset = datasets.load(_name)
+        choose_panel(_dataset, seed=0)  # the panel's class-mean margins too, worked out once here
+        _dataset.test_arrays()          # and the normalised test images every run is tested on
     except Exception:  # a missing or damaged file: the run that asks for it reports that, not every worker
         pass

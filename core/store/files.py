@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from core.store.kept import EVALUATION_SUFFIX
+from core.store.kept import EVALUATION_SUFFIX, keep_evaluation
 from core.store.names import VISITOR_NAME, StoreError, validate_name
 from core.store.schema import ModelInfo, ModelMeta
 
@@ -42,6 +42,24 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class KerasFileBytes:
+    """A model as the bytes of its .keras file (made with Keras' own saving); ModelStore.save writes it like a
+    model. A run makes it while the model is tested (core.fit.training); a Ray node sends it to the server."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    @classmethod
+    def of(cls, model) -> "KerasFileBytes":
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            model.save(path)
+            return cls(path.read_bytes())
+
+    def save(self, path) -> None:
+        Path(path).write_bytes(self.data)
 
 
 class ModelStore:
@@ -161,9 +179,12 @@ class ModelStore:
         validate_name(base)
         return self._free_name(base)
 
-    def save(self, name: str, model, meta: ModelMeta, *, new: bool = False, replay=None) -> str:
-        """Save model, replay (a core.store.snapshots.Replay or its bytes, if any) then metadata, each atomically,
-        under the store lock; returns the name used.
+    def save(self, name: str, model, meta: ModelMeta, *, new: bool = False, replay=None,
+             evaluation: tuple | None = None) -> str:
+        """Save model (a Keras model, or anything whose .save(path) writes a .keras file, like KerasFileBytes),
+        replay (a core.store.snapshots.Replay or its bytes, if any) then metadata, each atomically, under the
+        store lock; returns the name used. `evaluation`: (dataset name, core.nets.evaluation.Evaluation of
+        its whole test set), kept beside the model (core.store.kept) for the Mistakes page.
 
         With `new`, `name` is a base: the first free of `name`, `name-2`, ... is chosen and
         written under the same lock, so concurrent savers never pick the same name.
@@ -184,6 +205,8 @@ class ModelStore:
                 replay_path.unlink(missing_ok=True)  # a model saved again without one: no stale replay
             else:
                 _atomic_write(replay_path, lambda tmp: tmp.write_bytes(replay_bytes))
+            if evaluation is not None:
+                keep_evaluation(model_path, *evaluation)
             text = json.dumps(meta.to_json(name), indent=2, default=_jsonable)
             _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
         return name
