@@ -160,3 +160,57 @@ def test_fifty_runs_in_a_row_keep_the_memory_where_it_was_after_the_fifth(store,
     assert workers == {worker.pid} and worker.runs == 50, "one worker trained all fifty (none retired)"
     assert worker.memory[49] <= 1.10 * worker.memory[4], f"worker memory grew: {worker.memory[4]} -> {worker.memory[49]}"
     assert server[50] <= 1.10 * server[5], f"server memory grew: {server[5]} -> {server[50]}"
+
+
+def test_a_spare_warms_the_latest_kind_of_run_and_then_trains_it_as_a_cold_worker_would(store):
+    """A presenter's demo run, then a spare that warmed its kind (core.runs.warm_up): the next run of that kind on
+    the spare starts with its training step already traced, and trains the same weights as on a cold worker."""
+    config = SHORT.replace(seed=4)
+    cold_pool = WorkerPool(grace=20.0, cores=2)
+    try:
+        cold = JobRegistry(1, store, cold_pool, cores=2).submit(config.replace(name="cold"))
+        cold_progress = finished(cold)
+    finally:
+        cold_pool.close()
+
+    pool = WorkerPool(spares=1, grace=20.0, cores=2)
+    try:
+        registry = JobRegistry(1, store, pool, cores=2)
+        finished(registry.submit(config.replace(seed=8, name="demo")))  # takes a new worker: no spare yet
+        demo_pid = registry.jobs()[-1].worker_pid
+        pool.top_up()   # as after a run's first batch
+        spare = next(w for w in pool.idle_workers() if w.pid != demo_pid)
+        assert spare.warming, "the new spare was sent the demo's kind to warm"
+        assert pool.wait_warmed(180) and not spare.warming
+        pool._idle.remove(demo_pid_worker := next(w for w in pool.idle_workers() if w.pid == demo_pid))
+        demo_pid_worker.end()   # only the warmed spare is left to take the next run
+        warmed = registry.submit(config.replace(name="warmed"))
+        warmed_progress = finished(warmed)
+        assert warmed.worker_pid == spare.pid
+    finally:
+        pool.close()
+    assert warmed_progress.phases["tracing"] < 0.5 * cold_progress.phases["tracing"], \
+        (warmed_progress.phases, cold_progress.phases)
+    for a, b in zip(saved_weights(store, "cold"), saved_weights(store, "warmed")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg="a warmed spare trains as a cold worker")
+
+
+def test_a_run_sent_during_a_warm_up_ends_it_and_trains_at_once(store):
+    from core.runs.workers import Worker
+
+    long_kind = TrainConfig.for_preset("mlp-128-64", epochs=1, stroke_copies=60000)  # minutes of stroke copies first
+    pool = WorkerPool(grace=20.0, cores=2)
+    worker = Worker(pool._threads(1))
+    try:
+        assert worker.wait_ready(120)
+        worker.send_warm_up([long_kind.to_dict(), SHORT.to_dict()])
+        pool._idle.append(worker)
+        job = JobRegistry(1, store, pool, cores=2).submit(SHORT.replace(seed=1, name="asked"))
+        progress = finished(job)
+        assert job.worker_pid == worker.pid
+        assert not worker.warming, "the run heard the warm-up end"
+        assert progress.phases["worker"] < 20, progress.phases  # not the minutes the warm-up would take
+    finally:
+        pool.close()
+    assert store.read_meta("asked").test_accuracy > 0.5
+    assert [info.name for info in store.list() if info.name != "default"] == ["asked"], "the warm-up saved nothing here"

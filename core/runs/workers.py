@@ -20,10 +20,12 @@ import os
 import signal
 import threading
 import time
+import traceback
 
 from core.fit.control import SharedControl
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
+from core.runs.warm_up import RecentKinds
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError there only makes workers slower
@@ -119,12 +121,33 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
             return
         if job is None:
             return
+        if "warm" in job:  # a spare's warm-up (core.runs.warm_up): ended by the first run sent meanwhile
+            _warm_up(job["warm"], jobs.poll, events.send)
+            continue
         events.send(("started", os.getpid()))
         run_in_worker(job["job_id"], config_from_dict(job["config"]), events.send, stop.is_set,
                       ModelStore(job["store"]), probe=probe.get if probe is not None else None, keep_warm=True,
                       control=control.get if control is not None else None)
         _forget_run()
         events.send(("idle", _resident_bytes()))
+
+
+def _warm_up(configs: list[dict], run_waiting, send) -> None:
+    """Warm each kind of run in `configs` (core.runs.warm_up) until a run is waiting; then say ("warmed", kinds)."""
+    from core.fit.config import TrainConfig
+    from core.runs.warm_up import warm_up
+
+    warmed = 0
+    for values in configs:
+        if run_waiting():
+            break
+        try:
+            warm_up(TrainConfig.from_dict(values), run_waiting)
+            warmed += 1
+        except Exception:  # a warm-up is only a head start: the run itself reports any real problem
+            traceback.print_exc()
+    _forget_run()
+    send(("warmed", warmed))
 
 
 class Worker:
@@ -142,6 +165,7 @@ class Worker:
         self.last_arch: str | None = None  # the architecture of its last run
         self.last_used = 0.0  # when it was last handed a run (0: never)
         self.memory: list[int] = []  # its resident bytes after each run
+        self.warming = False  # sent a warm-up whose end it has not heard of
         self.process = _CONTEXT.Process(target=worker_main,
                                       args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ),
                                             threads, self.control),
@@ -168,6 +192,24 @@ class Worker:
             except (EOFError, OSError):
                 return False
         return bool(self.ready)
+
+    def send_warm_up(self, configs: list[dict]) -> None:
+        """Have this idle worker warm these kinds of run while it waits (core.runs.warm_up)."""
+        if configs:
+            self.warming = True
+            self.jobs.send({"warm": configs})
+
+    def wait_warmed(self, timeout: float) -> bool:
+        """Wait until this idle worker's warm-up is over (for tests and benchmarks); True if it is."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self.warming and self.events.poll(max(0.0, deadline - time.monotonic())):
+                name = self.events.recv()[0]
+                self.ready = self.ready or name == "ready"
+                self.warming = name != "warmed"
+        except (EOFError, OSError):
+            return False
+        return not self.warming
 
     def send_run(self, job_id: str, config, store_root) -> None:
         self.stop.clear()  # a Stop meant for its last run
@@ -237,6 +279,7 @@ class ProcessJob(OutOfProcessJob):
 
     def _execute(self) -> None:
         asked = time.perf_counter()
+        self._pool.remember(self.config)
         worker = self._pool.take(self.cores, self.config.arch)
         self.worker_pid = worker.pid
         with self._probe_lock:
@@ -254,6 +297,8 @@ class ProcessJob(OutOfProcessJob):
             self._pool.top_up()
 
     def _apply(self, event: tuple) -> None:
+        if event[0] == "warmed" and self._worker is not None:  # a warm-up this run ended
+            self._worker.warming = False
         if event[0] == "started" and self._asked is not None:
             self.recorder.phase_took("worker", time.perf_counter() - self._asked)  # start or reuse
             self._asked = None
@@ -308,6 +353,7 @@ class WorkerPool:
         self.grace = stop_grace_from_env() if grace is None else grace
         self._idle: list[Worker] = []  # oldest first
         self._lock = threading.Lock()
+        self._recent = RecentKinds()  # the kinds of the latest runs: what a new spare warms
         self._closed = False
         if prewarm:
             self.top_up()
@@ -349,7 +395,21 @@ class WorkerPool:
         with self._lock:
             self._idle = [w for w in self._idle if w.alive() or w.forget()]
             while not self._closed and sum(w.threads == threads for w in self._idle) < self.spares:
-                self._idle.append(Worker(threads))
+                spare = Worker(threads)
+                spare.send_warm_up(self._recent.configs())
+                self._idle.append(spare)
+
+    def remember(self, config) -> None:
+        """A run of this kind starts: the spares started from now on warm it while they wait."""
+        with self._lock:
+            self._recent.remember(config)
+
+    def wait_warmed(self, timeout: float = 120.0) -> bool:
+        """Wait until every idle worker's warm-up is over; True if they all are."""
+        with self._lock:
+            idle = list(self._idle)
+        deadline = time.monotonic() + timeout
+        return all(w.wait_warmed(max(0.0, deadline - time.monotonic())) for w in idle)
 
     def idle_pids(self) -> list[int]:
         with self._lock:
