@@ -73,7 +73,7 @@ def test_settings_table_drives_validation_and_summary():
 
     assert set(SETTINGS) == {f.name for f in dataclasses.fields(TrainConfig)} - {"arch", "options"}
     line = TrainConfig.for_preset("cnn-fast", dataset="fashion-mnist", limit=5000, seed=3).summary()
-    assert line == "fashion-mnist · 2 epochs · 5,000 samples · batch 128 · adam lr 0.005 (one-cycle) · validation 10% · seed 3"
+    assert line == "fashion-mnist · 2 epochs · 5,000 samples · batch 128 · adam lr 0.008 (one-cycle) · validation 10% · seed 3"
 
 
 def test_from_dict_round_trip_and_refusals():

@@ -102,19 +102,16 @@ def _conv_bn(filters: int) -> list[layers.Layer]:
 
 
 def cnn_fast(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES) -> keras.Model:
-    """Digit Studio's quick one: Keras' example convnet with batch norm after each pooling, for a one-cycle run."""
-    return keras.Sequential([
-        keras.Input(input_shape),
-        layers.Conv2D(32, 3, activation="relu"),   # 26x26x32
-        layers.MaxPooling2D(),                     # 13x13x32
-        layers.BatchNormalization(momentum=BN_MOMENTUM),   # after pooling: a quarter of the cost
-        layers.Conv2D(64, 3, activation="relu"),   # 11x11x64
-        layers.MaxPooling2D(),                     # 5x5x64
-        layers.BatchNormalization(momentum=BN_MOMENTUM),
-        layers.Flatten(),
-        layers.Dropout(0.25),
-        layers.Dense(num_classes, activation="softmax"),
-    ], name="cnn_fast")
+    """Digit Studio's quick one: three small conv blocks (12, 24, 48 filters, padding "same"), each pooled, then
+    batch-normalised on the pooled quarter of the pixels, for a two-epoch one-cycle run. A third of the
+    multiply-adds of Keras' example convnet (whose 64-filter second convolution is most of its cost), and the
+    third block's receptive field reads whole strokes: 99.2% after two epochs (benchmarks section 2)."""
+    blocks = []
+    for filters in (12, 24, 48):                                           # 28 -> 14 -> 7 -> 3 pixels a side
+        blocks += [layers.Conv2D(filters, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+                   layers.BatchNormalization(momentum=BN_MOMENTUM)]       # after pooling: a quarter of the cost
+    return keras.Sequential([keras.Input(input_shape), *blocks, layers.Flatten(), layers.Dropout(0.2),
+                             layers.Dense(num_classes, activation="softmax")], name="cnn_fast")
 
 
 def cnn_best(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES) -> keras.Model:
