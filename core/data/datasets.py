@@ -121,11 +121,8 @@ def normalise(images: np.ndarray) -> np.ndarray:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _check(spec: DatasetSpec, arrays: dict[str, np.ndarray], source: str) -> Dataset:
