@@ -24,7 +24,7 @@ from core.store import ModelStore
 SOURCE_ACCURACY = {"linear": 0.92, "mlp-512": 0.978, "mlp-128-64": 0.97, "tiny-20px": 0.91, "cnn-basic": 0.99,
                    "cnn-bn": 0.98, "cnn-best": 0.996, "cnn-fast": 0.99, "custom-mlp": 0.97, "custom-cnn": 0.99}
 TARGET = 0.99          # section 2
-BEST_TARGET = 0.996    # section 1
+BEST_TARGET = 0.997    # section 1
 KERAS_EXAMPLE_EPOCHS = 15
 
 
@@ -129,7 +129,7 @@ def best_accuracy(report: Report) -> None:
         f"{runs[0].train_samples:,} training images; test accuracy on the 10,000 MNIST test images.", "",
         "| seed | epochs | s/epoch (median) | training wall s | test accuracy | stroke set (section 5) |",
         "|---|---|---|---|---|---|", *rows, "",
-        f"**Median test accuracy over {len(runs)} seed(s): {pct(median(accs))}** (target ≥ 99.6% in ≤ 15 epochs: "
+        f"**Median test accuracy over {len(runs)} seed(s): {pct(median(accs))}** (target ≥ 99.7% in ≤ 15 epochs: "
         f"{verdict}). Reference: Keras' example convnet reports 99.2% after 15 epochs.",
         f"Median seconds per epoch: {fmt(median([r.seconds_per_epoch for r in runs]))}."]))
 
