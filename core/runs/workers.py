@@ -133,7 +133,7 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
 
 
 def _warm_up(configs: list[dict], run_waiting, send) -> None:
-    """Warm each kind of run in `configs` (core.runs.warm_up) until a run is waiting; then say ("warmed", kinds)."""
+    """Warm each kind of run in `configs` (core.runs.warm_up) until a run is waiting; then say ("warmed", how many)."""
     from core.fit.config import TrainConfig
     from core.runs.warm_up import warm_up
 

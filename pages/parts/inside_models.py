@@ -38,6 +38,7 @@ class EmbeddingSlot:
     done: int = 0
     total: int = 0
     error: str | None = None
+    polls: int = 0  # runs of the progress bar that follows it
     train: np.ndarray | None = None
     test: np.ndarray | None = None
     test_map: explain.EmbeddingMap | None = None
@@ -94,19 +95,23 @@ def embeddings(opened: Opened) -> EmbeddingSlot | None:
     if slot.error is not None:
         st.error(f"The training images could not be passed through {plain(opened.name)}: {plain(slot.error)}")
         return None
-    _filling_ui(opened.name, opened.version, opened.spec.name)
+    _filling_ui(opened)
     return None
 
 
 @st.fragment(run_every=1.0)
-def _filling_ui(name: str, version: float, dataset: str) -> None:
-    slot = _embedding_slot(name, version, dataset)
+def _filling_ui(opened: Opened) -> None:
+    """Follows the filling thread; its later runs start that thread if the page ended before it could."""
+    slot = _slot(opened)
     if slot.ready or slot.error is not None:
         st.rerun()  # the whole page, now with them
+    slot.polls += 1
+    if slot.polls > 1:  # not the page's own first render
+        fill_embeddings(opened)  # nothing if it is running already
     total = slot.total or 70_000
     st.progress(min(1.0, slot.done / total),
-                text=f"Passing all {total:,} training and test images through {name} ({slot.done:,} so far): "
-                     "this happens once per model, then it is instant.")
+                text=f"Passing all {total:,} training and test images through {opened.name} ({slot.done:,} so "
+                     "far): this happens once per model, then it is instant.")
 
 
 def open_model(name: str) -> Opened | None:
