@@ -12,6 +12,8 @@ from .helpers import REPO_ROOT, screenshot, start_streamlit, wait_for_app, wait_
 
 RUN_TIMEOUT_MS = 300_000
 LINK = "/train?arch=mlp-128-64&epochs=60&batch-size=32&limit=3000"
+# Someone else's run must outlast the presenter opening it on a loaded machine: minutes, not seconds.
+LONG_LINK = "/train?arch=mlp-128-64&epochs=60&batch-size=32&limit=20000"
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,8 @@ def click(page, name: str, then: str) -> None:
     page.get_by_text(re.compile(then)).first.wait_for(timeout=120_000)
 
 
-def start_run(page, app_url: str, query: str = "") -> str:
-    page.goto(f"{app_url}{LINK}{query}")
+def start_run(page, app_url: str, query: str = "", link: str = LINK) -> str:
+    page.goto(f"{app_url}{link}{query}")
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     wait_for_main_text(page, r"Epoch \d+ of 60 · batch [1-9]\d+ of", timeout=RUN_TIMEOUT_MS)  # 10 batches on
@@ -74,7 +76,7 @@ def test_pause_step_twice_change_the_rate_resume_and_stop(page, app_url):
 
 
 def test_the_presenter_pauses_and_steps_someone_else_s_run(page, browser, app_url):
-    job_id = start_run(page, app_url, "&name=ada")
+    job_id = start_run(page, app_url, "&name=ada", link=LONG_LINK)
     page.goto("about:blank")  # ada's tab closed: one page polls the server, not two
     other = browser.new_page(viewport={"width": 1920, "height": 1080})
     try:
