@@ -214,3 +214,25 @@ def test_a_run_sent_during_a_warm_up_ends_it_and_trains_at_once(store):
         pool.close()
     assert store.read_meta("asked").test_accuracy > 0.5
     assert [info.name for info in store.list() if info.name != "default"] == ["asked"], "the warm-up saved nothing here"
+
+
+def test_only_short_fresh_training_runs_are_warmed():
+    """A spare warms what a room starts (short runs); not what would cost it minutes or is not a plain run."""
+    from core.runs.warm_up import RecentKinds, kind_of
+
+    assert kind_of(SHORT) is not None
+    assert kind_of(SHORT.replace(seed=9, name="other")) == kind_of(SHORT), "name and seed are not the kind"
+    assert kind_of(SHORT.replace(epochs=SHORT.epochs + 1)) != kind_of(SHORT)
+    refused = {
+        "stroke copies": SHORT.replace(stroke_copies=1000),
+        "a long run": TrainConfig.for_preset("cnn-best"),
+        "a fine-tune": SHORT.replace(start_from="default"),
+        "the drawings": SHORT.replace(drawings_weight=2),
+    }
+    for why, config in refused.items():
+        assert kind_of(config) is None, why
+    assert kind_of({"arch": "mlp-128-64"}) is None, "not a TrainConfig"
+    kinds = RecentKinds()
+    for config in [SHORT, *refused.values(), SHORT.replace(epochs=1), SHORT.replace(epochs=3)]:
+        kinds.remember(config)
+    assert [c["epochs"] for c in kinds.configs()] == [1, 3], "the latest two kinds, the refused ones skipped"

@@ -17,15 +17,19 @@ from collections import OrderedDict
 from typing import Callable
 
 from core.fit.config import TrainConfig
+from core.runs.sizing import SHORT_RUN_WORK, run_work
 
 WARM_BATCHES = 2  # traces the training step, the snapshots' passes, the validation and the test
 REMEMBERED = 2    # kinds of run the pool keeps to warm
 
 
 def kind_of(config) -> str | None:
-    """What a warm-up must share with a run to warm it: everything but its name and seed; None for a fine-tune
-    (from a stored model or on the drawings) and for what is not a training run (a learning-rate finder)."""
-    if not isinstance(config, TrainConfig) or config.start_from is not None or config.drawings_weight:
+    """What a warm-up must share with a run to warm it: everything but its name and seed. None for what a warm-up
+    would cost more than it saves: a fine-tune (from a stored model or on the drawings), a run with stroke-drawn
+    copies (drawing them takes minutes before the first batch), a long run (it trains on every core, not in a
+    room's short-run slots), and what is not a training run (a learning-rate finder)."""
+    if not isinstance(config, TrainConfig) or config.start_from is not None or config.drawings_weight \
+            or config.stroke_copies or run_work(config) > SHORT_RUN_WORK:
         return None
     values = config.to_dict()
     for personal in ("name", "seed"):
