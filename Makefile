@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 # Tests run in parallel (pytest-xdist), one process more than the cores (browser tests spend much of their
-# time waiting), at most 5; each test file whole on one process, so its servers and clusters start once.
+# time waiting), at most 5; each test file whole on one process, so its servers start once, and the files that
+# use Ray on one process, so its cluster starts once (tests/conftest.py).
 WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 < 5 ? n + 1 : 5 )))
 PARALLEL ?= -n $(WORKERS) --dist loadfile
 

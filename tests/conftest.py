@@ -21,10 +21,27 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="module")
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadfile` (make test), each test file runs whole on one process, so its servers start once,
+    and the Ray files (tests/test_ray_*.py) all run on the same process, so the session's Ray cluster starts
+    once for them all (`cluster`). (xdist's own `loadgroup` does not group under pytest 9.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesWithRayTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return "ray-cluster" if Path(file).name.startswith("test_ray_") else file
+
+    return FilesWithRayTogether(config, log)
+
+
+@pytest.fixture(scope="session")
 def cluster():
-    """One local Ray cluster per test module (its start-up takes seconds); never a `ray start` one, whatever
-    RAY_ADDRESS says. Ray is imported only by the modules that ask for it."""
+    """One local Ray cluster for the session (its start-up takes seconds; the files that use it run on one
+    process, see pytest_xdist_make_scheduler); never a `ray start` one, whatever RAY_ADDRESS says. Ray is
+    imported only by the modules that ask for it."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -36,6 +53,17 @@ def cluster():
     ray.shutdown()
     if address is not None:
         os.environ["RAY_ADDRESS"] = address
+
+
+@pytest.fixture
+def ray_executor(cluster):
+    """A RayExecutor (a CPU a run), closed after the test: an idle warm actor holds its CPU, which the next Ray
+    test of the session needs."""
+    from core.runs.ray_server import RayExecutor
+
+    executor = RayExecutor(cpus=1, grace=20.0)
+    yield executor
+    executor.close()
 
 
 @pytest.fixture

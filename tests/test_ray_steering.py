@@ -12,15 +12,14 @@ pytestmark = pytest.mark.ray
 from core.fit.config import TrainConfig  # noqa: E402
 from core.fit.progress import JobState  # noqa: E402
 from core.runs.queue import JobRegistry  # noqa: E402
-from core.runs.ray_server import RayExecutor  # noqa: E402
 
 from waiting import wait_until  # noqa: E402
 
 LONG = TrainConfig.for_preset("mlp-128-64", epochs=100, limit=2000, batch_size=32)  # always stopped
 
 
-def test_pause_step_and_a_new_rate_on_ray(cluster, store):
-    job = JobRegistry(1, store, RayExecutor(cpus=1, grace=20.0)).submit(LONG.replace(name="steered-on-ray"))
+def test_pause_step_and_a_new_rate_on_ray(ray_executor, store):
+    job = JobRegistry(1, store, ray_executor).submit(LONG.replace(name="steered-on-ray"))
     assert wait_until(lambda: job.progress().steps >= 3, timeout=180)
     job.pause()
     assert wait_until(lambda: job.progress().paused, timeout=30), "the run never held"

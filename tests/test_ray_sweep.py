@@ -9,15 +9,14 @@ pytestmark = pytest.mark.ray
 
 from core.fit.progress import JobState  # noqa: E402
 from core.runs.queue import JobRegistry  # noqa: E402
-from core.runs.ray_server import RayExecutor  # noqa: E402
 from core.sweeps.live import SweepRegistry  # noqa: E402
 from core.sweeps.records import SweepBook  # noqa: E402
 from core.sweeps.space import SweepSpec  # noqa: E402
 from core.sweeps.values import axis_from_text  # noqa: E402
 
 
-def test_a_sweeps_runs_train_side_by_side_on_ray(cluster, store, tmp_path):
-    registry = JobRegistry(2, store, RayExecutor(cpus=1, grace=20.0))
+def test_a_sweeps_runs_train_side_by_side_on_ray(ray_executor, store, tmp_path):
+    registry = JobRegistry(2, store, ray_executor)
     spec = SweepSpec({"arch": "linear", "epochs": 3, "limit": 6000, "batch_size": 16},
                      (axis_from_text("lr", "0.0003, 0.001, 0.003"),))
     sweep = SweepRegistry(SweepBook(tmp_path / "sweeps.sqlite3")).start(spec, registry, store, poll=0.05)
