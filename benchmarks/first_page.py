@@ -34,9 +34,11 @@ SETTLED_JS = """() => {
 SERVER_FLAGS = ["--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                 "--server.fileWatcherType", "none", "--runner.postScriptGC", "false",
                 "--client.toolbarMode", "minimal"]  # as `make run`
-# Sections a page fills in after its first render (made in a thread once the page is up): the text that
-# says they are shown, for the time to everything shown.
-FILLED_LATER = {"Inside the network": "A map of the test set"}
+# What a page fills in after its first render (made in a thread once the page is up), in order: a name, and the
+# text that says it is shown. Inside the network: its model's parts once TensorFlow is in (a fresh server), then
+# the neighbours and the map.
+FILLED_LATER = {"Inside the network": (("answer shown", "What it answers, and why"),
+                                       ("everything shown", "A map of the test set"))}
 # Train opened from a settings link as the very first page (a workshop's "open this link and press Start").
 SETTINGS_LINK = "train?arch=cnn-fast&epochs=3&limit=10000&batch-size=64"
 
@@ -88,10 +90,11 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-def first_render(browser, path: str, env: dict[str, str] | None = None, filled: str | None = None) -> dict[str, float]:
+def first_render(browser, path: str, env: dict[str, str] | None = None,
+                 filled: tuple[tuple[str, str], ...] = ()) -> dict[str, float]:
     """One fresh server, one page: seconds from healthy to settled; CPU seconds meanwhile of the server, of its
     child processes (the forkserver and workers), of Chromium, and of the rest of the machine (others' work).
-    With `filled`, also the seconds until that text is shown (a section filled in after the first render)."""
+    With `filled` ((name, text), ...), also the seconds until each text is shown (filled in after the first render)."""
     proc, url = _start_server(env)
     try:
         _wait_healthy(proc, url)
@@ -112,9 +115,9 @@ def first_render(browser, path: str, env: dict[str, str] | None = None, filled: 
         tally.stop()
         count = len(descendants(proc.pid))
         later = {}
-        if filled:
-            page.locator('[data-testid="stMain"]').get_by_text(filled).first.wait_for(timeout=300_000)
-            later["filled"] = time.monotonic() - tally.started
+        for name, text in filled:
+            page.locator('[data-testid="stMain"]').get_by_text(text).first.wait_for(timeout=300_000)
+            later[name] = time.monotonic() - tally.started
         context.close()
         return {**later, "seconds": tally.seconds, "server_cpu": tally.used.get("server", 0.0),
                 "children_cpu": tally.used.get("children", 0.0), "browser_cpu": tally.used.get("browser", 0.0),
@@ -141,7 +144,7 @@ def measure(runs: int, only: list[str] | None = None) -> dict[str, list[dict[str
                 titles = list(urls)
                 titles = titles[i % len(titles):] + titles[:i % len(titles)]  # each page first once in a while
                 for title in titles:
-                    results[title].append(first_render(browser, urls[title], filled=FILLED_LATER.get(title)))
+                    results[title].append(first_render(browser, urls[title], filled=FILLED_LATER.get(title, ())))
                     r = results[title][-1]
                     print(f"[first page] {i + 1}/{runs} {title}: {r['seconds']:.2f} s, server CPU "
                           f"{r['server_cpu']:.2f} s, children {r['children']:.0f} ({r['children_cpu']:.2f} s), "
@@ -169,10 +172,11 @@ def table(results: dict[str, list[dict[str, float]]]) -> list[str]:
                     f"{fmt(median([r['others'] for r in runs]), 1)} | "
                     f"{fmt(median([r['children'] for r in runs]), 0)} |")
     for title, runs in results.items():
-        filled = [r["filled"] for r in runs if "filled" in r]
-        if filled:
-            rows += ["", f"{title}, everything shown (\"{FILLED_LATER[title]}\", filled in after the first render "
-                         f"by a thread of its own): median **{fmt(median(filled), 2)} s**, {_spread(filled, 2)} s."]
+        for name, text in FILLED_LATER.get(title, ()):
+            seconds = [r[name] for r in runs if name in r]
+            if seconds:
+                rows += ["", f"{title}, {name} (\"{text}\", filled in after the first render by a thread of its "
+                             f"own): median **{fmt(median(seconds), 2)} s**, {_spread(seconds, 2)} s."]
     return rows
 
 

@@ -3,8 +3,10 @@
 The input is the drawing from the Draw page, a test image (the Mistakes page hands one over
 with "Look inside"), or an uploaded picture. The answer, its saliency and the what-if sliders
 live in one fragment, so a slider reruns only that part, for one model or two side by side.
-The training-set embeddings behind the neighbours and the map are computed once per model version, in a
-thread of their own once the page has rendered (pages/parts/inside_models.py); the what-if controls are pages/parts/what_if.py.
+On a fresh server the model itself is loaded the same way: the page renders first, with the input, and the
+model's parts follow once TensorFlow is imported. The training-set embeddings behind the neighbours and the map are
+computed once per model version, in a thread of their own once the page has rendered
+(pages/parts/inside_models.py); the what-if controls are pages/parts/what_if.py.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pages.parts import inside_views as views
 from pages.parts import resources, session
 from pages.parts.formatting import percent, plain
 from pages.parts.inside_input import Subject, input_ui
-from pages.parts.inside_models import Opened, embeddings, fill_embeddings, open_model
+from pages.parts.inside_models import Opened, embeddings, fill_embeddings, loading_ui, open_model, waiting_for
 from pages.parts.inside_more import more_ui
 from pages.parts.what_if import VARIANT_KEY, describe_change, variant_ui, what_if_sliders_ui
 
@@ -174,6 +176,19 @@ def inside_ui(models: list[Opened], subject: Subject) -> Opened:
     return opened
 
 
+def while_loading_ui(name: str, spec: datasets.DatasetSpec) -> None:
+    """A fresh server: the input can be chosen while `name` loads; the model's parts follow once TensorFlow is in."""
+    try:
+        subject = input_ui(spec)
+    except datasets.DatasetError as exc:
+        st.error(plain(exc))
+        return
+    if subject is not None:
+        st.image(views.input_picture(subject.image), output_format="PNG",
+                 caption=f"{subject.title}: what the network gets, 28 x 28")
+    loading_ui(name)
+
+
 def main() -> None:
     views.page_style_ui()
     st.title(":material/neurology: Inside the network")
@@ -181,6 +196,11 @@ def main() -> None:
     first_column, second_column = st.columns(2, gap="large")
     with first_column:
         name = session.model_picker("Model", key="inside_model")
+    spec = waiting_for(name) if name else None
+    if spec is not None:
+        while_loading_ui(name, spec)
+        return
+    with first_column:
         first = open_model(name) if name else None
     if first is None:
         return

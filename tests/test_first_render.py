@@ -1,5 +1,6 @@
-"""A fresh server's first Train page waits for nothing it does not show: no TensorFlow imported to count
-parameters, no worker process started before it has rendered (spares start in a thread of their own)."""
+"""A fresh server's first page waits for nothing it does not show: Train imports no TensorFlow to count
+parameters and starts no worker process before it has rendered (spares start in a thread of their own); Draw
+and Inside the network load their model in a thread of its own once they have rendered."""
 from __future__ import annotations
 
 import itertools
@@ -107,7 +108,8 @@ def test_counting_refuses_what_building_refuses():
     assert count_parameters("custom-mlp", {"hidden": (10,)}) == 784 * 10 + 10 + 10 * 10 + 10
 
 
-DRAW_FIRST_RENDER = textwrap.dedent("""
+# A page's first render in a fresh interpreter, through the router, with warm_model only noting what it is asked for.
+PAGE_FIRST_RENDER = textwrap.dedent("""
     import json, sys
     from streamlit.testing.v1 import AppTest
     from pages.parts import resources
@@ -116,26 +118,42 @@ DRAW_FIRST_RENDER = textwrap.dedent("""
     resources.warm_model = warmed.append  # what the page asks to be made ready after it has rendered
 
     at = AppTest.from_file("app.py", default_timeout=50)
-    at.switch_page("pages/draw.py").run()
+    at.switch_page(sys.argv[1]).run()
     print(json.dumps({
         "exception": [str(e.value) for e in at.exception],
         "info": [i.value for i in at.info],
+        "number_inputs": [n.label for n in at.number_input],
+        "captions": [c for image in at.image for c in image.captions],
         "modules": sorted(m for m in ("keras", "tensorflow") if m in sys.modules),
         "warmed": warmed,
     }))
 """)
 
 
-def test_the_first_draw_page_loads_no_model_and_asks_for_it_after_rendering(tmp_path):
-    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(tmp_path), "DIGIT_STUDIO_SPARE_WORKERS": "0", "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-c", DRAW_FIRST_RENDER], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+def first_render_of(page: str, store) -> dict:
+    env = {**os.environ, "DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_SPARE_WORKERS": "0", "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", PAGE_FIRST_RENDER, page], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    found = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_first_draw_page_loads_no_model_and_asks_for_it_after_rendering(tmp_path):
+    found = first_render_of("pages/draw.py", tmp_path)
     assert found["exception"] == []
     assert any(i.startswith("Draw a digit in the black box") for i in found["info"]), "the hint is shown"
     assert found["modules"] == [], "the canvas and its hint need no TensorFlow: the first render must not wait for it"
     assert found["warmed"] == ["default"], "the model in use is made ready once the page is drawn"
+
+
+def test_the_first_inside_page_shows_its_input_and_loads_the_model_after_rendering(tmp_path):
+    found = first_render_of("pages/inside.py", tmp_path)
+    assert found["exception"] == []
+    assert found["number_inputs"] == ["Test image number (0 to 9,999)"], "the input can be chosen meanwhile"
+    assert found["captions"] == ["test image #0: what the network gets, 28 x 28"]
+    assert any(i.startswith("Loading TensorFlow and default: its answer") for i in found["info"]), found["info"]
+    assert found["modules"] == [], "the input and the note need no TensorFlow: the first render must not wait for it"
+    assert found["warmed"] == ["default"], "the model is loaded in a thread of its own"
 
 
 def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, monkeypatch):
@@ -159,3 +177,27 @@ def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, monkeypatch
     assert loads == ["warm-model-default"], "loaded once, by the warming thread"
     assert resources.load_model("default") is model
     assert resources._warming == {}, "handed over: the warming table keeps no model alive"
+
+
+def test_model_ready_follows_a_warming_load(temp_store, monkeypatch):
+    """Not ready while warm_model's thread is still loading; ready once it is done (or once TensorFlow is in)."""
+    from core.store import ModelStore
+    from pages.parts import resources
+
+    release = threading.Event()
+    real_load = ModelStore.load
+
+    def held(self, name):
+        release.wait(30)
+        return real_load(self, name)
+
+    monkeypatch.setattr(ModelStore, "load", held)
+    monkeypatch.setattr(resources, "_warmed", set())
+    monkeypatch.setattr(resources, "_warming", {})
+    resources.warm_model("default")
+    assert not resources.model_ready("default"), "still loading in its thread"
+    release.set()
+    [future] = resources._warming.values()
+    future.result(timeout=60)
+    assert resources.model_ready("default")
+    assert resources.model_ready("no-such-model"), "nothing to wait for: the page reports the missing model itself"

@@ -261,3 +261,27 @@ def test_embeddings_that_fail_say_so_and_the_rest_of_the_page_stays(temp_store, 
     assert any("could not be passed through default: MemoryError: out of memory" in seen(e.value) for e in at.error), \
         [e.value for e in at.error]
     assert answers(at) and neighbour_captions(at) == []
+
+
+def test_while_the_model_loads_the_input_shows_and_the_answer_follows(temp_store, monkeypatch):
+    """A fresh server: the page renders with its input while the model loads in a thread of its own, then reruns
+    with everything once it is ready."""
+    from pages.parts import resources
+
+    ready, warmed = [False], []
+    monkeypatch.setattr(resources, "model_ready", lambda name: ready[0])
+    monkeypatch.setattr(resources, "warm_model", warmed.append)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(INSIDE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert warmed == [DEFAULT_MODEL]
+    assert any(i.value.startswith(f"Loading TensorFlow and {DEFAULT_MODEL}") for i in at.info)
+    assert captions(at) == ["test image #0: what the network gets, 28 x 28"] and answers(at) == []
+    at.number_input(key="inside_index").set_value(2).run()
+    assert captions(at) == ["test image #2: what the network gets, 28 x 28"], "the input can be chosen meanwhile"
+
+    ready[0] = True
+    at.run()
+    assert not at.exception and not any(i.value.startswith("Loading TensorFlow") for i in at.info)
+    expected = explain.answer(ModelStore().load(DEFAULT_MODEL), datasets.load("mnist").x_test[2] / 255)
+    assert answers(at) == [str(expected.predicted)], "the answer, for the input chosen while it loaded"

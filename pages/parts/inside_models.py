@@ -114,6 +114,34 @@ def _filling_ui(opened: Opened) -> None:
                      "far): this happens once per model, then it is instant.")
 
 
+def waiting_for(name: str) -> datasets.DatasetSpec | None:
+    """The dataset spec of `name` while the model cannot be opened without waiting on TensorFlow's import (a fresh
+    server: loading_ui then loads it after the page has rendered). None when it can be opened now, or when its
+    metadata has a problem (open_model reports it)."""
+    if resources.model_ready(name):
+        return None
+    try:
+        return datasets.get(resources.model_store().read_meta(name).dataset)
+    except (StoreError, datasets.DatasetError, OSError):
+        return None
+
+
+def loading_ui(name: str) -> None:
+    """Stands in for the model's parts of the page while `name` loads in a thread of its own (resources.warm_model),
+    started last, once the page has rendered, so that nothing here waits for TensorFlow's import; the page is run
+    again once the model is ready. Call it at the end of the page."""
+    _loading_note_ui(name)
+    resources.warm_model(name)
+
+
+@st.fragment(run_every=0.5)
+def _loading_note_ui(name: str) -> None:
+    if resources.model_ready(name):
+        st.rerun()  # the whole page, now with the model
+    st.info(f"Loading TensorFlow and {plain(name)}: its answer, its layers and what it looks at follow in a few "
+            "seconds. This wait happens once, when the app has just started.", icon=":material/hourglass_top:")
+
+
 def open_model(name: str) -> Opened | None:
     """Load `name` with its dataset spec; a problem becomes a message, and None."""
     try:

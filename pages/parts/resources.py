@@ -150,6 +150,21 @@ def warm_model(name: str) -> None:
     threading.Thread(target=_warm, args=(name, future), name=f"warm-model-{name}", daemon=True).start()
 
 
+def model_ready(name: str) -> bool:
+    """Whether load_model(name) answers without waiting on TensorFlow's import: TensorFlow is imported and no
+    warm_model of this model is still under way (a model loaded before, or one quick load from the file)."""
+    try:
+        key = (name, _version(name))
+    except Exception:  # an unreadable store: the page reports it where the model is loaded
+        return True
+    with _warming_lock:
+        future = _warming.get(key)
+    if future is not None:
+        return future.done()
+    keras = sys.modules.get("keras")
+    return keras is not None and not getattr(getattr(keras, "__spec__", None), "_initializing", False)
+
+
 def _warm(name: str, future: Future) -> None:
     try:
         import numpy as np
