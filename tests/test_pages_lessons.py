@@ -340,3 +340,15 @@ def test_the_join_address_falls_back_to_a_hint(temp_store, monkeypatch):
     at = through_router("home", {})
     assert "DIGIT_STUDIO_JOIN_URL" in all_text(at)               # AppTest has no browser address
     assert not at.exception and not at.error
+
+
+def test_a_links_run_is_expected_by_the_runs_executor(temp_store, monkeypatch):
+    """Opening Train from a link tells the registry which run is coming (its idle workers warm that kind), once."""
+    from core.runs.queue import JobRegistry
+
+    expected = []
+    monkeypatch.setattr(JobRegistry, "expect", lambda self, config: expected.append(config) or True)
+    at = open_train({"arch": "mlp-128-64", "epochs": "2", "limit": "5000", "seed": "7"})
+    assert [(c.arch, c.epochs, c.limit, c.seed) for c in expected] == [("mlp-128-64", 2, 5000, 7)]
+    at.run()
+    assert len(expected) == 1, "a rerun of the same link expects nothing more"

@@ -11,6 +11,7 @@ from core.fit.config import TrainConfig
 from core.fit.progress import JobState
 from core.runs.queue import JobRegistry
 from core.runs.sizing import cores_for
+from core.runs.thread import TrainingJob
 from core.runs.workers import WorkerPool
 
 from waiting import wait_until
@@ -236,3 +237,24 @@ def test_only_short_fresh_training_runs_are_warmed():
     for config in [SHORT, *refused.values(), SHORT.replace(epochs=1), SHORT.replace(epochs=3)]:
         kinds.remember(config)
     assert [c["epochs"] for c in kinds.configs()] == [1, 3], "the latest two kinds, the refused ones skipped"
+
+
+def test_an_expected_kind_of_run_is_warmed_at_once_by_the_idle_spare(store):
+    """Train opened from a lesson's link (pages/parts/train_links.py): the idle spare warms that kind now, once."""
+    pool = WorkerPool(spares=1, grace=20.0, cores=2)
+    try:
+        registry = JobRegistry(1, store, pool, cores=2)
+        pool.top_up()
+        [spare] = pool.idle_workers()
+        assert spare.wait_ready(120) and not spare.warming, "nothing to warm yet"
+        assert not registry.expect(SHORT.replace(stroke_copies=1000)), "not a kind worth warming"
+        assert registry.expect(SHORT.replace(name="from-a-link")) and spare.warming
+        assert pool.wait_warmed(180) and spare.warmed_runs == 1
+        assert not registry.expect(SHORT.replace(seed=3)), "the same kind: warmed already"
+        job = registry.submit(SHORT.replace(name="pressed-start"))
+        finished(job)
+        assert job.worker_pid == spare.pid and store.read_meta("pressed-start").test_accuracy > 0.5
+        assert [info.name for info in store.list() if info.name != "default"] == ["pressed-start"], "the warm-up saved nothing"
+    finally:
+        pool.close()
+    assert not JobRegistry(1, store, TrainingJob).expect(SHORT), "threads of the server: nothing to get ready"

@@ -171,6 +171,12 @@ class JobRegistry:
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
 
+    def expect(self, config: TrainConfig) -> bool:
+        """A visitor is about to start a run like `config` (Train opened from a lesson's link): the executor may
+        get ready for it (a worker pool's idle workers warm its kind, core.runs.warm_up). True if it did."""
+        expect = getattr(self._job_factory, "expect", None)
+        return bool(expect(config)) if expect is not None else False
+
     def submit(self, config: TrainConfig, store: "ModelStore | None" = None, owner: str | None = None):
         """Queue a run for `owner`; it starts when a slot is free and its turn comes (QueueLimitError if
         the owner already has `max_per_owner` runs queued or training)."""

@@ -55,6 +55,9 @@ class RecentKinds:
     def configs(self) -> list[dict]:
         return list(self._kinds.values())
 
+    def kinds(self) -> list[str]:
+        return list(self._kinds)
+
 
 def warm_up(config: TrainConfig, run_waiting: Callable[[], bool]) -> float:
     """Train WARM_BATCHES batches of `config` in this worker, keeping its compiled model warm; nothing is kept

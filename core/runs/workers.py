@@ -25,7 +25,7 @@ import traceback
 from core.fit.control import SharedControl
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
-from core.runs.warm_up import RecentKinds
+from core.runs.warm_up import RecentKinds, kind_of
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError there only makes workers slower
@@ -166,6 +166,8 @@ class Worker:
         self.last_used = 0.0  # when it was last handed a run (0: never)
         self.memory: list[int] = []  # its resident bytes after each run
         self.warming = False  # sent a warm-up whose end it has not heard of
+        self.warmed_kinds: set[str] = set()  # the kinds of run it was sent to warm (core.runs.warm_up.kind_of)
+        self.warmed_runs = 0  # kinds it said it warmed, as far as they were read (wait_warmed, a run's events)
         self.process = _CONTEXT.Process(target=worker_main,
                                       args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ),
                                             threads, self.control),
@@ -204,12 +206,17 @@ class Worker:
         deadline = time.monotonic() + timeout
         try:
             while self.warming and self.events.poll(max(0.0, deadline - time.monotonic())):
-                name = self.events.recv()[0]
-                self.ready = self.ready or name == "ready"
-                self.warming = name != "warmed"
+                event = self.events.recv()
+                self.ready = self.ready or event[0] == "ready"
+                self._heard(event)
         except (EOFError, OSError):
             return False
         return not self.warming
+
+    def _heard(self, event: tuple) -> None:
+        if event[0] == "warmed":
+            self.warming = False
+            self.warmed_runs += int(event[1])
 
     def send_run(self, job_id: str, config, store_root) -> None:
         self.stop.clear()  # a Stop meant for its last run
@@ -297,8 +304,8 @@ class ProcessJob(OutOfProcessJob):
             self._pool.top_up()
 
     def _apply(self, event: tuple) -> None:
-        if event[0] == "warmed" and self._worker is not None:  # a warm-up this run ended
-            self._worker.warming = False
+        if self._worker is not None:  # a warm-up this run ended
+            self._worker._heard(event)
         if event[0] == "started" and self._asked is not None:
             self.recorder.phase_took("worker", time.perf_counter() - self._asked)  # start or reuse
             self._asked = None
@@ -397,12 +404,30 @@ class WorkerPool:
             while not self._closed and sum(w.threads == threads for w in self._idle) < self.spares:
                 spare = Worker(threads)
                 spare.send_warm_up(self._recent.configs())
+                spare.warmed_kinds.update(self._recent.kinds())
                 self._idle.append(spare)
 
     def remember(self, config) -> None:
         """A run of this kind starts: the spares started from now on warm it while they wait."""
         with self._lock:
             self._recent.remember(config)
+
+    def expect(self, config) -> bool:
+        """A run of this kind is about to start (a visitor opened Train from a lesson's link): remembered, and each
+        idle one-core worker that is not warming already warms it now. True if one was sent it."""
+        kind = kind_of(config)
+        if kind is None:
+            return False
+        threads = self._threads(1)
+        sent = False
+        with self._lock:
+            self._recent.remember(config)
+            for worker in self._idle:
+                if worker.threads == threads and not worker.warming and kind not in worker.warmed_kinds:
+                    worker.send_warm_up([config.replace(name=None).to_dict()])
+                    worker.warmed_kinds.add(kind)
+                    sent = True
+        return sent
 
     def wait_warmed(self, timeout: float = 120.0) -> bool:
         """Wait until every idle worker's warm-up is over; True if they all are."""

@@ -74,7 +74,18 @@ def _apply(params: dict[str, list[str]], at: LessonAt | None) -> str:
     state, unshown = widget_state(whole)
     refusals += [Refusal(_parameter(params, field), why) for field, why in unshown]
     st.session_state.update(state)
+    _expect(whole)
     return "\n".join(str(r) for r in refusals)
+
+
+def _expect(whole: dict[str, Any]) -> None:
+    """A link's run is likely to start soon (a room told to open it and press Start): the runs' executor gets
+    ready for it, its idle workers warming that kind of run (core.runs.workers.WorkerPool.expect)."""
+    try:
+        config = config_from_values(whole)
+    except ConfigError:
+        return
+    resources.registry().expect(config)
 
 
 def _parameter(params: dict[str, list[str]], field: str) -> str:
