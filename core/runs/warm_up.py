@@ -55,8 +55,9 @@ class RecentKinds:
     def configs(self) -> list[dict]:
         return list(self._kinds.values())
 
-    def kinds(self) -> list[str]:
-        return list(self._kinds)
+    def items(self) -> list[tuple[str, dict]]:
+        """(kind, its config as a dict), oldest first."""
+        return list(self._kinds.items())
 
 
 def warm_up(config: TrainConfig, run_waiting: Callable[[], bool]) -> float:

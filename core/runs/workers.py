@@ -403,9 +403,15 @@ class WorkerPool:
             self._idle = [w for w in self._idle if w.alive() or w.forget()]
             while not self._closed and sum(w.threads == threads for w in self._idle) < self.spares:
                 spare = Worker(threads)
-                spare.send_warm_up(self._recent.configs())
-                spare.warmed_kinds.update(self._recent.kinds())
+                self._send_new_kinds(spare)
                 self._idle.append(spare)
+
+    def _send_new_kinds(self, worker: Worker) -> bool:
+        """Have `worker` warm the remembered kinds of run it was not sent yet (under the lock); True if any."""
+        new = [(kind, config) for kind, config in self._recent.items() if kind not in worker.warmed_kinds]
+        worker.send_warm_up([config for _, config in new])
+        worker.warmed_kinds.update(kind for kind, _ in new)
+        return bool(new)
 
     def remember(self, config) -> None:
         """A run of this kind starts: the spares started from now on warm it while they wait."""
@@ -414,20 +420,15 @@ class WorkerPool:
 
     def expect(self, config) -> bool:
         """A run of this kind is about to start (a visitor opened Train from a lesson's link): remembered, and each
-        idle one-core worker that is not warming already warms it now. True if one was sent it."""
-        kind = kind_of(config)
-        if kind is None:
+        idle one-core worker that is not warming already warms it now (with any other remembered kind it was not
+        sent). True if one was sent anything."""
+        if kind_of(config) is None:
             return False
         threads = self._threads(1)
-        sent = False
         with self._lock:
             self._recent.remember(config)
-            for worker in self._idle:
-                if worker.threads == threads and not worker.warming and kind not in worker.warmed_kinds:
-                    worker.send_warm_up([config.replace(name=None).to_dict()])
-                    worker.warmed_kinds.add(kind)
-                    sent = True
-        return sent
+            sent = [self._send_new_kinds(w) for w in self._idle if w.threads == threads and not w.warming]
+        return any(sent)
 
     def wait_warmed(self, timeout: float = 120.0) -> bool:
         """Wait until every idle worker's warm-up is over; True if they all are."""
