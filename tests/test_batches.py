@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
 from core.data.augment import augmented_dataset
-from core.data.batches import batches
+from core.data.batches import batches, gathered_batches
 
 THREADED_OPS = {"ParallelMapDatasetV2", "PrefetchDataset", "ModelDataset", "ParallelInterleaveDatasetV4",
                 "ParallelBatchDataset", "PrivateThreadPoolDataset"}
@@ -37,12 +37,31 @@ def test_every_sample_once_an_epoch_reshuffled_each_epoch_and_the_same_for_a_see
     assert epoch(batches(x, y, 16, shuffle=False))[1].tolist() == list(range(50))
 
 
+def test_small_arrays_in_a_shuffle_buffer_give_the_batches_large_ones_gathered_by_index_give():
+    """batches() shuffles small arrays in a buffer and gathers large ones by index: the same seed, the same
+    batches, epoch after epoch, so a run's figures do not depend on its size's path."""
+    x = np.arange(300, dtype=np.float32).reshape(300, 1, 1, 1)
+    y = np.arange(300, dtype=np.int64)
+    for seed in (0, 7):
+        buffered, gathered = batches(x, y, 32, seed), gathered_batches(x, y, 32, seed)
+        assert "ShuffleDatasetV3" in dataset_ops(buffered) and "ShuffleDatasetV3" in dataset_ops(gathered)
+        assert "MapDataset" not in dataset_ops(buffered) and "MapDataset" in dataset_ops(gathered)
+        for _ in range(3):
+            one, two = epoch(buffered), epoch(gathered)
+            np.testing.assert_array_equal(one[1], two[1])
+            np.testing.assert_array_equal(one[0], two[0])
+            assert one[2] == two[2]
+    np.testing.assert_array_equal(epoch(batches(x, y, 32, shuffle=False))[1], y)
+    np.testing.assert_array_equal(epoch(gathered_batches(x, y, 32, shuffle=False))[1], y)
+
+
 def test_no_stage_starts_threads_where_keras_own_pipeline_does():
     x = np.zeros((64, 28, 28, 1), np.float32)
     y = np.zeros(64, np.int64)
     keras_ops = dataset_ops(ArrayDataAdapter(x, y, batch_size=16, shuffle=True).get_tf_dataset())
     assert keras_ops & THREADED_OPS, "the oracle: Keras' pipeline for arrays has threaded stages"
     assert not dataset_ops(batches(x, y, 16, seed=0)) & THREADED_OPS
+    assert not dataset_ops(gathered_batches(x, y, 16, seed=0)) & THREADED_OPS
     assert not dataset_ops(augmented_dataset(x, y, 16, seed=0)) & THREADED_OPS
     assert not dataset_ops(augmented_dataset(x, y, 16, seed=0, switch=tf.Variable(True))) & THREADED_OPS
     options = batches(x, y, 16).options()

@@ -59,3 +59,31 @@ def test_preset_table_parameter_counts_match_the_built_models(arch):
 def test_builders_take_the_input_shape_and_class_count():
     model = builders.build_model("cnn-basic", input_shape=(32, 32, 1), num_classes=4)
     assert model.input_shape == (None, 32, 32, 1) and model.output_shape == (None, 4)
+
+
+@pytest.mark.parametrize("logits", [True, False])
+def test_the_copy_for_inference_of_a_trained_model_is_saved_without_its_optimizer(tmp_path, logits):
+    """keras.models.clone_model compiles its clone like the model (Keras 3.15): a saved run carried Adam's
+    two moments of every weight, three times the file, until for_inference made the copy from the config."""
+    import zipfile
+
+    import h5py
+    import keras
+
+    model = builders.build_model("mlp-128-64")
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    model.fit(x, np.arange(8) % 10, verbose=0)
+    copy = builders.for_inference(model, logits)
+    path = tmp_path / "run.keras"
+    copy.save(path)
+    with zipfile.ZipFile(path) as saved, saved.open("model.weights.h5") as weights, h5py.File(weights) as h5:
+        names: list[str] = []
+        h5.visit(names.append)
+    assert not [name for name in names if "optimizer" in name], names
+    assert sum(w.size for w in copy.get_weights()) == model.count_params()
+    out = np.asarray(copy(x, training=False))
+    expected = np.asarray(model(x, training=False))
+    if logits:
+        expected = np.asarray(keras.ops.softmax(expected))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
