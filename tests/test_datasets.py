@@ -84,3 +84,23 @@ def test_fashion_mnist_ships_with_its_classes_and_checksum():
 def test_unknown_dataset_is_refused_by_name(name):
     with pytest.raises(datasets.DatasetError, match="Unknown dataset"):
         datasets.load(name)
+
+
+def test_the_last_small_splits_are_kept_read_only_and_a_large_one_is_made_anew():
+    """A room runs the same step again and again: its split is made once (datasets.split keeps the last ones)."""
+    mnist = datasets.load("mnist")
+    first = datasets.split(mnist, 0.1, seed=3, limit=2000)
+    assert datasets.split(mnist, 0.1, seed=3, limit=2000) is first
+    other = datasets.split(mnist, 0.1, seed=4, limit=2000)
+    assert other is not first and not np.array_equal(other.train_index, first.train_index)
+    for array in (first.x_train, first.y_train, first.x_val, first.y_val, first.train_index):
+        assert not array.flags.writeable, "a kept split is shared: nobody may change it"
+    with pytest.raises(ValueError):
+        first.x_train[0, 0, 0, 0] = 1.0
+    np.testing.assert_array_equal(first.x_train, datasets.normalise(mnist.x_train[first.train_index]))
+    for seed in range(5, 5 + datasets.KEPT_SPLITS):
+        datasets.split(mnist, 0.1, seed=seed, limit=2000)
+    assert datasets.split(mnist, 0.1, seed=3, limit=2000) is not first, "only the last KEPT_SPLITS are kept"
+    whole = datasets.split(mnist, 0.1, seed=3)  # 54,000 digits: more than KEPT_SPLIT_BYTES
+    assert whole.x_train.nbytes > datasets.KEPT_SPLIT_BYTES
+    assert datasets.split(mnist, 0.1, seed=3) is not whole and whole.x_train.flags.writeable

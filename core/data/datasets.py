@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -188,12 +189,34 @@ def split_sizes(available: int, validation_split: float = 0.1, limit: int | None
     return kept - n_val, n_val
 
 
+KEPT_SPLITS = 2                    # the last splits made, kept for the next run of the same step
+KEPT_SPLIT_BYTES = 64 * 2**20      # only small ones: a short run's, not a long run's 60,000 digits
+_splits: "OrderedDict[tuple, tuple[Dataset, Split]]" = OrderedDict()
+_splits_lock = threading.Lock()
+
+
 def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit: int | None = None) -> Split:
-    """Shuffle the training set with `seed`, keep at most `limit` samples, hold out a validation share."""
+    """Shuffle the training set with `seed`, keep at most `limit` samples, hold out a validation share.
+
+    A room runs the same step again and again: the last KEPT_SPLITS small splits are kept, read-only, and
+    handed out again (making one is a tenth of a short run's overhead)."""
+    key = (id(dataset), validation_split, seed, limit)
+    with _splits_lock:
+        if key in _splits:
+            _splits.move_to_end(key)
+            return _splits[key][1]
     order = np.random.default_rng(seed).permutation(len(dataset.y_train))
     if limit is not None:
         order = order[:limit]
     n_val = split_sizes(len(dataset.y_train), validation_split, limit)[1]
     val, train = order[:n_val], order[n_val:]
     x = dataset.x_train
-    return Split(normalise(x[train]), dataset.y_train[train], normalise(x[val]), dataset.y_train[val], train)
+    made = Split(normalise(x[train]), dataset.y_train[train], normalise(x[val]), dataset.y_train[val], train)
+    if sum(array.nbytes for array in (made.x_train, made.x_val)) <= KEPT_SPLIT_BYTES:
+        for array in (made.x_train, made.y_train, made.x_val, made.y_val, made.train_index):
+            array.flags.writeable = False
+        with _splits_lock:
+            _splits[key] = (dataset, made)  # the dataset held too, so its id stays its own
+            while len(_splits) > KEPT_SPLITS:
+                _splits.popitem(last=False)
+    return made

@@ -7,10 +7,17 @@ after run keeps each compiled model with its traced functions, and hands the nex
 built with the run's seed starts from (one is built and its variables copied, random-seed state included),
 the optimizer's variables as they were before its first step, the run's learning rate. The run trains as
 it would from scratch (a test checks the figures match); only the tracing is saved. At most KEPT models stay.
+
+A room runs the same step again and again, seed included. Building a model draws only from Python's
+`random` (each initializer's seed), so what it starts from follows from the kind and that generator's
+state: the values built are kept for both (FRESH_KEPT of them), with the state after the build, which
+is put back when they serve again. The next run with that seed skips building a model, most of a short
+run's build phase, and goes on exactly as after a build (a test checks).
 """
 from __future__ import annotations
 
 import json
+import random
 from collections import OrderedDict
 from typing import Callable
 
@@ -19,7 +26,9 @@ import keras
 from core.fit.config import TrainConfig
 
 KEPT = 4
+FRESH_KEPT = 8
 _kept: "OrderedDict[tuple, tuple[keras.Model, list]]" = OrderedDict()
+_fresh: "OrderedDict[tuple, tuple[list, object]]" = OrderedDict()  # (key, random's state) -> (values, state after)
 _copies: dict[int, tuple[keras.Model, keras.Model]] = {}  # id(kept model) -> (it, its inference copy)
 
 
@@ -37,9 +46,11 @@ def compiled_model(key: tuple, build: Callable[[], keras.Model], compile_model: 
                    learning_rate: float | None) -> keras.Model:
     """A compiled model for this run: the kept one for `key` reset to what `build()` (seeded) starts from,
     or the built one, compiled and kept. `learning_rate`: the run's constant rate (None with a schedule)."""
-    fresh = build()
     kept = _kept.get(key)
     if kept is None:
+        start = (key, random.getstate())
+        fresh = build()
+        _keep_fresh(start, fresh)
         compile_model(fresh)
         fresh.optimizer.build(fresh.trainable_variables)
         _kept[key] = (fresh, [variable.numpy() for variable in fresh.optimizer.variables])
@@ -48,17 +59,38 @@ def compiled_model(key: tuple, build: Callable[[], keras.Model], compile_model: 
         return fresh
     _kept.move_to_end(key)
     model, optimizer_start = kept
-    if len(model.variables) != len(fresh.variables):  # cannot happen for the same key; never train on a mix
+    values = _fresh_values(key, build)
+    if len(model.variables) != len(values):  # cannot happen for the same key; never train on a mix
         del _kept[key]
         return compiled_model(key, build, compile_model, learning_rate)
-    for target, source in zip(model.variables, fresh.variables):
-        target.assign(source.value)
+    for target, value in zip(model.variables, values):
+        target.assign(value)
     for variable, value in zip(model.optimizer.variables, optimizer_start):
         variable.assign(value)
     if learning_rate is not None:
         model.optimizer.learning_rate = learning_rate
     model.stop_training = model.stop_evaluating = model.stop_predicting = False  # a stopped run's flags
     return model
+
+
+def _fresh_values(key: tuple, build: Callable[[], keras.Model]) -> list:
+    """The variables' values `build()` starts from now: built, or kept from an earlier build of this kind
+    from the same state of Python's random (which is then set to where that build left it)."""
+    start = (key, random.getstate())
+    if start in _fresh:
+        values, after = _fresh[start]
+        _fresh.move_to_end(start)
+        random.setstate(after)
+        return values
+    return _keep_fresh(start, build())
+
+
+def _keep_fresh(start: tuple, model: keras.Model) -> list:
+    values = [variable.numpy() for variable in model.variables]  # copies: the model may go on to train
+    _fresh[start] = (values, random.getstate())
+    while len(_fresh) > FRESH_KEPT:
+        _fresh.popitem(last=False)
+    return values
 
 
 def inference_copy(model: keras.Model, logits: bool) -> keras.Model:
@@ -82,6 +114,7 @@ def forget() -> None:
     """Drop every kept model (a test's clean start)."""
     _kept.clear()
     _copies.clear()
+    _fresh.clear()
 
 
 def kept_count() -> int:
