@@ -25,6 +25,7 @@ PHASES = ("queue", "worker", "data", "build", "tracing", "snapshots", "epochs", 
 LESSON_STEP = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=10000)
 DEMO = "after the presenter's run"
 LINK = "after the step's link was opened"
+OWN = "now, each with a seed of its own"
 
 
 def _finish(jobs, started: float, timeout: float = 3600) -> list[float]:
@@ -52,23 +53,29 @@ def _ready_pool(**options) -> WorkerPool:
 
 # --- section 14: one short run, phase by phase --------------------------------------------------------
 
+SAME_STEP, NEW_SEED = "reused worker, the same step", "reused worker, a new seed"
+
+
 def breakdown(config: TrainConfig, store: ModelStore, reused_runs: int) -> dict[str, list[dict[str, float]]]:
-    """Phases of `config`'s run on a new worker (the warm spare), then on the reused worker (several runs);
-    each with its wall seconds, submit to result, and `other`: what no phase covers (events, the job's thread)."""
+    """Phases of `config`'s run on a new worker (the warm spare), then on the reused worker: `reused_runs` of
+    the same step again (its seed too, as a room runs it), then as many with a new seed each; each with its
+    wall seconds, submit to result, and `other`: what no phase covers (events, the job's thread)."""
     pool = _ready_pool()
     registry = registry_for("process", pool)
     registry.store = store
-    rows: dict[str, list[dict[str, float]]] = {"new worker": [], "reused worker": []}
+    rows: dict[str, list[dict[str, float]]] = {"new worker": [], SAME_STEP: [], NEW_SEED: []}
+    plan = [("new worker", config)] + [(SAME_STEP, config)] * reused_runs + [
+        (NEW_SEED, config.replace(seed=config.seed + 1 + run)) for run in range(reused_runs)]
     try:
-        for run in range(1 + reused_runs):
+        for run, (label, run_config) in enumerate(plan):
             started = time.perf_counter()
-            job = registry.submit(config.replace(seed=run))
+            job = registry.submit(run_config)
             [wall] = _finish([job], started)
             phases = dict(job.progress().phases)
             phases["wall"] = wall
             phases["other"] = max(0.0, wall - sum(phases.get(p, 0.0) for p in PHASES))
-            rows["new worker" if run == 0 else "reused worker"].append(phases)
-            print(f"[room] {config.arch} run {run + 1}: {wall:.2f} s", flush=True)
+            rows[label].append(phases)
+            print(f"[room] {config.arch} run {run + 1} ({label}): {wall:.2f} s", flush=True)
     finally:
         pool.close()
     return rows
@@ -81,8 +88,10 @@ def short_runs(report: Report, title: str) -> None:
     lines = [f"A short run ({'1,000' if s.quick else '10,000'} samples, 2 epochs) through the app's registry and "
              "worker processes, submit to result, phase by phase (seconds; `core.fit.progress.PhaseClock`). "
              "*New worker*: the run takes the warm spare, a worker that imported TensorFlow but never trained; "
-             f"*reused*: the median of {reused} more runs on the worker that trained before (its compiled model "
-             "kept warm, `core.fit.warm`). *Epochs* is fit's time less the first batch's tracing and the "
+             f"*{SAME_STEP}*: the median of {reused} more runs of the same step on the worker that trained "
+             "before (its compiled model kept warm, `core.fit.warm`), seed included, as a room runs a lesson step "
+             "(a step's link sets no seed: everyone's is 0), so its starting weights and its split are kept too; "
+             f"*{NEW_SEED}*: then {reused} more, each with a seed of its own. *Epochs* is fit's time less the first batch's tracing and the "
              "snapshots; *other* is what no phase covers (events between the processes, the job's thread). "
              "*Overhead* is everything but the epochs, as a share of the wall time.", "",
              "| network | worker | " + " | ".join(PHASES) + " | other | wall | overhead |",
@@ -102,10 +111,12 @@ def short_runs(report: Report, title: str) -> None:
 
 # --- section 15: a class at once ----------------------------------------------------------------------
 
-def one_class(registry: JobRegistry, visitors: int, config: TrainConfig) -> dict[str, float]:
-    """`visitors` runs of `config`, one per visitor, submitted together: result times and the bounds."""
+def one_class(registry: JobRegistry, visitors: int, config: TrainConfig, own_seeds: bool = False) -> dict[str, float]:
+    """`visitors` runs of `config`, one per visitor, submitted together: result times and the bounds. As a room
+    runs a lesson step, everyone's run has the step's seed; with `own_seeds`, each visitor's its own."""
     started = time.perf_counter()
-    jobs = [registry.submit(config.replace(seed=i), owner=f"visitor-{i + 1}") for i in range(visitors)]
+    jobs = [registry.submit(config.replace(seed=i) if own_seeds else config, owner=f"visitor-{i + 1}")
+            for i in range(visitors)]
     ends = _finish(jobs, started)
     epochs = [job.progress().phases.get("epochs", 0.0) for job in jobs]
     return {"first": ends[0], "median": median(ends), "last": ends[-1], "epochs_sum": sum(epochs),
@@ -139,7 +150,7 @@ def class_runs(report: Report, title: str) -> None:
         store = ModelStore(folder)
         alone = alone_epochs(config, store)
         for visitors in sizes:
-            for way in ("before", "now", DEMO, LINK) if visitors == sizes[0] else ("now", DEMO, LINK):
+            for way in ("before", "now", OWN, DEMO, LINK) if visitors == sizes[0] else ("now", OWN, DEMO, LINK):
                 print(f"[room] {visitors} visitors, {way}", flush=True)
                 if way == "before":  # the last release: one run at a time, each in a new worker (a warm spare)
                     pool = _ready_pool(max_idle=1)
@@ -157,7 +168,7 @@ def class_runs(report: Report, title: str) -> None:
                         registry.expect(config)
                         if not pool.wait_warmed(180):
                             raise RuntimeError("the spare did not finish warming up in 180 s")
-                    figures = one_class(registry, visitors, config)
+                    figures = one_class(registry, visitors, config, own_seeds=way == OWN)
                 finally:
                     pool.close()
                 own_bound = figures["epochs_sum"] / cores
@@ -169,7 +180,8 @@ def class_runs(report: Report, title: str) -> None:
                 report.results.setdefault("class", {})[(visitors, way)] = figures["last"] / own_bound
     report.add(title, "\n".join([
         f"N visitors each start the same lesson step (`{config.arch}`, {config.epochs} epochs, "
-        f"{config.limit:,} samples) at the same moment, through the app's registry and worker processes "
+        f"{config.limit:,} samples, the step's seed: a step's link sets none, so everyone's is 0) at the same "
+        "moment, through the app's registry and worker processes "
         f"(`registry_for('process', ...)`, one warm spare, {cores} cores). Seconds from the submits to the first, "
         "median and last result. *Bound*: the compute-only lower bound, the runs' own training time "
         "(their *epochs* phase) summed over the cores; *alone bound*: N times the epochs of one such run "
@@ -178,7 +190,9 @@ def class_runs(report: Report, title: str) -> None:
         f"*{DEMO}*: as a workshop goes, the presenter first trains the step once (not timed); the spare worker "
         "that run starts warms that kind of run while it waits (core.runs.warm_up), and the class starts once "
         f"it has. *{LINK}*: no demo run; the Train page, opened from the step's link, tells the registry which run "
-        "is coming (JobRegistry.expect), the idle spare warms that kind, and the class starts once it has.",
+        "is coming (JobRegistry.expect), the idle spare and a worker started for the other core warm that "
+        "kind, and the class starts once they have. "
+        f"*{OWN}*: as *now*, but each visitor set a seed of their own (the way this section ran before).",
         "", "| visitors | way | first, s | median, s | last, s | workers used | bound, s | last / bound | "
         "alone bound, s | last / alone bound |", "|---|---|---|---|---|---|---|---|---|---|", *rows]))
 

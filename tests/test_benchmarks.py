@@ -49,12 +49,13 @@ def test_the_room_benchmark_breaks_a_run_into_its_phases_and_times_a_class(store
 
     tiny = TrainConfig.for_preset("linear", epochs=1, limit=300)
     rows = room.breakdown(tiny, store, reused_runs=1)
-    [new], [reused] = rows["new worker"], rows["reused worker"]
-    for phases in (new, reused):
+    [new], [reused], [new_seed] = rows["new worker"], rows[room.SAME_STEP], rows[room.NEW_SEED]
+    for phases in (new, reused, new_seed):
         assert set(room.PHASES) - {"replay"} <= set(phases), "every part of the run is timed"
         assert phases["wall"] >= sum(phases[p] for p in room.PHASES if p != "queue") - 0.05
     assert reused["tracing"] < new["tracing"], "the reused worker's model was traced already"
-    assert len(store.list()) >= 3, "the runs were saved in the store it was given, not the app's"
+    seeds = sorted(store.read_meta(info.name).config["seed"] for info in store.list() if info.name != "default")
+    assert seeds == [0, 0, 1], "saved in the store it was given: the step twice as it is, then with a new seed"
     from core.runs.executors import registry_for
     from core.runs.workers import WorkerPool
 

@@ -239,8 +239,10 @@ def test_only_short_fresh_training_runs_are_warmed():
     assert [c["epochs"] for c in kinds.configs()] == [1, 3], "the latest two kinds, the refused ones skipped"
 
 
-def test_an_expected_kind_of_run_is_warmed_at_once_by_the_idle_spare(store):
-    """Train opened from a lesson's link (pages/parts/train_links.py): the idle spare warms that kind now, once."""
+def test_an_expected_kind_of_run_is_warmed_at_once_by_a_worker_for_each_core(store):
+    """Train opened from a lesson's link (pages/parts/train_links.py): the idle spare warms that kind now, once,
+    and a second one-core worker starts and warms it too, so both of the class's first two runs (side by side on
+    2 cores) start warm."""
     pool = WorkerPool(spares=1, grace=20.0, cores=2)
     try:
         registry = JobRegistry(1, store, pool, cores=2)
@@ -248,13 +250,23 @@ def test_an_expected_kind_of_run_is_warmed_at_once_by_the_idle_spare(store):
         [spare] = pool.idle_workers()
         assert spare.wait_ready(120) and not spare.warming, "nothing to warm yet"
         assert not registry.expect(SHORT.replace(stroke_copies=1000)), "not a kind worth warming"
+        assert len(pool.idle_workers()) == 1, "nothing started for a kind that is not warmed"
         assert registry.expect(SHORT.replace(name="from-a-link")) and spare.warming
-        assert pool.wait_warmed(180) and spare.warmed_runs == 1
+        workers = pool.idle_workers()
+        assert len(workers) == 2 and all(w.threads == 1 for w in workers), "one idle one-core worker per core"
+        assert pool.wait_warmed(180) and [w.warmed_runs for w in workers] == [1, 1]
         assert not registry.expect(SHORT.replace(seed=3)), "the same kind: warmed already"
+        assert len(pool.idle_workers()) == 2, "none started beyond one per core"
         job = registry.submit(SHORT.replace(name="pressed-start"))
         finished(job)
-        assert job.worker_pid == spare.pid and store.read_meta("pressed-start").test_accuracy > 0.5
-        assert [info.name for info in store.list() if info.name != "default"] == ["pressed-start"], "the warm-up saved nothing"
+        assert job.worker_pid in {w.pid for w in workers} and store.read_meta("pressed-start").test_accuracy > 0.5
+        assert [info.name for info in store.list() if info.name != "default"] == ["pressed-start"], "the warm-ups saved nothing"
     finally:
         pool.close()
+    no_spares = WorkerPool(spares=0, grace=20.0, cores=2)
+    try:
+        assert not JobRegistry(1, store, no_spares, cores=2).expect(SHORT) and not no_spares.idle_workers(), \
+            "no spares wanted (DIGIT_STUDIO_SPARE_WORKERS=0): no worker started ahead"
+    finally:
+        no_spares.close()
     assert not JobRegistry(1, store, TrainingJob).expect(SHORT), "threads of the server: nothing to get ready"

@@ -421,13 +421,22 @@ class WorkerPool:
     def expect(self, config) -> bool:
         """A run of this kind is about to start (a visitor opened Train from a lesson's link): remembered, and each
         idle one-core worker that is not warming already warms it now (with any other remembered kind it was not
-        sent). True if one was sent anything."""
+        sent). A room's runs go side by side, one per core: with spares at all, one-core workers are started
+        until there is one idle for each core (up to max_idle), and warm it too, so the second run of the class
+        does not start on a cold worker. True if one was sent anything."""
         if kind_of(config) is None:
             return False
         threads = self._threads(1)
         with self._lock:
             self._recent.remember(config)
-            sent = [self._send_new_kinds(w) for w in self._idle if w.threads == threads and not w.warming]
+            self._idle = [w for w in self._idle if w.alive() or w.forget()]
+            ready = [w for w in self._idle if w.threads == threads]
+            wanted = min(self.cores, self.max_idle) if self.spares else 0
+            while not self._closed and len(ready) < wanted and len(self._idle) < self.max_idle:
+                worker = Worker(threads)
+                self._idle.append(worker)
+                ready.append(worker)
+            sent = [self._send_new_kinds(w) for w in ready if not w.warming]
         return any(sent)
 
     def wait_warmed(self, timeout: float = 120.0) -> bool:
