@@ -63,7 +63,8 @@ def measured_fit(config: TrainConfig, target: float | None = None, per_epoch_tes
     plan = plan_fit(config)
     clock = EpochClock(test if (per_epoch_test or target) else None, target)
     start = time.perf_counter()
-    plan.model.fit(callbacks=[clock, *standard_callbacks(config, plan.has_validation)], **plan.fit_args)
+    plan.model.fit(callbacks=[clock, *standard_callbacks(config, plan.has_validation, plan.augment_flag)],
+                   **plan.fit_args)
     wall = time.perf_counter() - start
     model = builders.for_inference(plan.model, plan.preset.logits)
     accuracy = clock.test_accuracy[-1] if clock.test_accuracy else evaluate(model, *test).accuracy
@@ -125,7 +126,9 @@ def best_accuracy(report: Report) -> None:
     report.add("1. Best accuracy: cnn-best", "\n".join([
         f"`cnn-best` ({preset.source}) on its default settings: {runs[0].config.epochs} epochs, batch "
         f"{cfg.batch_size}, {cfg.optimizer} with a {cfg.schedule} learning-rate schedule peaking at "
-        f"{cfg.learning_rate:g}, augmentation {'on' if cfg.augment else 'off'}, "
+        f"{cfg.learning_rate:g}, augmentation {'on' if cfg.augment else 'off'}"
+        f"{f' (off for the last {cfg.clean_epochs} epochs)' if cfg.augment and cfg.clean_epochs else ''}, "
+        f"{f'weights averaged over the last {cfg.weight_average} epochs, ' if cfg.weight_average else ''}"
         f"{runs[0].train_samples:,} training images; test accuracy on the 10,000 MNIST test images.", "",
         "| seed | epochs | s/epoch (median) | training wall s | test accuracy | stroke set (section 5) |",
         "|---|---|---|---|---|---|", *rows, "",
@@ -225,7 +228,7 @@ def job_overhead(report: Report) -> None:
             print(f"[6] run {i + 1}/{s.runs}: bare fit ...", flush=True)
             start = time.perf_counter()
             plan = plan_fit(config)
-            plan.model.fit(callbacks=standard_callbacks(config, plan.has_validation), **plan.fit_args)
+            plan.model.fit(callbacks=standard_callbacks(config, plan.has_validation, plan.augment_flag), **plan.fit_args)
             bare.append(time.perf_counter() - start)
             print(f"    {bare[-1]:.1f} s; TrainingJob ...", flush=True)
             job = registry.submit(config)

@@ -224,7 +224,8 @@ CUSTOM_CONFIGS = [
                                                   "dropout": 0.0, "dense_units": 0}),
     TrainConfig.for_preset("tiny-20px").replace(limit=None),          # preset limit 5000 -> all samples
     TrainConfig.for_preset("tiny-20px", limit=20000, epochs=1),
-    TrainConfig.for_preset("cnn-best", augment=False, learning_rate=0.0123456789, schedule="constant", reduce_lr=True),
+    TrainConfig.for_preset("cnn-best", augment=False, learning_rate=0.0123456789, schedule="constant", reduce_lr=True,
+                           validation_split=0.1),
     TrainConfig.for_preset("cnn-basic", dataset="fashion-mnist", optimizer="sgd", batch_size=1, seed=2**31 - 1,
                            validation_split=0.0),
     TrainConfig.for_preset("linear", learning_rate=1e-5, validation_split=0.5, early_stopping=True, limit=50),

@@ -78,6 +78,14 @@ SETTINGS: dict[str, Setting] = {
     "limit": Setting("Training-sample limit", int, 50, 60000, optional=True,
                      help="Train on a random subset: fewer samples train faster and learn less."),
     "augment": Setting("Augmentation", bool, help="Randomly shift, turn and zoom the training images."),
+    "clean_epochs": Setting("Clean last epochs", int, 0, 100,
+                            help="With augmentation: train this many last epochs on the digits as they are, so "
+                                 "the network ends on real digits (the first epoch is always augmented; "
+                                 "0: augment to the end)."),
+    "weight_average": Setting("Weight averaging", int, 0, 100,
+                              help="Test and save the average of the weights over about this many last epochs "
+                                   "(a moving average, at most the whole run) instead of the last weights: it "
+                                   "smooths out the last steps' noise (0: the last weights)."),
     "stroke_copies": Setting("Stroke-drawn copies", int, 0, 120000,
                              help="Add this many training digits redrawn with a round pen, the way people draw "
                                   "with a mouse, so the network learns to read drawings (digits only; about "
@@ -115,6 +123,8 @@ class TrainConfig:
     validation_split: float = 0.1
     limit: int | None = None
     augment: bool = False
+    clean_epochs: int = 0
+    weight_average: int = 0
     stroke_copies: int = 0
     start_from: str | None = None
     drawings_weight: int = 0
@@ -216,6 +226,10 @@ def settings_summary(values: dict[str, Any]) -> str:
         parts.append(f"validation {v['validation_split']:.0%}")
     parts += [label for key, label in (("augment", "augmentation"), ("early_stopping", "early stopping"),
                                        ("reduce_lr", "reduce LR")) if v.get(key) is True]
+    if v.get("augment") is True and number("clean_epochs"):
+        parts.append(f"last {v['clean_epochs']:g} epoch{'s' if v['clean_epochs'] != 1 else ''} clean")
+    if number("weight_average"):
+        parts.append(f"weights averaged over {v['weight_average']:g} epoch{'s' if v['weight_average'] != 1 else ''}")
     if number("stroke_copies"):
         parts.append(f"{v['stroke_copies']:,.0f} stroke-drawn copies")
     if isinstance(v.get("start_from"), str):

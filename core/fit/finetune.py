@@ -25,7 +25,8 @@ MIN_DRAWINGS = 10
 # What choosing "a stored model" starts from: a few gentle epochs on part of MNIST plus the drawings.
 FINE_TUNE_DEFAULTS: dict[str, Any] = {"epochs": 3, "learning_rate": 3e-4, "schedule": "constant", "optimizer": "adam",
                                       "limit": 10_000, "drawings_weight": 5, "augment": False,
-                                      "early_stopping": False, "reduce_lr": False}
+                                      "early_stopping": False, "reduce_lr": False, "validation_split": 0.1,
+                                      "weight_average": 0}
 LIMITS = {"epochs": (1, 20), "drawing_weight": (1, 100), "mnist_samples": (50, 60_000), "batch_size": (8, 1024)}
 
 

@@ -59,6 +59,16 @@ def learning_rate(config: TrainConfig, batches_per_epoch: int):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
+def average_momentum(config: TrainConfig, batches_per_epoch: int) -> float | None:
+    """The moving average's momentum for `weight_average` epochs (at most the run's): its horizon, 1 / (1 -
+    momentum), is that many epochs' steps. Keras' optimizer keeps the average and fit ends by copying it into
+    the weights (use_ema). None when the run keeps its last weights."""
+    if not config.weight_average:
+        return None
+    steps = max(1, min(config.weight_average, config.epochs) * batches_per_epoch)
+    return 1.0 - 1.0 / (steps + 1)
+
+
 def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None, clock=None,
              keep_warm: bool = False) -> FitPlan:
     """Seed everything, split the data, build (or load, with `start_from`) and compile the model inside the
@@ -89,7 +99,9 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
     batches_per_epoch = int(np.ceil(len(split.y_train) / config.batch_size))
     def compile_model(model: keras.Model) -> None:
         optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": {}})
-        optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch))
+        momentum = average_momentum(config, batches_per_epoch)
+        optimizer = optimizer.__class__(learning_rate=learning_rate(config, batches_per_epoch),
+                                        **({"use_ema": True, "ema_momentum": momentum} if momentum else {}))
         model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=preset.logits),
                       metrics=["accuracy"])
@@ -168,12 +180,32 @@ def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int,
                           split.x_val, split.y_val)
 
 
-def standard_callbacks(config: TrainConfig, has_validation: bool) -> list[keras.callbacks.Callback]:
-    """Early stopping and reduce-LR-on-plateau, as the config asks."""
+def standard_callbacks(config: TrainConfig, has_validation: bool, augment_flag=None) -> list[keras.callbacks.Callback]:
+    """Early stopping and reduce-LR-on-plateau, as the config asks; with `augment_flag` (the plan's switch of a
+    switchable augmented pipeline), the clean last epochs."""
     monitor = "val_loss" if has_validation else "loss"
     callbacks: list[keras.callbacks.Callback] = []
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=3, restore_best_weights=True))
     if config.reduce_lr:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5))
+    if config.clean_epochs and augment_flag is not None:
+        callbacks.append(CleanLastEpochs(augment_flag, first_clean(config)))
     return callbacks
+
+
+def first_clean(config: TrainConfig) -> int:
+    """The first epoch (0-based) trained without augmentation: `clean_epochs` before the end, never the first."""
+    return max(1, config.epochs - config.clean_epochs)
+
+
+class CleanLastEpochs(keras.callbacks.Callback):
+    """Turns the augmentation off from epoch `first` on: the network ends on the digits as they are."""
+
+    def __init__(self, augment_flag, first: int):
+        super().__init__()
+        self.augment_flag, self.first = augment_flag, first
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.first:
+            self.augment_flag.assign(False)

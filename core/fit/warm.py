@@ -38,8 +38,9 @@ def model_key(config: TrainConfig, logits: bool, input_shape, num_classes: int, 
         return None
     schedule = ((config.schedule,) if config.schedule == "constant"
                 else (config.schedule, config.learning_rate, config.epochs, batches_per_epoch))  # traced in
+    average = (config.weight_average, config.epochs, batches_per_epoch) if config.weight_average else ()  # traced in
     return (config.arch, json.dumps(config.options or {}, sort_keys=True, default=str), tuple(input_shape),
-            int(num_classes), config.optimizer, bool(logits), schedule)
+            int(num_classes), config.optimizer, bool(logits), schedule, average)
 
 
 def compiled_model(key: tuple, build: Callable[[], keras.Model], compile_model: Callable[[keras.Model], None],

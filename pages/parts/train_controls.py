@@ -97,7 +97,8 @@ def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hi
 # for first (the sample limit with them: it is what makes a run take seconds), the rest in a fold.
 FIRST = [("epochs", "batch_size"), ("learning_rate", "limit")]
 MORE = [("dataset", "optimizer"), ("schedule", "validation_split"), ("seed", "stroke_copies"),
-        ("drawings_weight", "drawings_held_out"), ("augment",), ("early_stopping",), ("reduce_lr",), ("name",)]
+        ("drawings_weight", "drawings_held_out"), ("augment",), ("clean_epochs", "weight_average"),
+        ("early_stopping",), ("reduce_lr",), ("name",)]
 LAYOUT = FIRST + MORE
 MORE_KEY = "train_more_settings"     # the fold's state: open or closed, kept for the session
 
