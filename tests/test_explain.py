@@ -82,6 +82,10 @@ def test_first_layer_pictures_are_the_kernels_and_the_weights_into_each_unit(pre
     assert mlp.kind == "dense" and mlp.images.shape == (512, 28, 28)
     np.testing.assert_array_equal(mlp.images[7], dense[:, 7].reshape(28, 28))
     assert explain.first_layer_weights(presets["tiny-20px"]).images.shape == (25, 20, 20)
+    for arch, whole in (("cnn-basic", conv), ("mlp-512", mlp)):  # a snapshot's few: the same pictures
+        first = explain.first_layer_weights(presets[arch], units=6)
+        assert first.kind == whole.kind and first.images.shape == (6, *whole.images.shape[1:])
+        np.testing.assert_array_equal(first.images, whole.images[:6])
 
 
 def test_linear_templates_are_the_product_of_the_kernels_and_give_its_scores():

@@ -65,15 +65,16 @@ def _as_pictures(columns: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return pictures.mean(axis=-1) if len(shape) == 3 else pictures
 
 
-def first_layer_weights(model) -> FirstLayerWeights:
-    """Conv kernels (out_channels, kh, kw), or the weights into each first Dense unit as the picture it reads.
+def first_layer_weights(model, units: int | None = None) -> FirstLayerWeights:
+    """Conv kernels (out_channels, kh, kw), or the weights into each first Dense unit as the picture it reads;
+    with `units`, those of the first `units` channels or units only (a run's snapshots draw a few, often).
 
     tiny-20px resizes its input to 20x20 before its first Dense layer, so its pictures are 20x20.
     """
     graph = graph_for(model)
     index = _first_weighted(graph)
     layer, kind = graph.layers[index], graph.kinds[index]
-    kernel = np.asarray(layer.kernel)
+    kernel = np.asarray(layer.kernel)[..., :units]
     if kind == "conv":
         if kernel.ndim != 4:
             raise ExplainError(f"Layer {layer.name} is not a 2-D convolution; its kernels cannot be drawn.")

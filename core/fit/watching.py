@@ -228,7 +228,7 @@ class SnapshotCallback(keras.callbacks.Callback):
         try:
             from core.explain import first_layer_weights
 
-            weights = first_layer_weights(self.model)
+            weights = first_layer_weights(self.model, units=max(MAX_FILTERS.values()))
         except Exception:  # a model without a conv or dense layer to draw: snapshots without filters
             return "", None
         return weights.kind, quantise_filters(weights.images[:MAX_FILTERS.get(weights.kind, 16)])
