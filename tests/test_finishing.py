@@ -71,5 +71,5 @@ def test_cnn_best_finishes_clean_and_averaged_and_a_fine_tune_keeps_its_last_wei
     from core.fit import finetune
 
     best = TrainConfig.for_preset("cnn-best")
-    assert (best.clean_epochs, best.weight_average, best.validation_split, best.epochs) == (2, 2, 0.0, 15)
+    assert (best.clean_epochs, best.weight_average, best.validation_split, best.epochs) == (3, 3, 0.0, 15)
     assert finetune.FINE_TUNE_DEFAULTS["weight_average"] == 0
