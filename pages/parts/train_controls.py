@@ -173,7 +173,8 @@ def training_ui(arch: str, defaults: dict[str, Any] | None = None, locked: froze
     rows(FIRST)
     more = [name for row in MORE for name in row if name not in hidden]
     if more:
-        with st.expander("More settings: dataset, optimizer, schedule, validation, seed, your drawings, callbacks",
+        with st.expander("More settings: dataset, optimizer, schedule, validation, seed, your drawings, "
+                         "augmentation and how a run ends, callbacks",
                          key=MORE_KEY, on_change="rerun", icon=":material/tune:"):
             rows(MORE)
     for name in hidden:
