@@ -91,8 +91,8 @@ def short_runs(report: Report, title: str) -> None:
              f"*{SAME_STEP}*: the median of {reused} more runs of the same step on the worker that trained "
              "before (its compiled model kept warm, `core.fit.warm`), seed included, as a room runs a lesson step "
              "(a step's link sets no seed: everyone's is 0), so its starting weights and its split are kept too; "
-             f"*{NEW_SEED}*: then {reused} more, each with a seed of its own. *Epochs* is fit's time less the first batch's tracing and the "
-             "snapshots; *other* is what no phase covers (events between the processes, the job's thread). "
+             f"*{NEW_SEED}*: then {reused} more, each with a seed of its own. *Epochs* is fit's time less the "
+             "first batch's tracing and the snapshots; *other* is what no phase covers (events between the processes, the job's thread). "
              "*Overhead* is everything but the epochs, as a share of the wall time.", "",
              "| network | worker | " + " | ".join(PHASES) + " | other | wall | overhead |",
              "|---|---|" + "---|" * (len(PHASES) + 3)]

@@ -63,8 +63,7 @@ def measured_fit(config: TrainConfig, target: float | None = None, per_epoch_tes
     plan = plan_fit(config)
     clock = EpochClock(test if (per_epoch_test or target) else None, target)
     start = time.perf_counter()
-    plan.model.fit(callbacks=[clock, *standard_callbacks(config, plan.has_validation, plan.augment_flag)],
-                   **plan.fit_args)
+    plan.model.fit(callbacks=[clock, *standard_callbacks(config, plan)], **plan.fit_args)
     wall = time.perf_counter() - start
     model = builders.for_inference(plan.model, plan.preset.logits)
     accuracy = clock.test_accuracy[-1] if clock.test_accuracy else evaluate(model, *test).accuracy
@@ -228,7 +227,7 @@ def job_overhead(report: Report) -> None:
             print(f"[6] run {i + 1}/{s.runs}: bare fit ...", flush=True)
             start = time.perf_counter()
             plan = plan_fit(config)
-            plan.model.fit(callbacks=standard_callbacks(config, plan.has_validation, plan.augment_flag), **plan.fit_args)
+            plan.model.fit(callbacks=standard_callbacks(config, plan), **plan.fit_args)
             bare.append(time.perf_counter() - start)
             print(f"    {bare[-1]:.1f} s; TrainingJob ...", flush=True)
             job = registry.submit(config)

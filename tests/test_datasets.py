@@ -101,6 +101,6 @@ def test_the_last_small_splits_are_kept_read_only_and_a_large_one_is_made_anew()
     for seed in range(5, 5 + datasets.KEPT_SPLITS):
         datasets.split(mnist, 0.1, seed=seed, limit=2000)
     assert datasets.split(mnist, 0.1, seed=3, limit=2000) is not first, "only the last KEPT_SPLITS are kept"
-    whole = datasets.split(mnist, 0.1, seed=3)  # 54,000 digits: more than KEPT_SPLIT_BYTES
-    assert whole.x_train.nbytes > datasets.KEPT_SPLIT_BYTES
+    whole = datasets.split(mnist, 0.1, seed=3)  # 54,000 digits: more than SMALL_ARRAYS_BYTES
+    assert whole.x_train.nbytes > datasets.SMALL_ARRAYS_BYTES
     assert datasets.split(mnist, 0.1, seed=3) is not whole and whole.x_train.flags.writeable

@@ -31,7 +31,7 @@ def test_the_clean_last_epochs_train_without_augmentation_and_the_first_always_w
     config = SMALL.replace(augment=True, epochs=epochs, clean_epochs=clean, limit=128)
     plan = plan_fit(config)
     record = EveryBatch(plan.augment_flag)
-    plan.model.fit(callbacks=[*standard_callbacks(config, plan.has_validation, plan.augment_flag), record],
+    plan.model.fit(callbacks=[*standard_callbacks(config, plan), record],
                    **plan.fit_args)
     assert record.augmenting == expected
     assert first_clean(config) == (expected.index(False) if False in expected else max(1, epochs - clean))

@@ -260,7 +260,8 @@ def test_an_expected_kind_of_run_is_warmed_at_once_by_a_worker_for_each_core(sto
         job = registry.submit(SHORT.replace(name="pressed-start"))
         finished(job)
         assert job.worker_pid in {w.pid for w in workers} and store.read_meta("pressed-start").test_accuracy > 0.5
-        assert [info.name for info in store.list() if info.name != "default"] == ["pressed-start"], "the warm-ups saved nothing"
+        assert [info.name for info in store.list() if info.name != "default"] == ["pressed-start"], \
+            "the warm-ups saved nothing"
     finally:
         pool.close()
     no_spares = WorkerPool(spares=0, grace=20.0, cores=2)

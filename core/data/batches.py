@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from core.data.datasets import SMALL_ARRAYS_BYTES
+
 
 def threadless() -> tf.data.Options:
     """Options that keep tf.data from adding threads: no autotuning, no injected prefetch or parallel map."""
@@ -25,9 +27,6 @@ def threadless() -> tf.data.Options:
     return options
 
 
-SHUFFLED_IN_BUFFER_BYTES = 64 * 2**20  # arrays up to this size are shuffled in a buffer, larger ones by index
-
-
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = None,
             shuffle: bool = True) -> tf.data.Dataset:
     """(images, labels) batches of `batch_size`, reshuffled each epoch with `seed` when `shuffle`, the last one
@@ -37,7 +36,7 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = No
     a third as long to set up (~5 ms against ~15 ms, a short run makes two) and quicker per batch. Large
     ones are gathered by index from the arrays held once, so they are not copied into a buffer as well. For
     the same seed both give the same batches (a test checks)."""
-    if x.nbytes + y.nbytes <= SHUFFLED_IN_BUFFER_BYTES:
+    if x.nbytes + y.nbytes <= SMALL_ARRAYS_BYTES:
         data = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             data = data.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)

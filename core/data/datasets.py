@@ -189,8 +189,8 @@ def split_sizes(available: int, validation_split: float = 0.1, limit: int | None
     return kept - n_val, n_val
 
 
-KEPT_SPLITS = 2                    # the last splits made, kept for the next run of the same step
-KEPT_SPLIT_BYTES = 64 * 2**20      # only small ones: a short run's, not a long run's 60,000 digits
+SMALL_ARRAYS_BYTES = 64 * 2**20    # a short run's arrays (10,000 digits: 31 MB), not a long run's 60,000
+KEPT_SPLITS = 2                    # the last small splits made, kept for the next run of the same step
 _splits: "OrderedDict[tuple, tuple[Dataset, Split]]" = OrderedDict()
 _splits_lock = threading.Lock()
 
@@ -212,7 +212,7 @@ def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit:
     val, train = order[:n_val], order[n_val:]
     x = dataset.x_train
     made = Split(normalise(x[train]), dataset.y_train[train], normalise(x[val]), dataset.y_train[val], train)
-    if sum(array.nbytes for array in (made.x_train, made.x_val)) <= KEPT_SPLIT_BYTES:
+    if sum(array.nbytes for array in (made.x_train, made.x_val)) <= SMALL_ARRAYS_BYTES:
         for array in (made.x_train, made.y_train, made.x_val, made.y_val, made.train_index):
             array.flags.writeable = False
         with _splits_lock:

@@ -180,17 +180,17 @@ def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int,
                           split.x_val, split.y_val)
 
 
-def standard_callbacks(config: TrainConfig, has_validation: bool, augment_flag=None) -> list[keras.callbacks.Callback]:
-    """Early stopping and reduce-LR-on-plateau, as the config asks; with `augment_flag` (the plan's switch of a
-    switchable augmented pipeline), the clean last epochs."""
-    monitor = "val_loss" if has_validation else "loss"
+def standard_callbacks(config: TrainConfig, plan: FitPlan) -> list[keras.callbacks.Callback]:
+    """Early stopping and reduce-LR-on-plateau, as the config asks, and its clean last epochs (through the
+    plan's augmentation switch)."""
+    monitor = "val_loss" if plan.has_validation else "loss"
     callbacks: list[keras.callbacks.Callback] = []
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=3, restore_best_weights=True))
     if config.reduce_lr:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5))
-    if config.clean_epochs and augment_flag is not None:
-        callbacks.append(CleanLastEpochs(augment_flag, first_clean(config)))
+    if config.clean_epochs and plan.augment_flag is not None:
+        callbacks.append(CleanLastEpochs(plan.augment_flag, first_clean(config)))
     return callbacks
 
 

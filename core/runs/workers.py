@@ -377,7 +377,7 @@ class WorkerPool:
         compiled model is warm, core.fit.warm), then the one that trained last, then a spare."""
         threads = self._threads(cores)
         with self._lock:
-            self._idle = [w for w in self._idle if w.alive() or w.forget()]
+            self._drop_dead_idle()
             fitting = [w for w in self._idle if w.threads == threads]
             if not fitting:
                 return Worker(threads)
@@ -400,11 +400,15 @@ class WorkerPool:
         """Start spares (one-core workers, what short runs take) until `spares` are idle."""
         threads = self._threads(1)
         with self._lock:
-            self._idle = [w for w in self._idle if w.alive() or w.forget()]
+            self._drop_dead_idle()
             while not self._closed and sum(w.threads == threads for w in self._idle) < self.spares:
                 spare = Worker(threads)
                 self._send_new_kinds(spare)
                 self._idle.append(spare)
+
+    def _drop_dead_idle(self) -> None:
+        """Forget the idle workers that died while they waited (under the lock)."""
+        self._idle = [w for w in self._idle if w.alive() or w.forget()]
 
     def _send_new_kinds(self, worker: Worker) -> bool:
         """Have `worker` warm the remembered kinds of run it was not sent yet (under the lock); True if any."""
@@ -429,7 +433,7 @@ class WorkerPool:
         threads = self._threads(1)
         with self._lock:
             self._recent.remember(config)
-            self._idle = [w for w in self._idle if w.alive() or w.forget()]
+            self._drop_dead_idle()
             ready = [w for w in self._idle if w.threads == threads]
             wanted = min(self.cores, self.max_idle) if self.spares else 0
             while not self._closed and len(ready) < wanted and len(self._idle) < self.max_idle:
