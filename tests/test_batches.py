@@ -93,3 +93,26 @@ def test_a_planned_fit_trains_on_them_without_a_warning():
             warnings.simplefilter("error")
             history = plan.model.fit(**plan.fit_args)
         assert len(history.history["val_accuracy"]) == 1
+
+
+def test_read_only_arrays_are_sliced_once_and_batched_alike_each_run():
+    """A kept split's arrays (read-only, core.data.datasets.split) are copied into tensors once: the next run of
+    the same step reuses them, with the same batches for its seed as a fresh copy gives."""
+    from core.data import batches as module
+
+    x = np.arange(300, dtype=np.float32).reshape(300, 1, 1, 1)
+    y = np.arange(300, dtype=np.int64)
+    writable_first = epoch(batches(x, y, 32, seed=5))
+    assert module.sliced(x, y) is not module.sliced(x, y), "arrays that may change are copied every time"
+    x.flags.writeable = y.flags.writeable = False
+    assert module.sliced(x, y) is module.sliced(x, y)
+    for a, b in zip(epoch(batches(x, y, 32, seed=5)), writable_first):
+        np.testing.assert_array_equal(a, b)
+    others = []
+    for _ in range(2 * module.KEPT_SPLITS):  # newer read-only arrays push the oldest out
+        other = np.zeros((4, 1, 1, 1), np.float32), np.zeros(4, np.int64)
+        for array in other:
+            array.flags.writeable = False
+        others.append(other)
+        module.sliced(*other)
+    assert len(module._slices) == 2 * module.KEPT_SPLITS and (id(x), id(y)) not in module._slices

@@ -64,6 +64,10 @@ def test_each_snapshot_is_what_the_network_of_that_moment_says(monkeypatch):
     steps = [s.step for s in snapshots]
     batches = 2 * plan.batches_per_epoch  # 2 epochs of 29 batches
     assert steps[:6] == [0, 1, 2, 4, 8, 13] and steps[-1] == batches, steps  # 1, 2, 4, ... then every 5
+    due = list(range(13, plan.batches_per_epoch, 5))  # 13, 18, 23, 28
+    assert due[-1] == plan.batches_per_epoch - 1 and due[-1] not in steps, \
+        "the epoch end's own snapshot stands for one due a batch before it"
+    assert len(set(steps)) == len(steps), "one snapshot a step"
     assert [s.seq for s in snapshots] == list(range(len(snapshots)))
     assert recorder.snapshot().snapshot_count == len(snapshots)
     for shot in snapshots:

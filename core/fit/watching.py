@@ -168,8 +168,10 @@ class SnapshotCallback(keras.callbacks.Callback):
         else:
             self.first_batch_seconds = now - self._last_end
         if self.step >= self._next_at:
-            self._snapshot()
-            self._next_at = self.step + min(self.step, self._interval_batches())  # 1, 2, 4, 8 ... then every N
+            gap = min(self.step, self._interval_batches())  # 1, 2, 4, 8 ... then every N
+            if not self._epoch_end_within(gap / 4):  # else that one stands for it (a short run: 2 of its 11)
+                self._snapshot()
+            self._next_at = self.step + gap
         self._last_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -204,6 +206,11 @@ class SnapshotCallback(keras.callbacks.Callback):
         if self._layers_cost is None:
             return True
         return (time.perf_counter() - self._layers_at) * LAYER_BUDGET >= self._layers_cost
+
+    def _epoch_end_within(self, batches: float) -> bool:
+        """The epoch's own end, which takes a snapshot of its own, is under `batches` batches away."""
+        steps = (self.params or {}).get("steps")
+        return self.confusion_data is not None and bool(steps) and steps - self.batch < batches
 
     def _interval_batches(self) -> int:
         """N: batches between snapshots."""

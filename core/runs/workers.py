@@ -301,6 +301,7 @@ class ProcessJob(OutOfProcessJob):
         try:
             self._follow(worker, asked)
         finally:
+            self._pool.release(worker)
             self._pool.top_up()
 
     def _apply(self, event: tuple) -> None:
@@ -349,7 +350,9 @@ class WorkerPool:
 
     Workers are kept per thread count (a run's cores, core.runs.sizing); at most `max_idle` of them wait
     idle (default: the cores, or the spares if more). With `prewarm` the spares start now, else with the
-    first run.
+    first run. A spare starts only while a core is free of runs: while every core trains, the next run takes
+    the worker of the first run to end, and a spare starting then (the forkserver's fork, a warm-up's
+    tracing) would only take CPU from the runs (a class of 30 on 2 cores; benchmarks section 15).
     """
 
     def __init__(self, spares: int = 0, grace: float | None = None, prewarm: bool = False,
@@ -359,6 +362,7 @@ class WorkerPool:
         self.max_idle = max(self.spares, self.cores) if max_idle is None else max(0, int(max_idle))
         self.grace = stop_grace_from_env() if grace is None else grace
         self._idle: list[Worker] = []  # oldest first
+        self._busy: dict[int, int] = {}  # the pid of each worker that was handed a run -> the cores it trains on
         self._lock = threading.Lock()
         self._recent = RecentKinds()  # the kinds of the latest runs: what a new spare warms
         self._closed = False
@@ -379,11 +383,23 @@ class WorkerPool:
         with self._lock:
             self._drop_dead_idle()
             fitting = [w for w in self._idle if w.threads == threads]
-            if not fitting:
-                return Worker(threads)
-            worker = max(fitting, key=lambda w: (w.last_arch == arch is not None, w.last_used))
-            self._idle.remove(worker)
+            if fitting:
+                worker = max(fitting, key=lambda w: (w.last_arch == arch is not None, w.last_used))
+                self._idle.remove(worker)
+            else:
+                worker = Worker(threads)
+            self._busy[worker.pid] = min(max(1, cores), self.cores)
             return worker
+
+    def release(self, worker: Worker) -> None:
+        """The run `worker` was handed has ended (the worker given back, or gone): its cores are free again."""
+        with self._lock:
+            self._busy.pop(worker.pid, None)
+
+    def busy_cores(self) -> int:
+        """Cores that runs train on now."""
+        with self._lock:
+            return sum(self._busy.values())
 
     def give_back(self, worker: Worker) -> None:
         """A worker whose run ended: kept idle for the next run, or ended (worn, unwell, or too many idle)."""
@@ -397,11 +413,12 @@ class WorkerPool:
         worker.end(wait=2.0)
 
     def top_up(self) -> None:
-        """Start spares (one-core workers, what short runs take) until `spares` are idle."""
+        """Start spares (one-core workers, what short runs take) until `spares` are idle, while a core is free."""
         threads = self._threads(1)
         with self._lock:
             self._drop_dead_idle()
-            while not self._closed and sum(w.threads == threads for w in self._idle) < self.spares:
+            while (not self._closed and sum(self._busy.values()) < self.cores
+                   and sum(w.threads == threads for w in self._idle) < self.spares):
                 spare = Worker(threads)
                 self._send_new_kinds(spare)
                 self._idle.append(spare)
@@ -427,7 +444,8 @@ class WorkerPool:
         idle one-core worker that is not warming already warms it now (with any other remembered kind it was not
         sent). A room's runs go side by side, one per core: with spares at all, one-core workers are started
         until there is one idle for each core (up to max_idle), and warm it too, so the second run of the class
-        does not start on a cold worker. True if one was sent anything."""
+        does not start on a cold worker; cores that train already are left out, since their workers take the
+        next runs. True if one was sent anything."""
         if kind_of(config) is None:
             return False
         threads = self._threads(1)
@@ -435,7 +453,8 @@ class WorkerPool:
             self._recent.remember(config)
             self._drop_dead_idle()
             ready = [w for w in self._idle if w.threads == threads]
-            wanted = min(self.cores, self.max_idle) if self.spares else 0
+            free = self.cores - sum(self._busy.values())
+            wanted = min(free, self.max_idle) if self.spares else 0
             while not self._closed and len(ready) < wanted and len(self._idle) < self.max_idle:
                 worker = Worker(threads)
                 self._idle.append(worker)

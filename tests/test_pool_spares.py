@@ -1,0 +1,97 @@
+"""When the worker pool starts spares (core/runs/workers.py): never while every core trains a run, since the next
+run takes the worker of the first run to end, and a spare starting then (a fork, a warm-up's tracing) only takes
+CPU from the runs. Workers are stand-ins here: what is tested is the pool's bookkeeping, not the processes."""
+import itertools
+
+import pytest
+
+from core.fit.config import TrainConfig
+from core.runs import workers
+
+SHORT = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=10000)
+
+
+class StandInWorker:
+    """What the pool asks of a worker, without a process."""
+
+    pids = itertools.count(1000)
+
+    def __init__(self, threads=None):
+        self.threads, self.pid = threads, next(self.pids)
+        self.warming, self.warmed_kinds, self.sent = False, set(), []
+        self.last_arch, self.last_used, self.ended = None, 0.0, False
+
+    def alive(self):
+        return not self.ended
+
+    def forget(self):
+        return None
+
+    def send_warm_up(self, configs):
+        if configs:
+            self.warming = True
+            self.sent.append(configs)
+
+    def wait_idle(self, timeout):
+        return True
+
+    def worn(self):
+        return False
+
+    def end(self, wait=5.0):
+        self.ended = True
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    monkeypatch.setattr(workers, "Worker", StandInWorker)
+    pool = workers.WorkerPool(spares=1, cores=2, prewarm=True)
+    yield pool
+    pool.close()
+
+
+def test_no_spare_starts_while_every_core_trains_and_one_does_once_a_core_is_free(pool):
+    [spare] = pool.idle_workers()
+    pool.remember(SHORT)
+    first = pool.take(1, SHORT.arch)
+    assert first is spare and pool.busy_cores() == 1
+    pool.top_up()   # as after the first run's first batch: a core is free, so a spare starts and warms the kind
+    [new_spare] = pool.idle_workers()
+    assert new_spare.sent, "the new spare warms the run's kind"
+    second = pool.take(1, SHORT.arch)
+    assert second is new_spare and pool.busy_cores() == 2
+    pool.top_up()   # as after the second run's first batch: both cores train
+    assert pool.idle_workers() == [], "no spare starts while every core trains"
+
+    pool.give_back(first)
+    pool.release(first)
+    pool.top_up()   # the first run ended: its worker waits for the next, so still nothing new
+    assert pool.idle_workers() == [first] and pool.busy_cores() == 1
+
+    third = pool.take(1, SHORT.arch)
+    assert third is first
+    pool.release(second)   # the second run's worker died (not given back): its core is free again
+    pool.top_up()
+    [replacement] = pool.idle_workers()
+    assert replacement not in (first, second) and pool.busy_cores() == 1
+
+
+def test_a_run_on_every_core_blocks_spares_until_it_ends(pool):
+    [spare] = pool.idle_workers()
+    large = pool.take(2, "cnn-best")   # a long run: every core, a worker of its own
+    assert large is not spare and pool.busy_cores() == 2
+    spare.end()                        # the idle spare dies meanwhile
+    pool.top_up()
+    assert pool.idle_workers() == [], "no replacement while the long run has every core"
+    pool.release(large)
+    pool.top_up()
+    assert len(pool.idle_workers()) == 1
+
+
+def test_a_link_opened_while_every_core_trains_starts_no_worker(pool):
+    """Train opened from a lesson's link during the class's runs: their workers take the next runs."""
+    [spare] = pool.idle_workers()
+    a, b = pool.take(1, SHORT.arch), pool.take(1, SHORT.arch)
+    assert pool.expect(SHORT) is False and pool.idle_workers() == []
+    pool.release(a)
+    assert pool.expect(SHORT) and len(pool.idle_workers()) == 1, "a free core: a worker is started and warms it"
