@@ -109,10 +109,10 @@ def test_read_only_arrays_are_sliced_once_and_batched_alike_each_run():
     for a, b in zip(epoch(batches(x, y, 32, seed=5)), writable_first):
         np.testing.assert_array_equal(a, b)
     others = []
-    for _ in range(2 * module.KEPT_SPLITS):  # newer read-only arrays push the oldest out
+    for _ in range(module.KEPT_SLICES):  # newer read-only arrays push the oldest out
         other = np.zeros((4, 1, 1, 1), np.float32), np.zeros(4, np.int64)
         for array in other:
             array.flags.writeable = False
         others.append(other)
         module.sliced(*other)
-    assert len(module._slices) == 2 * module.KEPT_SPLITS and (id(x), id(y)) not in module._slices
+    assert len(module._slices) == module.KEPT_SLICES and (id(x), id(y)) not in module._slices
