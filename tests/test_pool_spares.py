@@ -7,6 +7,7 @@ import pytest
 
 from core.fit.config import TrainConfig
 from core.runs import workers
+from core.runs.warm_up import FIRST_WARM_UP
 
 SHORT = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=10000)
 
@@ -95,3 +96,15 @@ def test_a_link_opened_while_every_core_trains_starts_no_worker(pool):
     assert pool.expect(SHORT) is False and pool.idle_workers() == []
     pool.release(a)
     assert pool.expect(SHORT) and len(pool.idle_workers()) == 1, "a free core: a worker is started and warms it"
+
+
+def test_a_fresh_spare_warms_the_smallest_run_until_a_kind_is_known(pool):
+    """A fresh server knows no kind of run yet: its spare warms the smallest one, which spares the first run of any
+    kind TensorFlow's and Keras' first-time costs. Once a kind is known, new spares warm that instead."""
+    [spare] = pool.idle_workers()
+    assert spare.sent == [[FIRST_WARM_UP.to_dict()]]
+    pool.remember(SHORT)
+    taken = pool.take(1, SHORT.arch)
+    pool.top_up()
+    [new_spare] = pool.idle_workers()
+    assert taken is spare and [config["arch"] for [config] in new_spare.sent] == [SHORT.arch]

@@ -248,13 +248,14 @@ def test_an_expected_kind_of_run_is_warmed_at_once_by_a_worker_for_each_core(sto
         registry = JobRegistry(1, store, pool, cores=2)
         pool.top_up()
         [spare] = pool.idle_workers()
-        assert spare.wait_ready(120) and not spare.warming, "nothing to warm yet"
+        assert spare.wait_ready(120) and spare.warming, "no kind known yet: a fresh spare warms the smallest run"
+        assert pool.wait_warmed(180) and spare.warmed_runs == 1
         assert not registry.expect(SHORT.replace(stroke_copies=1000)), "not a kind worth warming"
         assert len(pool.idle_workers()) == 1, "nothing started for a kind that is not warmed"
         assert registry.expect(SHORT.replace(name="from-a-link")) and spare.warming
         workers = pool.idle_workers()
         assert len(workers) == 2 and all(w.threads == 1 for w in workers), "one idle one-core worker per core"
-        assert pool.wait_warmed(180) and [w.warmed_runs for w in workers] == [1, 1]
+        assert pool.wait_warmed(180) and [w.warmed_runs for w in workers] == [2, 1], "the link's kind, once each"
         assert not registry.expect(SHORT.replace(seed=3)), "the same kind: warmed already"
         assert len(pool.idle_workers()) == 2, "none started beyond one per core"
         job = registry.submit(SHORT.replace(name="pressed-start"))

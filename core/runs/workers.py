@@ -25,7 +25,7 @@ import traceback
 from core.fit.control import SharedControl
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
-from core.runs.warm_up import RecentKinds, kind_of
+from core.runs.warm_up import FIRST_WARM_UP, RecentKinds, kind_of
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError there only makes workers slower
@@ -413,12 +413,13 @@ class WorkerPool:
         worker.end(wait=2.0)
 
     def top_up(self) -> None:
-        """Start spares (one-core workers, what short runs take) until `spares` are idle, while a core is free."""
+        """Start spares (one-core workers, what short runs take) until `spares` are idle, or one for each core that
+        no run trains on if fewer."""
         threads = self._threads(1)
         with self._lock:
             self._drop_dead_idle()
-            while (not self._closed and sum(self._busy.values()) < self.cores
-                   and sum(w.threads == threads for w in self._idle) < self.spares):
+            while (not self._closed and sum(w.threads == threads for w in self._idle)
+                   < min(self.spares, self.cores - sum(self._busy.values()))):
                 spare = Worker(threads)
                 self._send_new_kinds(spare)
                 self._idle.append(spare)
@@ -428,8 +429,12 @@ class WorkerPool:
         self._idle = [w for w in self._idle if w.alive() or w.forget()]
 
     def _send_new_kinds(self, worker: Worker) -> bool:
-        """Have `worker` warm the remembered kinds of run it was not sent yet (under the lock); True if any."""
+        """Have `worker` warm the remembered kinds of run it was not sent yet (under the lock); True if any. A new
+        worker with no kind to warm yet warms the smallest run (core.runs.warm_up.FIRST_WARM_UP): what every
+        first run pays whatever its kind."""
         new = [(kind, config) for kind, config in self._recent.items() if kind not in worker.warmed_kinds]
+        if not new and not worker.warmed_kinds:
+            new = [(kind_of(FIRST_WARM_UP), FIRST_WARM_UP.to_dict())]
         worker.send_warm_up([config for _, config in new])
         worker.warmed_kinds.update(kind for kind, _ in new)
         return bool(new)
