@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from core.fit.config import ConfigError, TrainConfig
+from core.fit.progress import ProgressRecorder
 from core.fit.recipe import average_momentum, first_clean, plan_fit, standard_callbacks
 
 SMALL = TrainConfig.for_preset("linear", epochs=3, limit=640, batch_size=64, validation_split=0.0)
@@ -31,10 +32,19 @@ def test_the_clean_last_epochs_train_without_augmentation_and_the_first_always_w
     config = SMALL.replace(augment=True, epochs=epochs, clean_epochs=clean, limit=128)
     plan = plan_fit(config)
     record = EveryBatch(plan.augment_flag)
-    plan.model.fit(callbacks=[*standard_callbacks(config, plan), record],
+    recorder = ProgressRecorder("clean", config)
+    plan.model.fit(callbacks=[*standard_callbacks(config, plan, recorder), record],
                    **plan.fit_args)
     assert record.augmenting == expected
     assert first_clean(config) == (expected.index(False) if False in expected else max(1, epochs - clean))
+    switches = [(e.kind, e.step, e.x, e.value) for e in recorder.events()]
+    if False in expected:   # recorded as the Train page's toggle records it: its toggle and curves show it
+        first = expected.index(False)
+        assert switches == [("augment", first * plan.batches_per_epoch, float(first), 0.0)]
+        assert recorder.events()[0].text == f"augmentation off: the last {epochs - first} epoch" + \
+            ("s" if epochs - first > 1 else "") + " on plain digits"
+    else:
+        assert switches == []
 
 
 def test_the_saved_weights_are_the_moving_average_of_the_last_epochs_weights():

@@ -128,3 +128,20 @@ def test_the_finder_runs_through_the_queue_and_use_this_fills_the_rate(page_regi
     at.button(key=f"lr_finder_use_{job.id}").click().run()
     assert at.number_input(key="train_linear_learning_rate").value == pytest.approx(float(f"{suggestion:.3g}"))
     assert sorted(info.name for info in app_store.list()) == before, "nothing was saved"
+
+
+def test_the_augmentation_toggle_shows_the_runs_clean_last_epochs(page_registry):
+    """A run with clean last epochs turns its augmentation off by itself: the toggle follows, and the curves mark it."""
+    config = LONG.replace(augment=True, clean_epochs=99, limit=20000)   # epoch 2 onwards on plain digits
+    job = page_registry.submit(config, owner="ada")
+    try:
+        assert wait_until(lambda: job.progress().steps >= 2, timeout=180)
+        at = open_run(job.id, "ada")
+        assert at.toggle(key=f"run_augment_{job.id}").value is True
+        assert wait_until(lambda: any(e.kind == "augment" for e in job.progress().events), timeout=180)
+        at.run()
+        assert not at.exception and at.toggle(key=f"run_augment_{job.id}").value is False
+        assert any("augmentation off: the last 99 epochs on plain digits" in m.value for m in at.markdown
+                   if "<svg" in m.value), "the switch is marked on the curves"
+    finally:
+        job.stop()

@@ -227,3 +227,16 @@ def test_a_worker_process_run_predicts_the_drawing_it_is_handed(store):
     assert all(abs(float(s.probe.sum()) - 1) < 1e-4 for s in answered)
     assert snapshots[0].probe is None
     assert job.progress().panel is not None and store.load_replay("worker").snapshots[-1].probe is not None
+
+
+def test_filters_of_a_diverged_run_are_drawn_with_its_numbers_only():
+    """A diverged run's weights hold NaN and infinities: they are drawn as zero, the rest on their own scale."""
+    import warnings
+
+    from core.store.snapshots import quantise_filters
+
+    images = np.array([[[np.nan, 1.0], [-2.0, np.inf]]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no "invalid value encountered in cast"
+        drawn = quantise_filters(images)
+    assert drawn.tolist() == [[[128, 192], [1, 128]]]

@@ -19,6 +19,7 @@ from core.data.batches import batches
 from core.fit import finetune, warm
 from core.fit.config import TrainConfig
 from core.nets import builders
+from core.store.run_events import RunEvent, clean_text
 
 WARMUP_SHARE = 0.2  # one-cycle: share of all steps spent warming up to the peak rate
 
@@ -180,9 +181,9 @@ def with_stroke_copies(split: datasets.Split, dataset: datasets.Dataset, n: int,
                           split.x_val, split.y_val)
 
 
-def standard_callbacks(config: TrainConfig, plan: FitPlan) -> list[keras.callbacks.Callback]:
+def standard_callbacks(config: TrainConfig, plan: FitPlan, recorder=None) -> list[keras.callbacks.Callback]:
     """Early stopping and reduce-LR-on-plateau, as the config asks, and its clean last epochs (through the
-    plan's augmentation switch)."""
+    plan's augmentation switch; told to `recorder`, when given, as the run's "augmentation off" event)."""
     monitor = "val_loss" if plan.has_validation else "loss"
     callbacks: list[keras.callbacks.Callback] = []
     if config.early_stopping:
@@ -190,7 +191,7 @@ def standard_callbacks(config: TrainConfig, plan: FitPlan) -> list[keras.callbac
     if config.reduce_lr:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5))
     if config.clean_epochs and plan.augment_flag is not None:
-        callbacks.append(CleanLastEpochs(plan.augment_flag, first_clean(config)))
+        callbacks.append(CleanLastEpochs(plan.augment_flag, first_clean(config), recorder))
     return callbacks
 
 
@@ -200,12 +201,18 @@ def first_clean(config: TrainConfig) -> int:
 
 
 class CleanLastEpochs(keras.callbacks.Callback):
-    """Turns the augmentation off from epoch `first` on: the network ends on the digits as they are."""
+    """Turns the augmentation off from epoch `first` on: the network ends on the digits as they are. The switch is
+    the one the Train page's Augmentation toggle sets, so it is recorded the same way (an "augment" event): the
+    toggle shows it, and the curves mark it."""
 
-    def __init__(self, augment_flag, first: int):
+    def __init__(self, augment_flag, first: int, recorder=None):
         super().__init__()
-        self.augment_flag, self.first = augment_flag, first
+        self.augment_flag, self.first, self.recorder = augment_flag, first, recorder
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.first:
             self.augment_flag.assign(False)
+            if self.recorder is not None:
+                steps = epoch * int((self.params or {}).get("steps") or 0)
+                epochs = int((self.params or {}).get("epochs") or epoch + 1)
+                self.recorder.event_recorded(RunEvent("augment", steps, float(epoch), 0.0, clean_text(epochs - epoch)))

@@ -142,7 +142,7 @@ def train(config: TrainConfig, recorder: ProgressRecorder, stop_requested, store
             return None
     recorder.planned(plan.batches_per_epoch, plan.train_samples)
     watcher = watch_callback(plan, config, recorder, probe, keep_warm=keep_warm)
-    callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan),
+    callbacks = [ProgressCallback(recorder, stop_requested), *standard_callbacks(config, plan, recorder),
                  watcher]  # then: its final snapshot sees restored weights
     steering = None
     if control is not None:

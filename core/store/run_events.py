@@ -53,3 +53,8 @@ def rate_text(old: float | None, new: float) -> str:
 
 def augment_text(on: bool) -> str:
     return "augmentation on" if on else "augmentation off"
+
+
+def clean_text(epochs: int) -> str:
+    """The label of the switch to the clean last epochs (core.fit.recipe.CleanLastEpochs)."""
+    return f"augmentation off: the last {epochs} epoch{'s' if epochs != 1 else ''} on plain digits"

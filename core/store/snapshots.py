@@ -79,8 +79,12 @@ class Snapshot:
 
 
 def quantise_filters(images: np.ndarray) -> np.ndarray:
-    """float (k, h, w) -> uint8 with 128 at zero and the largest magnitude at 0 or 255 (one scale for all)."""
+    """float (k, h, w) -> uint8 with 128 at zero and the largest magnitude at 0 or 255 (one scale for all).
+    A weight that is not a number (a diverged run's; its layer figures say so) is drawn as zero."""
     images = np.asarray(images, dtype=np.float32)
+    finite = np.isfinite(images)
+    if not finite.all():
+        images = np.where(finite, images, 0.0).astype(np.float32)
     scale = float(np.abs(images).max()) or 1.0
     return np.clip(np.round(128 + 127 * images / scale), 0, 255).astype(np.uint8)
 

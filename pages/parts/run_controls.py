@@ -58,6 +58,17 @@ def _rate_entered(job_id: str, key: str) -> None:
     _act(job_id, "set_learning_rate", st.session_state.get(key))
 
 
+def _follow_augment_events(key: str, p: Progress, asked: bool) -> None:
+    """The toggle shows what the run does: what was asked at first, then the latest augmentation switch the run
+    recorded (its own clean last epochs, or the presenter's toggle), each once, so a visitor's own click holds
+    until the run has taken it."""
+    switches = [event for event in p.events if event.kind == "augment"]
+    seen = f"{key}_switches"
+    if key not in st.session_state or st.session_state.get(seen, 0) != len(switches):
+        st.session_state[key] = bool(switches[-1].value) if switches else asked
+        st.session_state[seen] = len(switches)
+
+
 def controls_ui(job: "QueuedJob", p: Progress) -> None:
     """The controls of a training run (nothing for a queued or finished one; a note for someone else's)."""
     said = st.session_state.get(MESSAGE_KEY)
@@ -86,7 +97,8 @@ def controls_ui(job: "QueuedJob", p: Progress) -> None:
                           help="Takes effect at the next batch; marked on the curves.")
     if p.config.augment:
         key = f"run_augment_{job.id}"
-        augment.toggle("Augmentation", value=asked.augment if asked.augment_version else True, key=key,
+        _follow_augment_events(key, p, asked.augment if asked.augment_version else True)
+        augment.toggle("Augmentation", key=key,
                        on_change=lambda: _act(job.id, "set_augment", bool(st.session_state[key])),
                        help="Randomly shifted, turned and zoomed images from the next batch on, or the plain ones.")
     if asked.paused:
