@@ -3,6 +3,8 @@ import pytest
 
 from core.nets import builders
 
+from saved_files import weight_names
+
 # Parameter counts worked out by hand from the layer shapes (oracle, not the code's own count).
 EXPECTED_PARAMS = {
     "linear": 784 * 100 + 100 + 100 * 10 + 10,
@@ -65,9 +67,6 @@ def test_builders_take_the_input_shape_and_class_count():
 def test_the_copy_for_inference_of_a_trained_model_is_saved_without_its_optimizer(tmp_path, logits):
     """keras.models.clone_model compiles its clone like the model (Keras 3.15): a saved run carried Adam's
     two moments of every weight, three times the file, until for_inference made the copy from the config."""
-    import zipfile
-
-    import h5py
     import keras
 
     model = builders.build_model("mlp-128-64")
@@ -77,9 +76,7 @@ def test_the_copy_for_inference_of_a_trained_model_is_saved_without_its_optimize
     copy = builders.for_inference(model, logits)
     path = tmp_path / "run.keras"
     copy.save(path)
-    with zipfile.ZipFile(path) as saved, saved.open("model.weights.h5") as weights, h5py.File(weights) as h5:
-        names: list[str] = []
-        h5.visit(names.append)
+    names = weight_names(path)
     assert not [name for name in names if "optimizer" in name], names
     assert sum(w.size for w in copy.get_weights()) == model.count_params()
     out = np.asarray(copy(x, training=False))
