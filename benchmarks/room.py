@@ -50,8 +50,10 @@ def _ready_pool(**options) -> WorkerPool:
     """A pool as a server's that has been up a little while: its spare has imported TensorFlow, and warmed the
     smallest run (core.runs.warm_up.FIRST_WARM_UP), since no kind of run is known yet."""
     pool = WorkerPool(spares=1, prewarm=True, **options)
-    if not (pool.wait_ready(180) and pool.wait_warmed(180)):
-        raise RuntimeError("the spare worker did not get ready in 180 s")
+    if not pool.wait_ready(180):
+        raise RuntimeError("the spare worker did not import TensorFlow in 180 s")
+    if not pool.wait_warmed(180):
+        raise RuntimeError("the spare worker did not finish warming up in 180 s")
     return pool
 
 

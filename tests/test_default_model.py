@@ -57,7 +57,7 @@ def test_the_default_reads_fresh_stroke_drawings():
     assert accuracy >= FRESH_AIM, f"{accuracy:.2%} of 1,000 fresh stroke drawings (seed {FRESH_SEED})"
 
 
-def test_the_shipped_file_holds_the_network_without_its_optimizer(meta):
+def test_the_shipped_file_holds_the_network_without_its_optimizer():
     """Saved as a run saves its model (core.nets.builders.for_inference): Adam's state made the file three times
     as large and its load a quarter slower."""
     names = weight_names(ModelStore().paths(DEFAULT_MODEL)[0])

@@ -47,6 +47,16 @@ def test_the_clean_last_epochs_train_without_augmentation_and_the_first_always_w
         assert switches == []
 
 
+def test_clean_epochs_record_no_switch_when_augmentation_is_off_already():
+    """A visitor turned augmentation off (the Train page's toggle) before the clean epochs: no second mark."""
+    config = SMALL.replace(augment=True, epochs=3, clean_epochs=1, limit=128)
+    plan = plan_fit(config)
+    plan.augment_flag.assign(False)
+    recorder = ProgressRecorder("clean", config)
+    plan.model.fit(callbacks=standard_callbacks(config, plan, recorder), **plan.fit_args)
+    assert recorder.events() == [] and not bool(plan.augment_flag.numpy())
+
+
 def test_the_saved_weights_are_the_moving_average_of_the_last_epochs_weights():
     """The oracle: the moving average worked out here, in numpy, from the weights after every batch."""
     config = SMALL.replace(weight_average=1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import textwrap
+import threading
+import time
 import urllib.parse
 
 import numpy as np
@@ -15,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from core.fit.config import TrainConfig
 
 from page_support import ROOT, TIMEOUT, all_text, links_in, markdown_sources, page_path, texts
+from waiting import wait_until
 
 TRAIN = page_path("train")
 
@@ -346,9 +349,19 @@ def test_a_links_run_is_expected_by_the_runs_executor(temp_store, monkeypatch):
     """Opening Train from a link tells the registry which run is coming (its idle workers warm that kind), once."""
     from core.runs.queue import JobRegistry
 
-    expected = []
-    monkeypatch.setattr(JobRegistry, "expect", lambda self, config: expected.append(config) or True)
+    expected, release = [], threading.Event()
+
+    def expect(self, config):   # held as a fresh server's pool holds it (its first worker importing TensorFlow)
+        release.wait(30)
+        expected.append(config)
+        return True
+
+    monkeypatch.setattr(JobRegistry, "expect", expect)
     at = open_train({"arch": "mlp-128-64", "epochs": "2", "limit": "5000", "seed": "7"})
+    assert not at.exception and expected == [], "the page rendered without waiting for the executor"
+    release.set()
+    assert wait_until(lambda: len(expected) == 1, timeout=10)
     assert [(c.arch, c.epochs, c.limit, c.seed) for c in expected] == [("mlp-128-64", 2, 5000, 7)]
     at.run()
+    time.sleep(0.2)
     assert len(expected) == 1, "a rerun of the same link expects nothing more"

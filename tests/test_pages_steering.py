@@ -136,8 +136,10 @@ def test_the_augmentation_toggle_shows_the_runs_clean_last_epochs(page_registry)
     job = page_registry.submit(config, owner="ada")
     try:
         assert wait_until(lambda: job.progress().steps >= 2, timeout=180)
+        switched_before = any(e.kind == "augment" for e in job.progress().events)
         at = open_run(job.id, "ada")
-        assert at.toggle(key=f"run_augment_{job.id}").value is True
+        if not switched_before:   # on a slow machine the first epoch may be over already
+            assert at.toggle(key=f"run_augment_{job.id}").value is True
         assert wait_until(lambda: any(e.kind == "augment" for e in job.progress().events), timeout=180)
         at.run()
         assert not at.exception and at.toggle(key=f"run_augment_{job.id}").value is False

@@ -54,24 +54,25 @@ def pool(monkeypatch):
 def test_no_spare_starts_while_every_core_trains_and_one_does_once_a_core_is_free(pool):
     [spare] = pool.idle_workers()
     pool.remember(SHORT)
-    first = pool.take(1, SHORT.arch)
+    first = pool.take(1, SHORT.arch, run_id="run-1")
     assert first is spare and pool.busy_cores() == 1
     pool.top_up()   # as after the first run's first batch: a core is free, so a spare starts and warms the kind
     [new_spare] = pool.idle_workers()
     assert new_spare.sent, "the new spare warms the run's kind"
-    second = pool.take(1, SHORT.arch)
+    second = pool.take(1, SHORT.arch, run_id="run-2")
     assert second is new_spare and pool.busy_cores() == 2
     pool.top_up()   # as after the second run's first batch: both cores train
     assert pool.idle_workers() == [], "no spare starts while every core trains"
 
-    pool.give_back(first)
-    pool.release(first)
-    pool.top_up()   # the first run ended: its worker waits for the next, so still nothing new
+    pool.give_back(first, run_id="run-1")
     assert pool.idle_workers() == [first] and pool.busy_cores() == 1
+    third = pool.take(1, SHORT.arch, run_id="run-3")   # the next run takes it before run 1's own end is done
+    pool.release("run-1")
+    pool.top_up()
+    assert third is first and pool.busy_cores() == 2 and pool.idle_workers() == [], \
+        "run 1 ending frees its own core, not the one run 3 now trains on"
 
-    third = pool.take(1, SHORT.arch)
-    assert third is first
-    pool.release(second)   # the second run's worker died (not given back): its core is free again
+    pool.release("run-2")   # run 2's worker died (never given back): its core is free again
     pool.top_up()
     [replacement] = pool.idle_workers()
     assert replacement not in (first, second) and pool.busy_cores() == 1
@@ -79,12 +80,12 @@ def test_no_spare_starts_while_every_core_trains_and_one_does_once_a_core_is_fre
 
 def test_a_run_on_every_core_blocks_spares_until_it_ends(pool):
     [spare] = pool.idle_workers()
-    large = pool.take(2, "cnn-best")   # a long run: every core, a worker of its own
+    large = pool.take(2, "cnn-best", run_id="long")   # a long run: every core, a worker of its own
     assert large is not spare and pool.busy_cores() == 2
     spare.end()                        # the idle spare dies meanwhile
     pool.top_up()
     assert pool.idle_workers() == [], "no replacement while the long run has every core"
-    pool.release(large)
+    pool.release("long")
     pool.top_up()
     assert len(pool.idle_workers()) == 1
 
@@ -92,9 +93,9 @@ def test_a_run_on_every_core_blocks_spares_until_it_ends(pool):
 def test_a_link_opened_while_every_core_trains_starts_no_worker(pool):
     """Train opened from a lesson's link during the class's runs: their workers take the next runs."""
     [spare] = pool.idle_workers()
-    a, b = pool.take(1, SHORT.arch), pool.take(1, SHORT.arch)
+    pool.take(1, SHORT.arch, run_id="run-1"), pool.take(1, SHORT.arch, run_id="run-2")
     assert pool.expect(SHORT) is False and pool.idle_workers() == []
-    pool.release(a)
+    pool.release("run-1")
     assert pool.expect(SHORT) and len(pool.idle_workers()) == 1, "a free core: a worker is started and warms it"
 
 
@@ -104,7 +105,7 @@ def test_a_fresh_spare_warms_the_smallest_run_until_a_kind_is_known(pool):
     [spare] = pool.idle_workers()
     assert spare.sent == [[FIRST_WARM_UP.to_dict()]]
     pool.remember(SHORT)
-    taken = pool.take(1, SHORT.arch)
+    taken = pool.take(1, SHORT.arch, run_id="run-1")
     pool.top_up()
     [new_spare] = pool.idle_workers()
     assert taken is spare and [config["arch"] for [config] in new_spare.sent] == [SHORT.arch]

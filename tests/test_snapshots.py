@@ -57,11 +57,17 @@ def test_each_snapshot_is_what_the_network_of_that_moment_says(monkeypatch):
     probe = ProbeBox()
     probe.set(a_one())
     watch = watch_callback(plan, config, recorder, probe.get, every=5)
+    remembered = []   # the steps after which the layer figures kept the weights, for the next snapshot's update ratio
+    remember = watch.layers.remember
+    monkeypatch.setattr(watch.layers, "remember", lambda: remembered.append(watch.step) or remember())
+    monkeypatch.setattr(watch, "_layers_due", lambda: True)   # the layer figures with every snapshot
     oracle = Oracle(np.concatenate([watch.panel_x, a_one()[None, ..., None]]), plan.preset.logits)
     plan.model.fit(callbacks=[ProgressCallback(recorder, lambda: False), watch, oracle], **plan.fit_args)
 
     snapshots = recorder.snapshots()
     steps = [s.step for s in snapshots]
+    assert remembered and all(step + 1 in steps for step in remembered), \
+        "weights are kept only for a snapshot that is taken after the next batch"
     batches = 2 * plan.batches_per_epoch  # 2 epochs of 29 batches
     assert steps[:6] == [0, 1, 2, 4, 8, 13] and steps[-1] == batches, steps  # 1, 2, 4, ... then every 5
     due = list(range(13, plan.batches_per_epoch, 5))  # 13, 18, 23, 28

@@ -21,8 +21,9 @@ from core.data.datasets import SMALL_ARRAYS_BYTES
 
 # The sliced tensors of the last read-only arrays batched (a kept split's training and validation parts,
 # core.data.datasets.split): copying the arrays into tensors is most of a small pipeline's set-up. Only the
-# last split's: keeping more held a worker's first runs with new seeds back (more memory newly touched, ~50 ms).
-KEPT_SLICES = 2
+# last split's two: keeping more held a worker's first runs with new seeds back (more memory newly touched,
+# ~50 ms). Read-only is taken to mean unchanging, which holds for the kept splits: nobody holds them writable.
+KEPT_SLICES = 2   # (x, y) pairs: one split's training and validation parts
 _slices: "OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray, tf.data.Dataset]]" = OrderedDict()
 _slices_lock = threading.Lock()
 

@@ -210,7 +210,7 @@ class CleanLastEpochs(keras.callbacks.Callback):
         self.augment_flag, self.first, self.recorder = augment_flag, first, recorder
 
     def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.first:
+        if epoch == self.first and bool(self.augment_flag.numpy()):   # not already off (a visitor's toggle)
             self.augment_flag.assign(False)
             if self.recorder is not None:
                 steps = epoch * int((self.params or {}).get("steps") or 0)

@@ -114,6 +114,7 @@ class SnapshotCallback(keras.callbacks.Callback):
         self.first_batch_seconds = 0.0            # the first batch, which traces the training step
         self._forward = None
         self._next_at = 1
+        self._due: tuple[bool, int] | None = None   # (take it, gap to the next), planned as its batch began
         self._batch_time: float | None = None
         self._cost: float | None = None
         self._last_end = 0.0
@@ -151,7 +152,8 @@ class SnapshotCallback(keras.callbacks.Callback):
         self.epoch, self.batch = epoch, 0
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.layers is not None and self.step + 1 >= self._next_at and self._layers_due():
+        self._due = self._plan_snapshot(self.step + 1, batch + 1) if self.step + 1 >= self._next_at else None
+        if self.layers is not None and self._due is not None and self._due[0] and self._layers_due():
             started = time.perf_counter()
             self.layers.remember()            # the update ratio of the batch this snapshot follows
             took = time.perf_counter() - started
@@ -168,10 +170,11 @@ class SnapshotCallback(keras.callbacks.Callback):
         else:
             self.first_batch_seconds = now - self._last_end
         if self.step >= self._next_at:
-            gap = min(self.step, self._interval_batches())  # 1, 2, 4, 8 ... then every N
-            if not self._epoch_end_within(gap / 4):  # else that one stands for it (a short run: 2 of its 11)
+            take, gap = self._due if self._due is not None else self._plan_snapshot(self.step, self.batch)
+            if take:
                 self._snapshot()
             self._next_at = self.step + gap
+        self._due = None
         self._last_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -207,10 +210,15 @@ class SnapshotCallback(keras.callbacks.Callback):
             return True
         return (time.perf_counter() - self._layers_at) * LAYER_BUDGET >= self._layers_cost
 
-    def _epoch_end_within(self, batches: float) -> bool:
-        """The epoch's own end, which takes a snapshot of its own, is under `batches` batches away."""
+    def _plan_snapshot(self, step: int, batch: int) -> tuple[bool, int]:
+        """For the snapshot due when the run reaches `step` (batch `batch` of its epoch): whether it is taken, and
+        the batches to the next one (1, 2, 4, 8 ... then every N). It is left out when its epoch's own end, which
+        takes a snapshot of its own, is under a quarter of that gap away (2 of a short run's 11), and then the
+        batch before it remembers no weights for it (the epoch end's update ratio would span several batches)."""
+        gap = min(step, self._interval_batches())
         steps = (self.params or {}).get("steps")
-        return self.confusion_data is not None and bool(steps) and steps - self.batch < batches
+        near_end = self.confusion_data is not None and bool(steps) and steps - batch < gap / 4
+        return not near_end, gap
 
     def _interval_batches(self) -> int:
         """N: batches between snapshots."""
@@ -227,8 +235,9 @@ class SnapshotCallback(keras.callbacks.Callback):
     def _softmax(self, out: np.ndarray) -> np.ndarray:
         out = np.asarray(out, dtype=np.float32)
         if self.logits:
-            out = np.exp(out - out.max(axis=1, keepdims=True))
-            out /= out.sum(axis=1, keepdims=True)
+            with np.errstate(over="ignore", invalid="ignore"):   # a diverged run's outputs are not numbers
+                out = np.exp(out - out.max(axis=1, keepdims=True))
+                out /= out.sum(axis=1, keepdims=True)
         return out
 
     def _filters(self) -> tuple[str, np.ndarray | None]:

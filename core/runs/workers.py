@@ -287,21 +287,25 @@ class ProcessJob(OutOfProcessJob):
     def _execute(self) -> None:
         asked = time.perf_counter()
         self._pool.remember(self.config)
-        worker = self._pool.take(self.cores, self.config.arch)
-        self.worker_pid = worker.pid
-        with self._probe_lock:
-            self._worker = worker
-            version, image = self.probe()
-            worker.probe.set(image if version else None, version)  # none: the last run's drawing is cleared
-            worker.control.set(self.control_state())  # this run's own: nothing of the last run's carries over
+        worker = self._pool.take(self.cores, self.config.arch, run_id=self.id)
+        handed = False
         try:
-            worker.send_run(self.id, self.config, self.store.root)
-        except OSError:  # a worker that died as it was handed out: its exit status says why
-            pass
-        try:
+            self.worker_pid = worker.pid
+            with self._probe_lock:
+                self._worker = worker
+                version, image = self.probe()
+                worker.probe.set(image if version else None, version)  # none: the last run's drawing is cleared
+                worker.control.set(self.control_state())  # this run's own: nothing of the last run's carries over
+            try:
+                worker.send_run(self.id, self.config, self.store.root)
+            except OSError:  # a worker that died as it was handed out: its exit status says why
+                pass
+            handed = True
             self._follow(worker, asked)
         finally:
-            self._pool.release(worker)
+            if not handed:  # failed before the worker had its run: neither kept idle nor left running
+                worker.end(wait=2.0)
+            self._pool.release(self.id)
             self._pool.top_up()
 
     def _apply(self, event: tuple) -> None:
@@ -332,7 +336,7 @@ class ProcessJob(OutOfProcessJob):
                 break
         if self._outcome is not None:
             self._end_with_outcome("")
-            self._pool.give_back(worker)
+            self._pool.give_back(worker, run_id=self.id)
             return
         worker.process.join(10)
         if worker.alive():  # stuck on the way out
@@ -362,7 +366,7 @@ class WorkerPool:
         self.max_idle = max(self.spares, self.cores) if max_idle is None else max(0, int(max_idle))
         self.grace = stop_grace_from_env() if grace is None else grace
         self._idle: list[Worker] = []  # oldest first
-        self._busy: dict[int, int] = {}  # the pid of each worker that was handed a run -> the cores it trains on
+        self._busy: dict[str, int] = {}  # each run handed a worker (its id) -> the cores it trains on
         self._lock = threading.Lock()
         self._recent = RecentKinds()  # the kinds of the latest runs: what a new spare warms
         self._closed = False
@@ -376,9 +380,10 @@ class WorkerPool:
         """TensorFlow threads for a run on `cores` cores: all of them is TensorFlow's own default."""
         return None if cores >= self.cores else cores
 
-    def take(self, cores: int = 1, arch: str | None = None) -> Worker:
+    def take(self, cores: int = 1, arch: str | None = None, run_id: str | None = None) -> Worker:
         """An idle worker training on `cores` cores, or a new one: first one whose last run was of `arch` (its
-        compiled model is warm, core.fit.warm), then the one that trained last, then a spare."""
+        compiled model is warm, core.fit.warm), then the one that trained last, then a spare. With `run_id`,
+        its cores count as busy until the worker is given back or the run released."""
         threads = self._threads(cores)
         with self._lock:
             self._drop_dead_idle()
@@ -388,21 +393,33 @@ class WorkerPool:
                 self._idle.remove(worker)
             else:
                 worker = Worker(threads)
-            self._busy[worker.pid] = min(max(1, cores), self.cores)
+            if run_id is not None:
+                self._busy[run_id] = min(max(1, cores), self.cores)
             return worker
 
-    def release(self, worker: Worker) -> None:
-        """The run `worker` was handed has ended (the worker given back, or gone): its cores are free again."""
+    def release(self, run_id: str) -> None:
+        """Run `run_id` has ended (its worker given back, or gone): its cores are free again."""
         with self._lock:
-            self._busy.pop(worker.pid, None)
+            self._busy.pop(run_id, None)
 
     def busy_cores(self) -> int:
         """Cores that runs train on now."""
         with self._lock:
             return sum(self._busy.values())
 
-    def give_back(self, worker: Worker) -> None:
-        """A worker whose run ended: kept idle for the next run, or ended (worn, unwell, or too many idle)."""
+    def _free_cores(self) -> int:
+        """Cores no run trains on (under the lock)."""
+        return self.cores - sum(self._busy.values())
+
+    def _idle_count(self, threads: int | None) -> int:
+        """Idle workers that train on `threads` threads (under the lock)."""
+        return sum(w.threads == threads for w in self._idle)
+
+    def give_back(self, worker: Worker, run_id: str | None = None) -> None:
+        """A worker whose run (`run_id`) ended: kept idle for the next run, or ended (worn, unwell, or too many
+        idle). The run's cores are free from now: another run may take this worker at once."""
+        if run_id is not None:
+            self.release(run_id)
         if not worker.wait_idle(timeout=30.0) or worker.worn():
             worker.end(wait=2.0)
             return
@@ -418,8 +435,7 @@ class WorkerPool:
         threads = self._threads(1)
         with self._lock:
             self._drop_dead_idle()
-            while (not self._closed and sum(w.threads == threads for w in self._idle)
-                   < min(self.spares, self.cores - sum(self._busy.values()))):
+            while not self._closed and self._idle_count(threads) < min(self.spares, self._free_cores()):
                 spare = Worker(threads)
                 self._send_new_kinds(spare)
                 self._idle.append(spare)
@@ -458,8 +474,7 @@ class WorkerPool:
             self._recent.remember(config)
             self._drop_dead_idle()
             ready = [w for w in self._idle if w.threads == threads]
-            free = self.cores - sum(self._busy.values())
-            wanted = min(free, self.max_idle) if self.spares else 0
+            wanted = min(self._free_cores(), self.max_idle) if self.spares else 0
             while not self._closed and len(ready) < wanted and len(self._idle) < self.max_idle:
                 worker = Worker(threads)
                 self._idle.append(worker)

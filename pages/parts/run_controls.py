@@ -22,12 +22,22 @@ MESSAGE_KEY = "run_control_message"    # (job id, the last refusal's words)
 STEP_WAIT = 1.0                        # seconds a Step's click waits for the report, so its own rerun shows it
 
 
+def _augment_key(job_id: str) -> str:
+    return f"run_augment_{job_id}"
+
+
+def _refused(job_id: str, words: str) -> None:
+    """Keep a refusal's words to be shown; a refused toggle goes back to what the run does."""
+    st.session_state[MESSAGE_KEY] = (job_id, words)
+    st.session_state.pop(_augment_key(job_id), None)
+
+
 def _job(job_id: str):
     from pages.parts import resources
 
     job = resources.registry().get(job_id)
     if job is None or not visitor.may_control(job):
-        st.session_state[MESSAGE_KEY] = (job_id, "Only the run's starter, or the presenter, can steer it.")
+        _refused(job_id, "Only the run's starter, or the presenter, can steer it.")
         return None
     return job
 
@@ -42,7 +52,7 @@ def _act(job_id: str, action: str, *args) -> None:
         before = job.progress().last_step
         getattr(job, action)(*args)
     except ControlError as exc:
-        st.session_state[MESSAGE_KEY] = (job_id, str(exc))
+        _refused(job_id, str(exc))
         return
     if action == "step":  # most Steps take well under a second: wait, and the page shows it at once
         number = (before.number if before else 0) + 1
@@ -96,7 +106,7 @@ def controls_ui(job: "QueuedJob", p: Progress) -> None:
                           step=0.0001, format="%g", key=key, on_change=_rate_entered, args=(job.id, key),
                           help="Takes effect at the next batch; marked on the curves.")
     if p.config.augment:
-        key = f"run_augment_{job.id}"
+        key = _augment_key(job.id)
         _follow_augment_events(key, p, asked.augment if asked.augment_version else True)
         augment.toggle("Augmentation", key=key,
                        on_change=lambda: _act(job.id, "set_augment", bool(st.session_state[key])),

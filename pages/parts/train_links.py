@@ -6,6 +6,7 @@ lesson step changes), never on later reruns, so the visitor can change them afte
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import streamlit as st
@@ -80,12 +81,15 @@ def _apply(params: dict[str, list[str]], at: LessonAt | None) -> str:
 
 def _expect(whole: dict[str, Any]) -> None:
     """A link's run is likely to start soon (a room told to open it and press Start): the runs' executor gets
-    ready for it, its idle workers warming that kind of run (core.runs.workers.WorkerPool.expect)."""
+    ready for it, its idle workers warming that kind of run (core.runs.workers.WorkerPool.expect). In a thread
+    of its own: on a fresh server that waits until the first worker has imported TensorFlow (seconds), and the
+    page, often a room's very first, must not (it took 7 s to render instead of 2.5; benchmarks section 19)."""
     try:
         config = config_from_values(whole)
     except ConfigError:
         return
-    resources.registry().expect(config)
+    registry = resources.registry()
+    threading.Thread(target=registry.expect, args=(config,), name="expect-run", daemon=True).start()
 
 
 def _parameter(params: dict[str, list[str]], field: str) -> str:
