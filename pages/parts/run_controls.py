@@ -87,7 +87,8 @@ def controls_ui(job: "QueuedJob", p: Progress) -> None:
     if p.state != JobState.RUNNING or not visitor.may_control(job):
         return
     asked = job.control_state()
-    pause, step, rate, augment = st.columns([1, 1.3, 1.7, 1.3], vertical_alignment="bottom")
+    widths = [1.25, 1.6, 1.5, 1.75] if asked.paused else [1, 0.4, 1.6, 1.75]  # whole labels: Resume, Step, Augmentation
+    pause, step, rate, augment = st.columns(widths, vertical_alignment="bottom")
     if asked.paused:
         pause.button("Resume", icon=":material/play_arrow:", key=f"run_resume_{job.id}", on_click=_act, args=(job.id, "resume"),
                      help="Go on training from here.", width="stretch")
