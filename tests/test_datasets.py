@@ -104,3 +104,21 @@ def test_the_last_small_splits_are_kept_read_only_and_a_large_one_is_made_anew()
     whole = datasets.split(mnist, 0.1, seed=3)  # 54,000 digits: more than SMALL_ARRAYS_BYTES
     assert whole.x_train.nbytes > datasets.SMALL_ARRAYS_BYTES
     assert datasets.split(mnist, 0.1, seed=3) is not whole and whole.x_train.flags.writeable
+
+
+def test_recent_keeps_the_last_values_used_and_drops_the_oldest():
+    """core.data.recent.Recent, behind the kept splits, their tensors, warm models and layer watches."""
+    from core.data.recent import Recent
+
+    kept = Recent(2)
+    kept.put("a", 1)
+    kept.put("b", 2)
+    assert kept.get("a") == 1          # now the most recent
+    kept.put("c", 3)                   # "b" was used least recently
+    assert "b" not in kept and kept.get("b") is None and kept.values() == [1, 3] and len(kept) == 2
+    kept.put("a", 4)
+    kept.pop("c")
+    kept.pop("missing")
+    assert kept.values() == [4]
+    kept.clear()
+    assert len(kept) == 0

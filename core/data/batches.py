@@ -11,21 +11,18 @@ millisecond a batch.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import tensorflow as tf
 
 from core.data.datasets import SMALL_ARRAYS_BYTES
+from core.data.recent import Recent
 
 # The sliced tensors of the last read-only arrays batched (a kept split's training and validation parts,
 # core.data.datasets.split): copying the arrays into tensors is most of a small pipeline's set-up. Only the
 # last split's two: keeping more held a worker's first runs with new seeds back (more memory newly touched,
 # ~50 ms). Read-only is taken to mean unchanging, which holds for the kept splits: nobody holds them writable.
 KEPT_SLICES = 2   # (x, y) pairs: one split's training and validation parts
-_slices: "OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray, tf.data.Dataset]]" = OrderedDict()
-_slices_lock = threading.Lock()
+_slices = Recent(KEPT_SLICES)   # (id(x), id(y)) -> (x, y, their sliced dataset)
 
 
 def threadless() -> tf.data.Options:
@@ -62,15 +59,11 @@ def sliced(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
     if x.flags.writeable or y.flags.writeable:
         return tf.data.Dataset.from_tensor_slices((x, y))
     key = (id(x), id(y))
-    with _slices_lock:
-        if key in _slices:
-            _slices.move_to_end(key)
-            return _slices[key][2]
+    kept = _slices.get(key)
+    if kept is not None:
+        return kept[2]
     data = tf.data.Dataset.from_tensor_slices((x, y))
-    with _slices_lock:
-        _slices[key] = (x, y, data)  # the arrays held too, so their ids stay theirs
-        while len(_slices) > KEPT_SLICES:
-            _slices.popitem(last=False)
+    _slices.put(key, (x, y, data))  # the arrays held too, so their ids stay theirs
     return data
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from core.data.recent import Recent
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_DATASET = "mnist"
@@ -191,8 +192,7 @@ def split_sizes(available: int, validation_split: float = 0.1, limit: int | None
 
 SMALL_ARRAYS_BYTES = 64 * 2**20    # a short run's arrays (10,000 digits: 31 MB), not a long run's 60,000
 KEPT_SPLITS = 2                    # the last small splits made, kept for the next run of the same step
-_splits: "OrderedDict[tuple, tuple[Dataset, Split]]" = OrderedDict()
-_splits_lock = threading.Lock()
+_splits = Recent(KEPT_SPLITS)   # (id(dataset), validation_split, seed, limit) -> (dataset, split)
 
 
 def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit: int | None = None) -> Split:
@@ -201,10 +201,9 @@ def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit:
     A room runs the same step again and again: the last KEPT_SPLITS small splits are kept, read-only, and
     handed out again (making one is a tenth of a short run's overhead)."""
     key = (id(dataset), validation_split, seed, limit)
-    with _splits_lock:
-        if key in _splits:
-            _splits.move_to_end(key)
-            return _splits[key][1]
+    kept = _splits.get(key)
+    if kept is not None:
+        return kept[1]
     order = np.random.default_rng(seed).permutation(len(dataset.y_train))
     if limit is not None:
         order = order[:limit]
@@ -215,8 +214,5 @@ def split(dataset: Dataset, validation_split: float = 0.1, seed: int = 0, limit:
     if sum(array.nbytes for array in (made.x_train, made.x_val)) <= SMALL_ARRAYS_BYTES:
         for array in (made.x_train, made.y_train, made.x_val, made.y_val, made.train_index):
             array.flags.writeable = False
-        with _splits_lock:
-            _splits[key] = (dataset, made)  # the dataset held too, so its id stays its own
-            while len(_splits) > KEPT_SPLITS:
-                _splits.popitem(last=False)
+        _splits.put(key, (dataset, made))  # the dataset held too, so its id stays its own
     return made

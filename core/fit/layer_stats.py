@@ -13,17 +13,17 @@ does not trace them again.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from core.data.recent import Recent
 from core.store.layer_stats import LayerStats
 
 GRADIENT_BATCH = 32
 KEPT = 4
-_kept: "OrderedDict[int, LayerWatch]" = OrderedDict()
+_kept = Recent(KEPT)  # id(model) -> its LayerWatch (which holds the model, so the id stays its own)
 
 
 def kernel_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -164,9 +164,7 @@ def watch_for(model: keras.Model, input_shape: tuple[int, ...], keep: bool = Fal
         return LayerWatch(model, input_shape)
     watch = _kept.get(id(model))
     if watch is None or watch.model is not model:
-        watch = _kept[id(model)] = LayerWatch(model, input_shape)
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    _kept.move_to_end(id(model))
+        watch = LayerWatch(model, input_shape)
+        _kept.put(id(model), watch)
     watch._previous = None
     return watch

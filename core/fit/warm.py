@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import json
 import random
-from collections import OrderedDict
 from typing import Callable
 
 import keras
 
+from core.data.recent import Recent
 from core.fit.config import TrainConfig
 
 KEPT = 4
 FRESH_KEPT = 8
-_kept: "OrderedDict[tuple, tuple[keras.Model, list]]" = OrderedDict()
-_fresh: "OrderedDict[tuple, tuple[list, object]]" = OrderedDict()  # (key, random's state) -> (values, state after)
+_kept = Recent(KEPT)  # model key -> (the compiled model, its optimizer's starting values)
+_fresh = Recent(FRESH_KEPT)  # (key, random's state) -> (values, state after)
 _copies: dict[int, tuple[keras.Model, keras.Model]] = {}  # id(kept model) -> (it, its inference copy)
 
 
@@ -54,15 +54,12 @@ def compiled_model(key: tuple, build: Callable[[], keras.Model], compile_model: 
         _keep_fresh(start, fresh)
         compile_model(fresh)
         fresh.optimizer.build(fresh.trainable_variables)
-        _kept[key] = (fresh, [variable.numpy() for variable in fresh.optimizer.variables])
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
+        _kept.put(key, (fresh, [variable.numpy() for variable in fresh.optimizer.variables]))
         return fresh
-    _kept.move_to_end(key)
     model, optimizer_start = kept
     values = _fresh_values(key, build)
     if len(model.variables) != len(values):  # cannot happen for the same key; never train on a mix
-        del _kept[key]
+        _kept.pop(key)
         return compiled_model(key, build, compile_model, learning_rate)
     for target, value in zip(model.variables, values):
         target.assign(value)
@@ -78,9 +75,9 @@ def _fresh_values(key: tuple, build: Callable[[], keras.Model]) -> list:
     """The variables' values `build()` starts from now: built, or kept from an earlier build of this kind
     from the same state of Python's random (which is then set to where that build left it)."""
     start = (key, random.getstate())
-    if start in _fresh:
-        values, after = _fresh[start]
-        _fresh.move_to_end(start)
+    kept = _fresh.get(start)
+    if kept is not None:
+        values, after = kept
         random.setstate(after)
         return values
     return _keep_fresh(start, build())
@@ -88,9 +85,7 @@ def _fresh_values(key: tuple, build: Callable[[], keras.Model]) -> list:
 
 def _keep_fresh(start: tuple, model: keras.Model) -> list:
     values = [variable.numpy() for variable in model.variables]  # copies: the model may go on to train
-    _fresh[start] = (values, random.getstate())
-    while len(_fresh) > FRESH_KEPT:
-        _fresh.popitem(last=False)
+    _fresh.put(start, (values, random.getstate()))
     return values
 
 
