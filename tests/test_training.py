@@ -194,3 +194,26 @@ def test_batch_curve_points_are_batch_means_not_running_means(store):
             assert mean == pytest.approx(progress.epoch_log[epoch][key], rel=1e-4)
     losses = [p[1] for p in progress.batch_curve]
     assert losses[-1] < losses[0] and max(losses[1:]) < losses[0] * 1.5, "no spike at a short last batch"
+
+
+def test_the_model_file_made_while_testing_holds_the_tested_weights(store):
+    """core.fit.training.FilesWhileTesting: the saved file answers as the run's own test said it would."""
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=600, name="lin"))
+    assert job.wait(timeout=120) and job.state == JobState.FINISHED, job.progress().error
+    x_test, y_test = datasets.load("mnist").test_arrays()
+    answers = np.asarray(store.load("lin").predict_on_batch(x_test)).argmax(axis=1)
+    assert float(np.mean(answers == y_test)) == pytest.approx(job.progress().result.test_accuracy, abs=1e-6)
+    assert store.load_replay("lin") is not None
+
+
+def test_a_model_file_that_cannot_be_made_fails_the_run_and_saves_nothing(store, monkeypatch):
+    from core.store import KerasFileBytes
+
+    def broken(model):
+        raise OSError("simulated: no space left on device")
+
+    monkeypatch.setattr(KerasFileBytes, "of", classmethod(lambda cls, model: broken(model)))
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=300))
+    assert job.wait(timeout=120)
+    assert job.state == JobState.FAILED and "no space left" in job.progress().error
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
