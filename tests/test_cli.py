@@ -185,7 +185,7 @@ def test_a_second_ctrl_c_quits_at_once_saving_nothing(tmp_path):
     (cnn-basic, now that the test images are normalised once, was once done before the second Ctrl-C came)."""
     import signal
 
-    proc, first = interrupted_train(tmp_path, "cnn-best", 5000)
+    proc, first = interrupted_train(tmp_path, "cnn-best", 1000)
     proc.send_signal(signal.SIGINT)
     assert proc.stderr.readline().strip() == STOPPING
     proc.send_signal(signal.SIGINT)
