@@ -365,3 +365,24 @@ def test_a_links_run_is_expected_by_the_runs_executor(temp_store, monkeypatch):
     at.run()
     time.sleep(0.2)
     assert len(expected) == 1, "a rerun of the same link expects nothing more"
+
+
+def test_a_lesson_steps_own_link_tells_the_executor_its_run(temp_store, lessons_dir, monkeypatch):
+    """A step opened from its link (?lesson=...&step=..., no settings) expects the run the page shows: the step's
+    fixed settings on the architecture it offers; the next step its own run; a rerun nothing more."""
+    from core.runs.queue import JobRegistry
+
+    expected = []
+    monkeypatch.setattr(JobRegistry, "expect", lambda self, config: expected.append(config) or True)
+    at = through_router("train", {"lesson": "tiny", "step": "1"})
+    assert not at.exception
+    assert wait_until(lambda: len(expected) == 1, timeout=10)
+    assert [(c.arch, c.limit, c.epochs, c.dataset) for c in expected] == [("linear", 1000, 2, "mnist")]
+    at.run()
+    time.sleep(0.2)
+    assert len(expected) == 1, "a rerun of the same step expects nothing more"
+    at.query_params["step"] = "2"
+    at.run()
+    assert not at.exception
+    assert wait_until(lambda: len(expected) == 2, timeout=10)
+    assert expected[1].arch == "mlp-128-64" and expected[1].epochs <= 2 and expected[1].limit <= 1000

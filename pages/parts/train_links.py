@@ -19,7 +19,7 @@ from core.workshop.links import SPELLINGS, link, query_from_config, setting_para
 from core.workshop.setting_text import DEFAULT_ARCH, Refusal, config_from_values, link_text
 from pages.parts import resources, visitor
 from pages.parts.lesson_view import LessonAt
-from pages.parts.train_state import LINK_GIVEN_KEY, MISSING_KEY, widget_state
+from pages.parts.train_state import ARCH_KEY, LINK_GIVEN_KEY, MISSING_KEY, widget_state
 
 SEEN_KEY = "train_link_seen"        # (the link's settings, the lesson step) last applied
 STEP_KEY = "train_step_seen"        # the lesson step whose settings were last put into the widgets
@@ -44,6 +44,8 @@ def apply_link(at: LessonAt | None) -> None:
         st.session_state[STEP_KEY] = step
         if at is not None:
             seed_step(at)
+            if not settings:                     # a step's own link (?lesson=...&step=...): its run is coming
+                _expect(step_run(at))
     if settings and (settings, step) != st.session_state.get(SEEN_KEY):
         st.session_state[MESSAGE_KEY] = _apply(params, at)
     st.session_state[SEEN_KEY] = (settings, step)
@@ -133,6 +135,17 @@ def _whole_config(values: dict[str, Any]) -> dict[str, Any]:
         return {"arch": DEFAULT_ARCH, **values}
     return {"arch": config.arch, "options": validate_options(config.arch, config.options),
             **{name: getattr(config, name) for name in SETTINGS}}
+
+
+def step_run(at: LessonAt) -> dict[str, Any]:
+    """Every setting of the run a newly opened step shows: the architecture the page picks (the visitor's, if
+    the step offers it, else the usual one or the step's first) at the step's fixed settings."""
+    offered = at.step.allowed_archs
+    arch = st.session_state.get(ARCH_KEY)
+    if arch not in offered:
+        arch = DEFAULT_ARCH if DEFAULT_ARCH in offered else offered[0]
+    values, _ = at.step.apply({"arch": arch})
+    return _whole_config(values)
 
 
 def seed_step(at: LessonAt) -> None:
