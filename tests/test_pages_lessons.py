@@ -386,3 +386,36 @@ def test_a_lesson_steps_own_link_tells_the_executor_its_run(temp_store, lessons_
     assert not at.exception
     assert wait_until(lambda: len(expected) == 2, timeout=10)
     assert expected[1].arch == "mlp-128-64" and expected[1].epochs <= 2 and expected[1].limit <= 1000
+
+
+def test_the_run_a_step_expects_is_the_one_its_page_shows(temp_store, lessons_dir, monkeypatch):
+    """Moving on to a step that offers two architectures, the usual one second: the page shows the step's first
+    (the visitor's last one is not offered), and that is the run the executor is told of."""
+    from core.runs.queue import JobRegistry
+
+    (lessons_dir / "pair.toml").write_text(textwrap.dedent('''
+        title = "Pair"
+        description = "A line, then a choice of two convnets."
+
+        [[steps]]
+        title = "A line"
+        page = "train"
+        text = "Press **Train**."
+        archs = ["linear"]
+
+        [[steps]]
+        title = "Two convnets"
+        page = "train"
+        text = "Pick one."
+        archs = ["cnn-fast", "cnn-basic"]
+        '''))
+    expected = []
+    monkeypatch.setattr(JobRegistry, "expect", lambda self, config: expected.append(config) or True)
+    at = through_router("train", {"lesson": "pair", "step": "1"})
+    assert wait_until(lambda: len(expected) == 1, timeout=10) and expected[0].arch == "linear"
+    at.query_params["step"] = "2"
+    at.run()
+    assert not at.exception
+    assert wait_until(lambda: len(expected) == 2, timeout=10)
+    assert at.selectbox(key="train_arch").value == "cnn-fast"
+    assert expected[1].arch == "cnn-fast", "the executor warms what the page shows"

@@ -217,3 +217,29 @@ def test_a_model_file_that_cannot_be_made_fails_the_run_and_saves_nothing(store,
     assert job.wait(timeout=120)
     assert job.state == JobState.FAILED and "no space left" in job.progress().error
     assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
+
+
+def test_a_test_that_fails_fails_the_run_and_the_file_thread_holds_nothing_up(store, monkeypatch):
+    import core.fit.training as training
+
+    def broken(*args, **kwargs):
+        raise MemoryError("simulated: out of memory while testing")
+
+    monkeypatch.setattr(training, "evaluate", broken)
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=300))
+    assert job.wait(timeout=120)
+    assert job.state == JobState.FAILED and "while testing" in job.progress().error
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL]
+
+
+def test_stop_pressed_again_while_testing_saves_nothing(store, monkeypatch):
+    """Stop twice lands while the model is tested (the model file is being made beside it): nothing saved."""
+    import core.fit.training as training
+    from core.fit.progress import ProgressRecorder
+
+    tested, evaluate = [], training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: tested.append(1) or evaluate(*a, **k))
+    config = TrainConfig.for_preset("linear", epochs=1, limit=300)
+    result = training.train(config, ProgressRecorder("j", config), lambda: False, store, stop_now=lambda: bool(tested))
+    assert tested and result is None
+    assert [info.name for info in store.list()] == [DEFAULT_MODEL]

@@ -19,7 +19,7 @@ from core.fit.config import SETTINGS, TrainConfig
 from core.nets.parameters import count_parameters
 from core.nets.presets import ACTIVATIONS, CNN_LIMITS, MLP_LIMITS, PRESETS, ArchitectureError
 from pages.parts.train_source import drawings_plan_ui, source_ui
-from pages.parts.train_state import ARCH_KEY, BATCH_SIZES, DEFAULT_ARCH, widget_key, widget_value
+from pages.parts.train_state import ARCH_KEY, BATCH_SIZES, shown_arch, widget_key, widget_value
 
 AUTOMATIC_NAME = "automatic: <architecture>-<date>-<time>"
 if TYPE_CHECKING:
@@ -66,13 +66,11 @@ def architecture_ui(archs: Sequence[str] | None = None, locked: bool = False, hi
     may hold "arch" and "options" (then the first offered architecture and its default options are used);
     `fixed_options` replace the sliders."""
     names = list(archs or PRESETS)
-    if st.session_state.get(ARCH_KEY, names[0]) not in names:
-        st.session_state[ARCH_KEY] = names[0]          # a step that offers other architectures than before
-    if "arch" in hidden:
-        arch = st.session_state.get(ARCH_KEY, names[0])
-    else:
-        arch = st.selectbox("Architecture", names, index=names.index(DEFAULT_ARCH) if DEFAULT_ARCH in names else 0,
-                            key=ARCH_KEY, disabled=locked)
+    arch = shown_arch(names, st.session_state.get(ARCH_KEY), "arch" in hidden)
+    if st.session_state.get(ARCH_KEY, arch) not in names:
+        st.session_state[ARCH_KEY] = arch              # a step that offers other architectures than before
+    if "arch" not in hidden:
+        arch = st.selectbox("Architecture", names, index=names.index(arch), key=ARCH_KEY, disabled=locked)
         st.caption(PRESETS[arch].source)
     options: dict[str, Any] = {}
     if fixed_options is not None:

@@ -19,7 +19,7 @@ from core.workshop.links import SPELLINGS, link, query_from_config, setting_para
 from core.workshop.setting_text import DEFAULT_ARCH, Refusal, config_from_values, link_text
 from pages.parts import resources, visitor
 from pages.parts.lesson_view import LessonAt
-from pages.parts.train_state import ARCH_KEY, LINK_GIVEN_KEY, MISSING_KEY, widget_state
+from pages.parts.train_state import ARCH_KEY, LINK_GIVEN_KEY, MISSING_KEY, shown_arch, widget_state
 
 SEEN_KEY = "train_link_seen"        # (the link's settings, the lesson step) last applied
 STEP_KEY = "train_step_seen"        # the lesson step whose settings were last put into the widgets
@@ -138,12 +138,9 @@ def _whole_config(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_run(at: LessonAt) -> dict[str, Any]:
-    """Every setting of the run a newly opened step shows: the architecture the page picks (the visitor's, if
-    the step offers it, else the usual one or the step's first) at the step's fixed settings."""
-    offered = at.step.allowed_archs
-    arch = st.session_state.get(ARCH_KEY)
-    if arch not in offered:
-        arch = DEFAULT_ARCH if DEFAULT_ARCH in offered else offered[0]
+    """Every setting of the run a newly opened step shows: the architecture the page will show
+    (train_state.shown_arch) at the step's fixed settings."""
+    arch = shown_arch(at.step.allowed_archs, st.session_state.get(ARCH_KEY), at.step.control("arch") == "hidden")
     values, _ = at.step.apply({"arch": arch})
     return _whole_config(values)
 

@@ -5,7 +5,7 @@ Kept apart from the widgets (train_controls) and the stored-model source (train_
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from core.fit.config import SETTINGS
 
@@ -22,6 +22,17 @@ BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 OPTION_WIDGETS = {"custom-mlp": {"activation": "activation", "dropout": "dropout"},
                   "custom-cnn": {"blocks": "blocks", "filters": "filters", "kernel_size": "kernel",
                                  "dense_units": "dense", "dropout": "dropout", "batch_norm": "bn"}}
+
+
+def shown_arch(offered: Sequence[str], chosen: Any, hidden: bool = False) -> str:
+    """The architecture the Train page shows among `offered`: the visitor's `chosen` one if offered; the first
+    offered if they chose one that is not (a step that offers others) or the picker is hidden; else the usual one
+    where offered."""
+    if chosen in offered:
+        return chosen
+    if chosen is not None or hidden or DEFAULT_ARCH not in offered:
+        return offered[0]
+    return DEFAULT_ARCH
 
 
 def widget_key(arch: str, name: str) -> str:
