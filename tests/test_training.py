@@ -102,14 +102,23 @@ def test_same_seed_same_run(store):
     assert losses[0] != pytest.approx(losses[2], rel=1e-4)
 
 
-def test_failure_is_reported_not_raised(store, monkeypatch):
-    def broken_split(*args, **kwargs):
-        raise MemoryError("simulated: out of memory")
+@pytest.mark.parametrize("where", ["data", "model file", "test"])
+def test_failure_is_reported_not_raised(store, monkeypatch, where):
+    """A run that fails preparing its data, making its model file (core.fit.training.FilesWhileTesting, in a
+    thread beside the test) or testing, fails with the reason, saves nothing, and holds nothing up."""
+    import core.fit.training as training
+    from core.store import KerasFileBytes
 
-    monkeypatch.setattr(datasets, "split", broken_split)
-    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
-    assert job.wait(timeout=60)
-    assert job.state == JobState.FAILED and "out of memory" in job.progress().error
+    def broken(*args, **kwargs):
+        raise MemoryError(f"simulated: out of memory in the {where}")
+
+    if where == "model file":
+        monkeypatch.setattr(KerasFileBytes, "of", classmethod(broken))
+    else:
+        monkeypatch.setattr(*((datasets, "split") if where == "data" else (training, "evaluate")), broken)
+    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=300))
+    assert job.wait(timeout=120)
+    assert job.state == JobState.FAILED and f"out of memory in the {where}" in job.progress().error
     assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
 
 
@@ -204,32 +213,6 @@ def test_the_model_file_made_while_testing_holds_the_tested_weights(store):
     answers = np.asarray(store.load("lin").predict_on_batch(x_test)).argmax(axis=1)
     assert float(np.mean(answers == y_test)) == pytest.approx(job.progress().result.test_accuracy, abs=1e-6)
     assert store.load_replay("lin") is not None
-
-
-def test_a_model_file_that_cannot_be_made_fails_the_run_and_saves_nothing(store, monkeypatch):
-    from core.store import KerasFileBytes
-
-    def broken(model):
-        raise OSError("simulated: no space left on device")
-
-    monkeypatch.setattr(KerasFileBytes, "of", classmethod(lambda cls, model: broken(model)))
-    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=300))
-    assert job.wait(timeout=120)
-    assert job.state == JobState.FAILED and "no space left" in job.progress().error
-    assert [info.name for info in store.list()] == [DEFAULT_MODEL], "nothing saved besides the shipped default"
-
-
-def test_a_test_that_fails_fails_the_run_and_the_file_thread_holds_nothing_up(store, monkeypatch):
-    import core.fit.training as training
-
-    def broken(*args, **kwargs):
-        raise MemoryError("simulated: out of memory while testing")
-
-    monkeypatch.setattr(training, "evaluate", broken)
-    job = JobRegistry(1, store, TrainingJob).submit(TrainConfig.for_preset("linear", epochs=1, limit=300))
-    assert job.wait(timeout=120)
-    assert job.state == JobState.FAILED and "while testing" in job.progress().error
-    assert [info.name for info in store.list()] == [DEFAULT_MODEL]
 
 
 def test_stop_pressed_again_while_testing_saves_nothing(store, monkeypatch):
