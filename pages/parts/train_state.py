@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from core.fit.config import SETTINGS
+from core.workshop.setting_text import DEFAULT_ARCH
 
-DEFAULT_ARCH = "cnn-basic"
 ARCH_KEY = "train_arch"
 SOURCE_KEY = "train_source"          # "1 · Network": a new network, or a stored model to train further
 BASE_KEY = "train_base_model"        # the stored model chosen to start from
