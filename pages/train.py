@@ -42,6 +42,7 @@ def main() -> None:
     settings, panel = st.columns([1, 3] if visitor.presenting() else [1, 2], gap="large")  # presenter: curves wider
     with settings:
         arch, options, training = settings_ui(at.step if at else None)
+        train_links.expect_shown(arch, options, training)   # idle workers warm the run on screen
         if st.button("▶ Start training", type="primary", key="train_start", width="stretch"):
             start_job(arch, options, training, at)
         train_links.copy_link_ui(arch, options, training, at)

@@ -367,6 +367,27 @@ def test_a_links_run_is_expected_by_the_runs_executor(temp_store, monkeypatch):
     assert len(expected) == 1, "a rerun of the same link expects nothing more"
 
 
+def test_settings_chosen_by_hand_tell_the_executor_the_run_on_screen(temp_store, monkeypatch):
+    """Plain Train (no link, no lesson): each time the visitor changes the run on screen, the registry is told of
+    that run, so idle workers warm it before Start is pressed; a rerun that changes nothing tells it nothing."""
+    from core.runs.queue import JobRegistry
+
+    expected = []
+    monkeypatch.setattr(JobRegistry, "expect", lambda self, config: expected.append(config) or True)
+    at = open_train({})
+    assert wait_until(lambda: len(expected) == 1, timeout=10)
+    assert expected[0].arch == at.selectbox(key="train_arch").value   # the usual network, as shown
+    at.selectbox(key="train_arch").set_value("mlp-128-64").run()
+    assert wait_until(lambda: len(expected) == 2, timeout=10)
+    at.number_input(key="train_mlp-128-64_epochs").set_value(2).run()
+    at.number_input(key="train_mlp-128-64_limit").set_value(10000).run()
+    assert wait_until(lambda: len(expected) == 4, timeout=10)
+    assert (expected[-1].arch, expected[-1].epochs, expected[-1].limit) == ("mlp-128-64", 2, 10000)
+    at.run()
+    time.sleep(0.2)
+    assert len(expected) == 4, "a rerun that changes nothing expects nothing more"
+
+
 def test_a_lesson_steps_own_link_tells_the_executor_its_run(temp_store, lessons_dir, monkeypatch):
     """A step opened from its link (?lesson=...&step=..., no settings) expects the run the page shows: the step's
     fixed settings on the architecture it offers; the next step its own run; a rerun nothing more."""

@@ -19,11 +19,12 @@ from core.workshop.links import SPELLINGS, link, query_from_config, setting_para
 from core.workshop.setting_text import DEFAULT_ARCH, Refusal, config_from_values, link_text
 from pages.parts import resources, visitor
 from pages.parts.lesson_view import LessonAt
-from pages.parts.train_state import ARCH_KEY, LINK_GIVEN_KEY, MISSING_KEY, shown_arch, widget_state
+from pages.parts.train_state import LINK_GIVEN_KEY, MISSING_KEY, widget_state
 
 SEEN_KEY = "train_link_seen"        # (the link's settings, the lesson step) last applied
 STEP_KEY = "train_step_seen"        # the lesson step whose settings were last put into the widgets
 MESSAGE_KEY = "train_link_message"
+EXPECTED_KEY = "train_expected_run"  # the run last told to the executor (expect_shown)
 
 
 def _kind(parameter: str) -> str:
@@ -44,8 +45,6 @@ def apply_link(at: LessonAt | None) -> None:
         st.session_state[STEP_KEY] = step
         if at is not None:
             seed_step(at)
-            if not settings:                     # a step's own link (?lesson=...&step=...): its run is coming
-                _expect(step_run(at))
     if settings and (settings, step) != st.session_state.get(SEEN_KEY):
         st.session_state[MESSAGE_KEY] = _apply(params, at)
     st.session_state[SEEN_KEY] = (settings, step)
@@ -77,19 +76,23 @@ def _apply(params: dict[str, list[str]], at: LessonAt | None) -> str:
     state, unshown = widget_state(whole)
     refusals += [Refusal(_parameter(params, field), why) for field, why in unshown]
     st.session_state.update(state)
-    _expect(whole)
     return "\n".join(str(r) for r in refusals)
 
 
-def _expect(whole: dict[str, Any]) -> None:
-    """A link's run is likely to start soon (a room told to open it and press Start): the runs' executor gets
-    ready for it, its idle workers warming that kind of run (core.runs.workers.WorkerPool.expect). In a thread
-    of its own: on a fresh server that waits until the first worker has imported TensorFlow (seconds), and the
-    page, often a room's very first, must not (it took 7 s to render instead of 2.5; benchmarks section 19)."""
+def expect_shown(arch: str, options: dict, training: dict) -> None:
+    """The run this page shows is the one its visitor is likely to start next (a step just opened, a link's
+    settings, or settings chosen by hand while the room waits for "now press Train"): each time it changes, the
+    runs' executor is told, and its idle workers warm that kind of run (core.runs.workers.WorkerPool.expect; a
+    long run, or one from a stored model, warms nothing). In a thread of its own: on a fresh server that waits
+    until the first worker has imported TensorFlow (seconds), and the page, often a room's very first, must not
+    (it took 7 s to render instead of 2.5; benchmarks section 19)."""
     try:
-        config = config_from_values(whole)
+        config = TrainConfig(arch=arch, options=options, **training)
     except ConfigError:
         return
+    if st.session_state.get(EXPECTED_KEY) == config:
+        return
+    st.session_state[EXPECTED_KEY] = config
     registry = resources.registry()
     threading.Thread(target=registry.expect, args=(config,), name="expect-run", daemon=True).start()
 
@@ -135,14 +138,6 @@ def _whole_config(values: dict[str, Any]) -> dict[str, Any]:
         return {"arch": DEFAULT_ARCH, **values}
     return {"arch": config.arch, "options": validate_options(config.arch, config.options),
             **{name: getattr(config, name) for name in SETTINGS}}
-
-
-def step_run(at: LessonAt) -> dict[str, Any]:
-    """Every setting of the run a newly opened step shows: the architecture the page will show
-    (train_state.shown_arch) at the step's fixed settings."""
-    arch = shown_arch(at.step.allowed_archs, st.session_state.get(ARCH_KEY), at.step.control("arch") == "hidden")
-    values, _ = at.step.apply({"arch": arch})
-    return _whole_config(values)
 
 
 def seed_step(at: LessonAt) -> None:
