@@ -226,3 +226,23 @@ def test_stop_pressed_again_while_testing_saves_nothing(store, monkeypatch):
     result = training.train(config, ProgressRecorder("j", config), lambda: False, store, stop_now=lambda: bool(tested))
     assert tested and result is None
     assert [info.name for info in store.list()] == [DEFAULT_MODEL]
+
+
+@pytest.mark.parametrize("arch", ["mlp-128-64", "cnn-bn"])
+def test_a_first_run_traces_its_training_step_once(store, monkeypatch, arch):
+    """The loss's and metrics' state is made before fit (core.fit.recipe.built_before_fit): a training step that
+    made it while tracing was traced a second time, most of a second of a convnet's first run. Keras calls
+    train_step only while it traces; the run still learns (better than chance, 10%)."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    from core.fit.progress import ProgressRecorder
+    from core.fit.training import train
+
+    traced = []
+    train_step = TensorFlowTrainer.train_step
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", lambda self, data: traced.append(1) or train_step(self, data))
+    config = TrainConfig.for_preset(arch, epochs=2, limit=1000, name="traced")
+    recorder = ProgressRecorder("traced", config)
+    result = train(config, recorder, lambda: False, store)
+    assert len(traced) == 1, f"the training step was traced {len(traced)} times"
+    assert result is not None and result.test_accuracy > 0.15

@@ -49,6 +49,15 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def built_before_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> None:
+    """Create the compiled loss's and metrics' state (and any layer's) now, from one batch's shapes, as Keras does
+    itself before fit under a distribution strategy of its own. Under the default strategy Keras leaves it to the
+    first trace of the training step, and a tf.function that creates variables while it traces is traced again:
+    a first run traced its training step twice (mlp-128-64: about 0.15 s more, a tenth of a short run's first
+    run; benchmarks section 14). Nothing for a model that is built already (a kept one, core.fit.warm)."""
+    model._symbolic_build(data_batch=(x, y))  # Keras' own (private) step: no public call builds the metrics
+
+
 def learning_rate(config: TrainConfig, batches_per_epoch: int):
     """A constant rate, or a one-cycle schedule: warm up to the peak, then cosine down to 1% of it."""
     if config.schedule == "constant":
@@ -123,6 +132,7 @@ def plan_fit(config: TrainConfig, store=None, drawings=None, stop_requested=None
             else:
                 model = build()
             compile_model(model)
+        built_before_fit(model, split.x_train[:config.batch_size], split.y_train[:config.batch_size])
     has_val = len(split.y_val) > 0
     with clock("data"):  # the pipelines: copying the arrays in costs a short run ~10-20 ms
         validation = batches(split.x_val, split.y_val, config.batch_size, shuffle=False) if has_val else None
