@@ -7,7 +7,7 @@ import pytest
 
 from core.fit.config import TrainConfig
 from core.runs import workers
-from core.runs.warm_up import FIRST_WARM_UP
+from core.runs.warm_up import FIRST_WARM_UP, kind_of
 
 SHORT = TrainConfig.for_preset("mlp-128-64", epochs=2, limit=10000)
 
@@ -32,6 +32,15 @@ class StandInWorker:
         if configs:
             self.warming = True
             self.sent.append(configs)
+
+    def wait_warmed(self, timeout):
+        """Its events read: a warm-up that ended (`finished`) is heard of."""
+        if getattr(self, "finished", False):
+            self.warming = self.finished = False
+        return not self.warming
+
+    def kinds_sent(self):
+        return [config["arch"] for configs in self.sent for config in configs]
 
     def wait_idle(self, timeout):
         return True
@@ -90,8 +99,8 @@ def test_a_run_on_every_core_blocks_spares_until_it_ends(pool):
     assert len(pool.idle_workers()) == 1
 
 
-def test_a_link_opened_while_every_core_trains_starts_no_worker(pool):
-    """Train opened from a lesson's link during the class's runs: their workers take the next runs."""
+def test_a_run_shown_while_every_core_trains_starts_no_worker(pool):
+    """A Train page shows a run during the class's runs: their workers take the next runs."""
     [spare] = pool.idle_workers()
     pool.take(1, SHORT.arch, run_id="run-1"), pool.take(1, SHORT.arch, run_id="run-2")
     assert pool.expect(SHORT) is False and pool.idle_workers() == []
@@ -109,3 +118,53 @@ def test_a_fresh_spare_warms_the_smallest_run_until_a_kind_is_known(pool):
     pool.top_up()
     [new_spare] = pool.idle_workers()
     assert taken is spare and [config["arch"] for [config] in new_spare.sent] == [SHORT.arch]
+
+
+def test_a_spare_whose_first_warm_up_ended_unheard_warms_the_run_a_page_shows(pool):
+    """On a server nobody reads an idle spare's events, so its end of warming the smallest run goes unheard: the
+    run a page shows is still sent to it (and to one more worker for the other core), and a warm-up still under
+    way gives way to it."""
+    [spare] = pool.idle_workers()
+    spare.finished = True                                   # its warm-up ended; the pool has not heard yet
+    assert pool.expect(SHORT)
+    assert spare.kinds_sent() == ["linear", SHORT.arch]
+    [_, second] = pool.idle_workers()
+    assert second.kinds_sent() == [SHORT.arch], "the other core's worker warms it too"
+    still_warming = SHORT.replace(epochs=1)
+    assert pool.expect(still_warming) and spare.kinds_sent()[-1] == SHORT.arch and spare.sent[-1][0]["epochs"] == 1, \
+        "sent while it warms the last one: that warm-up gives way"
+
+
+def test_the_next_run_takes_the_worker_that_warmed_its_kind(pool):
+    """Of two idle workers that never trained, the run takes the one sent its kind to warm, not the older one."""
+    [spare] = pool.idle_workers()
+    assert pool.expect(SHORT)
+    [first, second] = pool.idle_workers()
+    assert first is spare
+    spare.warmed_kinds = {kind_of(FIRST_WARM_UP)}            # as if only the smallest run had reached it
+    assert pool.take(1, SHORT.arch, run_id="run-1", kind=kind_of(SHORT)) is second
+
+
+def test_no_warm_up_while_every_core_trains(pool):
+    """A long run on every core and an idle one-core worker: a run shown meanwhile is not warmed (its tracing would
+    take CPU from the run); once the long run ends, it is."""
+    [spare] = pool.idle_workers()
+    spare.finished = True
+    assert spare.wait_warmed(0)                              # idle, its warm-up over and heard of
+    pool.take(2, "cnn-best", run_id="long")
+    assert pool.expect(SHORT) is False and spare.kinds_sent() == ["linear"]
+    pool.release("long")
+    assert pool.expect(SHORT) and spare.kinds_sent() == ["linear", SHORT.arch]
+
+
+def test_settings_tried_on_pages_do_not_push_out_the_kind_the_runs_train(pool):
+    """The latest runs' kinds stay what new spares warm, with only the latest run a page showed beside them."""
+    pool.remember(SHORT)                                      # the class's runs
+    for epochs in (1, 3, 4):                                  # a visitor tries settings meanwhile
+        pool.expect(SHORT.replace(epochs=epochs, limit=5000))
+    pool.take(1, SHORT.arch, run_id="run-1"), pool.take(1, SHORT.arch, run_id="run-2")
+    pool.release("run-1")
+    pool.top_up()
+    [new_spare] = pool.idle_workers()
+    [warmed] = new_spare.sent
+    assert [(c["arch"], c["epochs"], c["limit"]) for c in warmed] == [(SHORT.arch, 2, 10000), (SHORT.arch, 4, 5000)]

@@ -240,7 +240,7 @@ def test_only_short_fresh_training_runs_are_warmed():
 
 
 def test_an_expected_kind_of_run_is_warmed_at_once_by_a_worker_for_each_core(store):
-    """Train opened from a lesson's link (pages/parts/train_links.py): the idle spare warms that kind now, once,
+    """The Train page shows a run (pages/parts/train_links.expect_shown): the idle spare warms that kind now, once,
     and a second one-core worker starts and warms it too, so both of the class's first two runs (side by side on
     2 cores) start warm."""
     pool = WorkerPool(spares=1, grace=20.0, cores=2)

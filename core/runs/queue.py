@@ -172,7 +172,7 @@ class JobRegistry:
         self._ids = itertools.count(1)
 
     def expect(self, config: TrainConfig) -> bool:
-        """A visitor is about to start a run like `config` (Train opened from a lesson's link): the executor may
+        """A visitor is about to start a run like `config` (the Train page shows it): the executor may
         get ready for it (a worker pool's idle workers warm its kind, core.runs.warm_up). True if it did."""
         expect = getattr(self._job_factory, "expect", None)
         return bool(expect(config)) if expect is not None else False

@@ -165,7 +165,7 @@ class Worker:
         self.last_arch: str | None = None  # the architecture of its last run
         self.last_used = 0.0  # when it was last handed a run (0: never)
         self.memory: list[int] = []  # its resident bytes after each run
-        self.warming = False  # sent a warm-up whose end it has not heard of
+        self.pending_warm_ups = 0  # warm-ups sent whose end it has not heard of
         self.warmed_kinds: set[str] = set()  # the kinds of run it was sent to warm (core.runs.warm_up.kind_of)
         self.warmed_runs = 0  # kinds it said it warmed, as far as they were read (wait_warmed, a run's events)
         self.process = _CONTEXT.Process(target=worker_main,
@@ -195,10 +195,16 @@ class Worker:
                 return False
         return bool(self.ready)
 
+    @property
+    def warming(self) -> bool:
+        """It was sent a warm-up whose end it has not heard of (as far as its events were read)."""
+        return self.pending_warm_ups > 0
+
     def send_warm_up(self, configs: list[dict]) -> None:
-        """Have this idle worker warm these kinds of run while it waits (core.runs.warm_up)."""
+        """Have this idle worker warm these kinds of run while it waits (core.runs.warm_up); one sent while it
+        warms ends that warm-up at its next batch, then warms these."""
         if configs:
-            self.warming = True
+            self.pending_warm_ups += 1
             self.jobs.send({"warm": configs})
 
     def wait_warmed(self, timeout: float) -> bool:
@@ -215,7 +221,7 @@ class Worker:
 
     def _heard(self, event: tuple) -> None:
         if event[0] == "warmed":
-            self.warming = False
+            self.pending_warm_ups = max(0, self.pending_warm_ups - 1)
             self.warmed_runs += int(event[1])
 
     def send_run(self, job_id: str, config, store_root) -> None:
@@ -287,7 +293,7 @@ class ProcessJob(OutOfProcessJob):
     def _execute(self) -> None:
         asked = time.perf_counter()
         self._pool.remember(self.config)
-        worker = self._pool.take(self.cores, self.config.arch, run_id=self.id)
+        worker = self._pool.take(self.cores, self.config.arch, run_id=self.id, kind=kind_of(self.config))
         handed = False
         try:
             self.worker_pid = worker.pid
@@ -369,6 +375,7 @@ class WorkerPool:
         self._busy: dict[str, int] = {}  # each run handed a worker (its id) -> the cores it trains on
         self._lock = threading.Lock()
         self._recent = RecentKinds()  # the kinds of the latest runs: what a new spare warms
+        self._expected: tuple[str, dict] | None = None  # the latest kind a page showed (expect): warmed too
         self._closed = False
         if prewarm:
             self.top_up()
@@ -380,16 +387,22 @@ class WorkerPool:
         """TensorFlow threads for a run on `cores` cores: all of them is TensorFlow's own default."""
         return None if cores >= self.cores else cores
 
-    def take(self, cores: int = 1, arch: str | None = None, run_id: str | None = None) -> Worker:
-        """An idle worker training on `cores` cores, or a new one: first one whose last run was of `arch` (its
-        compiled model is warm, core.fit.warm), then the one that trained last, then a spare. With `run_id`,
-        its cores count as busy until the worker is given back or the run released."""
+    def take(self, cores: int = 1, arch: str | None = None, run_id: str | None = None,
+             kind: str | None = None) -> Worker:
+        """An idle worker training on `cores` cores, or a new one: first one whose last run was of `arch`, or that
+        was sent this `kind` of run to warm (core.runs.warm_up.kind_of; either way its compiled model is warm,
+        core.fit.warm), then the one that trained last, then a spare. With `run_id`, its cores count as busy until
+        the worker is given back or the run released."""
         threads = self._threads(cores)
+
+        def warm_for_it(w: Worker) -> bool:
+            return (arch is not None and w.last_arch == arch) or (kind is not None and kind in w.warmed_kinds)
+
         with self._lock:
             self._drop_dead_idle()
             fitting = [w for w in self._idle if w.threads == threads]
             if fitting:
-                worker = max(fitting, key=lambda w: (w.last_arch == arch is not None, w.last_used))
+                worker = max(fitting, key=lambda w: (warm_for_it(w), w.last_used))
                 self._idle.remove(worker)
             else:
                 worker = Worker(threads)
@@ -445,10 +458,13 @@ class WorkerPool:
         self._idle = [w for w in self._idle if w.alive() or w.forget()]
 
     def _send_new_kinds(self, worker: Worker) -> bool:
-        """Have `worker` warm the remembered kinds of run it was not sent yet (under the lock); True if any. A new
-        worker with no kind to warm yet warms the smallest run (core.runs.warm_up.FIRST_WARM_UP): what every
-        first run pays whatever its kind."""
-        new = [(kind, config) for kind, config in self._recent.items() if kind not in worker.warmed_kinds]
+        """Have `worker` warm the kinds of run it was not sent yet (under the lock): the latest runs' and then the
+        one a page showed last (expect); True if any. A new worker with no kind to warm yet warms the smallest run
+        (core.runs.warm_up.FIRST_WARM_UP): what every first run pays whatever its kind."""
+        kinds = dict(self._recent.items())
+        if self._expected is not None:
+            kinds.setdefault(*self._expected)
+        new = [(kind, config) for kind, config in kinds.items() if kind not in worker.warmed_kinds]
         if not new and not worker.warmed_kinds:
             new = [(kind_of(FIRST_WARM_UP), FIRST_WARM_UP.to_dict())]
         worker.send_warm_up([config for _, config in new])
@@ -461,25 +477,30 @@ class WorkerPool:
             self._recent.remember(config)
 
     def expect(self, config) -> bool:
-        """A run of this kind is about to start (a visitor opened Train from a lesson's link): remembered, and each
-        idle one-core worker that is not warming already warms it now (with any other remembered kind it was not
-        sent). A room's runs go side by side, one per core: with spares at all, one-core workers are started
-        until there is one idle for each core (up to max_idle), and warm it too, so the second run of the class
-        does not start on a cold worker; cores that train already are left out, since their workers take the
-        next runs. True if one was sent anything."""
-        if kind_of(config) is None:
+        """A run of this kind is about to start (the Train page shows it: a lesson step, a link, settings chosen by
+        hand): idle one-core workers warm it now, a warm-up under way giving way to it (with any remembered kind
+        they were not sent), as many as there are cores no run trains on: a warm-up's tracing must not take CPU from runs. A room's runs go side by side, one
+        per core: with spares at all, one-core workers are started until there is one idle for each free core (up
+        to max_idle), so the second run of the class does not start on a cold worker either. Kept as the one
+        expected kind, apart from the latest runs' (RecentKinds), so a room of visitors trying settings does not
+        push the kind their runs train out of what new spares warm. True if one was sent anything."""
+        kind = kind_of(config)
+        if kind is None:
             return False
         threads = self._threads(1)
         with self._lock:
-            self._recent.remember(config)
+            self._expected = (kind, config.replace(name=None).to_dict())
             self._drop_dead_idle()
+            for worker in self._idle:
+                worker.wait_warmed(0)  # hear of the warm-ups that ended: nobody reads an idle worker's events
             ready = [w for w in self._idle if w.threads == threads]
-            wanted = min(self._free_cores(), self.max_idle) if self.spares else 0
+            free = self._free_cores()
+            wanted = min(free, self.max_idle) if self.spares else 0
             while not self._closed and len(ready) < wanted and len(self._idle) < self.max_idle:
                 worker = Worker(threads)
                 self._idle.append(worker)
                 ready.append(worker)
-            sent = [self._send_new_kinds(w) for w in ready if not w.warming]
+            sent = [self._send_new_kinds(w) for w in ready[:max(0, free)]]  # the smallest run's warm-up gives way
         return any(sent)
 
     def wait_warmed(self, timeout: float = 120.0) -> bool:
