@@ -32,6 +32,7 @@ class StandInWorker:
         if configs:
             self.warming = True
             self.sent.append(configs)
+        return bool(configs)
 
     def wait_warmed(self, timeout):
         """Its events read: a warm-up that ended (`finished`) is heard of."""
@@ -122,17 +123,25 @@ def test_a_fresh_spare_warms_the_smallest_run_until_a_kind_is_known(pool):
 
 def test_a_spare_whose_first_warm_up_ended_unheard_warms_the_run_a_page_shows(pool):
     """On a server nobody reads an idle spare's events, so its end of warming the smallest run goes unheard: the
-    run a page shows is still sent to it (and to one more worker for the other core), and a warm-up still under
-    way gives way to it."""
+    run a page shows is still sent to it (and to one more worker for the other core). A warm-up of a real kind
+    under way is left to finish (a warm message would end it early); once it is heard of, the next one is sent."""
     [spare] = pool.idle_workers()
     spare.finished = True                                   # its warm-up ended; the pool has not heard yet
     assert pool.expect(SHORT)
     assert spare.kinds_sent() == ["linear", SHORT.arch]
     [_, second] = pool.idle_workers()
     assert second.kinds_sent() == [SHORT.arch], "the other core's worker warms it too"
-    still_warming = SHORT.replace(epochs=1)
-    assert pool.expect(still_warming) and spare.kinds_sent()[-1] == SHORT.arch and spare.sent[-1][0]["epochs"] == 1, \
-        "sent while it warms the last one: that warm-up gives way"
+    tried = SHORT.replace(epochs=1)
+    assert not pool.expect(tried) and len(spare.sent) == 2 and len(second.sent) == 1, \
+        "both are warming the step: left to finish"
+    spare.finished = second.finished = True
+    assert pool.expect(tried) and spare.sent[-1][0]["epochs"] == second.sent[-1][0]["epochs"] == 1
+
+
+def test_a_warm_up_of_the_smallest_run_gives_way_to_the_run_a_page_shows(pool):
+    [spare] = pool.idle_workers()
+    assert spare.warming and spare.kinds_sent() == ["linear"]   # a fresh server's spare, still at it
+    assert pool.expect(SHORT) and spare.kinds_sent() == ["linear", SHORT.arch]
 
 
 def test_the_next_run_takes_the_worker_that_warmed_its_kind(pool):
@@ -142,7 +151,9 @@ def test_the_next_run_takes_the_worker_that_warmed_its_kind(pool):
     [first, second] = pool.idle_workers()
     assert first is spare
     spare.warmed_kinds = {kind_of(FIRST_WARM_UP)}            # as if only the smallest run had reached it
-    assert pool.take(1, SHORT.arch, run_id="run-1", kind=kind_of(SHORT)) is second
+    spare.last_arch, spare.last_used = SHORT.arch, 1.0       # and had trained this network last, another kind
+    assert pool.take(1, SHORT.arch, run_id="run-1", kind=kind_of(SHORT)) is second, \
+        "the exact kind's model is warm; the same network's last run may have been of another kind"
 
 
 def test_no_warm_up_while_every_core_trains(pool):

@@ -34,6 +34,7 @@ _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError 
 WORKER_NICENESS = 10
 MAX_RUNS = 200         # a worker retires after this many runs,
 MEMORY_GROWTH = 1.5    # or when its memory after a run is this many times what it was after its first
+_FIRST_KIND = kind_of(FIRST_WARM_UP)
 _live: set["Worker"] = set()
 _live_lock = threading.Lock()
 
@@ -200,12 +201,18 @@ class Worker:
         """It was sent a warm-up whose end it has not heard of (as far as its events were read)."""
         return self.pending_warm_ups > 0
 
-    def send_warm_up(self, configs: list[dict]) -> None:
+    def send_warm_up(self, configs: list[dict]) -> bool:
         """Have this idle worker warm these kinds of run while it waits (core.runs.warm_up); one sent while it
-        warms ends that warm-up at its next batch, then warms these."""
-        if configs:
-            self.pending_warm_ups += 1
+        warms ends that warm-up at its next batch, then warms these. False if it could not be sent (the worker
+        died meanwhile: the pool drops it when it next looks)."""
+        if not configs:
+            return False
+        try:
             self.jobs.send({"warm": configs})
+        except OSError:
+            return False
+        self.pending_warm_ups += 1
+        return True
 
     def wait_warmed(self, timeout: float) -> bool:
         """Wait until this idle worker's warm-up is over (for tests and benchmarks); True if it is."""
@@ -227,6 +234,7 @@ class Worker:
     def send_run(self, job_id: str, config, store_root) -> None:
         self.stop.clear()  # a Stop meant for its last run
         self.last_arch, self.last_used = config.arch, time.monotonic()
+        self.warmed_kinds.add(kind_of(config))  # its compiled model is kept warm after the run (core.fit.warm)
         self.jobs.send({"job_id": job_id, "config": config.to_dict(), "store": str(store_root)})
 
     def wait_idle(self, timeout: float) -> bool:
@@ -395,14 +403,15 @@ class WorkerPool:
         the worker is given back or the run released."""
         threads = self._threads(cores)
 
-        def warm_for_it(w: Worker) -> bool:
-            return (arch is not None and w.last_arch == arch) or (kind is not None and kind in w.warmed_kinds)
+        def warm_for_it(w: Worker) -> tuple[bool, bool]:
+            """Its model for exactly this kind is warm; else one of the same architecture may be."""
+            return kind is not None and kind in w.warmed_kinds, arch is not None and w.last_arch == arch
 
         with self._lock:
             self._drop_dead_idle()
             fitting = [w for w in self._idle if w.threads == threads]
             if fitting:
-                worker = max(fitting, key=lambda w: (warm_for_it(w), w.last_used))
+                worker = max(fitting, key=lambda w: (*warm_for_it(w), w.last_used))
                 self._idle.remove(worker)
             else:
                 worker = Worker(threads)
@@ -466,10 +475,11 @@ class WorkerPool:
             kinds.setdefault(*self._expected)
         new = [(kind, config) for kind, config in kinds.items() if kind not in worker.warmed_kinds]
         if not new and not worker.warmed_kinds:
-            new = [(kind_of(FIRST_WARM_UP), FIRST_WARM_UP.to_dict())]
-        worker.send_warm_up([config for _, config in new])
+            new = [(_FIRST_KIND, FIRST_WARM_UP.to_dict())]
+        if not worker.send_warm_up([config for _, config in new]):
+            return False
         worker.warmed_kinds.update(kind for kind, _ in new)
-        return bool(new)
+        return True
 
     def remember(self, config) -> None:
         """A run of this kind starts: the spares started from now on warm it while they wait."""
@@ -478,12 +488,14 @@ class WorkerPool:
 
     def expect(self, config) -> bool:
         """A run of this kind is about to start (the Train page shows it: a lesson step, a link, settings chosen by
-        hand): idle one-core workers warm it now, a warm-up under way giving way to it (with any remembered kind
-        they were not sent), as many as there are cores no run trains on: a warm-up's tracing must not take CPU from runs. A room's runs go side by side, one
-        per core: with spares at all, one-core workers are started until there is one idle for each free core (up
-        to max_idle), so the second run of the class does not start on a cold worker either. Kept as the one
-        expected kind, apart from the latest runs' (RecentKinds), so a room of visitors trying settings does not
-        push the kind their runs train out of what new spares warm. True if one was sent anything."""
+        hand): idle one-core workers warm it now (with any remembered kind they were not sent), as many as there are
+        cores no run trains on, since a warm-up's tracing must not take CPU from runs. A warm-up of the smallest run
+        under way gives way to it; one of real kinds is left to finish (a warm message would end it, and its kinds
+        would count as warm when they are not). A room's runs go side by side, one per core: with spares at all,
+        one-core workers are started until there is one idle for each free core (up to max_idle), so the second run
+        of the class does not start on a cold worker either. Kept as the one expected kind, apart from the latest
+        runs' (RecentKinds), so a room of visitors trying settings does not push the kind their runs train out of
+        what new spares warm. True if one was sent anything."""
         kind = kind_of(config)
         if kind is None:
             return False
@@ -500,11 +512,13 @@ class WorkerPool:
                 worker = Worker(threads)
                 self._idle.append(worker)
                 ready.append(worker)
-            sent = [self._send_new_kinds(w) for w in ready[:max(0, free)]]  # the smallest run's warm-up gives way
+            free_to_warm = [w for w in ready if not w.warming or w.warmed_kinds <= {_FIRST_KIND}]
+            sent = [self._send_new_kinds(w) for w in free_to_warm[:max(0, free)]]
         return any(sent)
 
     def wait_warmed(self, timeout: float = 120.0) -> bool:
-        """Wait until every idle worker's warm-up is over; True if they all are."""
+        """Wait until every idle worker's warm-up is over; True if they all are. For tests and benchmarks, never
+        beside `expect` or `take`: it reads the workers' events outside the pool's lock."""
         with self._lock:
             idle = list(self._idle)
         deadline = time.monotonic() + timeout
@@ -520,7 +534,8 @@ class WorkerPool:
             return list(self._idle)
 
     def wait_ready(self, timeout: float = 120.0) -> bool:
-        """Wait until every spare has imported TensorFlow; True if they all have."""
+        """Wait until every spare has imported TensorFlow; True if they all have. For tests and benchmarks, never
+        beside `expect` or `take` (as wait_warmed)."""
         with self._lock:
             idle = list(self._idle)
         deadline = time.monotonic() + timeout
