@@ -123,8 +123,8 @@ def test_a_fresh_spare_warms_the_smallest_run_until_a_kind_is_known(pool):
 
 def test_a_spare_whose_first_warm_up_ended_unheard_warms_the_run_a_page_shows(pool):
     """On a server nobody reads an idle spare's events, so its end of warming the smallest run goes unheard: the
-    run a page shows is still sent to it (and to one more worker for the other core). A warm-up of a real kind
-    under way is left to finish (a warm message would end it early); once it is heard of, the next one is sent."""
+    run a page shows is still sent to it (and to one more worker for the other core). A run shown while they warm
+    the last one is sent too: that warm-up gives way, and is taken up again after it (worker_main)."""
     [spare] = pool.idle_workers()
     spare.finished = True                                   # its warm-up ended; the pool has not heard yet
     assert pool.expect(SHORT)
@@ -132,9 +132,6 @@ def test_a_spare_whose_first_warm_up_ended_unheard_warms_the_run_a_page_shows(po
     [_, second] = pool.idle_workers()
     assert second.kinds_sent() == [SHORT.arch], "the other core's worker warms it too"
     tried = SHORT.replace(epochs=1)
-    assert not pool.expect(tried) and len(spare.sent) == 2 and len(second.sent) == 1, \
-        "both are warming the step: left to finish"
-    spare.finished = second.finished = True
     assert pool.expect(tried) and spare.sent[-1][0]["epochs"] == second.sent[-1][0]["epochs"] == 1
 
 
@@ -179,3 +176,29 @@ def test_settings_tried_on_pages_do_not_push_out_the_kind_the_runs_train(pool):
     [new_spare] = pool.idle_workers()
     [warmed] = new_spare.sent
     assert [(c["arch"], c["epochs"], c["limit"]) for c in warmed] == [(SHORT.arch, 2, 10000), (SHORT.arch, 4, 5000)]
+
+
+def test_a_warm_up_cut_short_is_taken_up_again_after_the_newer_kinds(monkeypatch):
+    """In a worker: a warm message sent while it warms ends that warm-up at its next batch; the kinds it left are
+    warmed after the new ones. A run sent instead leaves them cold, and the pool hears which."""
+    import core.runs.warm_up
+
+    step, tried, other = SHORT.to_dict(), SHORT.replace(epochs=1).to_dict(), SHORT.replace(epochs=3).to_dict()
+    warmed, waiting, said = [], [False], []
+
+    def warm_up(config, run_waiting):
+        warmed.append(config.epochs)
+        waiting[0] = config.epochs == 2 and len(warmed) == 1   # something is sent while the step warms
+
+    monkeypatch.setattr(core.runs.warm_up, "warm_up", warm_up)
+    monkeypatch.setattr(workers, "_forget_run", lambda: None)
+    left = workers._warm_up([step, other], lambda: waiting[0], said.append)
+    assert warmed == [2] and left == [step, other] and said == [("warmed", 0)], "cut short: nothing counted warm"
+    waiting[0] = False
+    assert workers._warm_up(workers.newest_first([tried, step], left), lambda: False, said.append) == []
+    assert warmed == [2, 1, 2, 3] and said[-1] == ("warmed", 3), "the new kind first, then what was cut short"
+
+    worker = StandInWorker()
+    worker.warmed_kinds = {kind_of(SHORT), kind_of(SHORT.replace(epochs=3)), kind_of(SHORT.replace(epochs=1))}
+    workers.Worker._heard(worker, ("left_cold", [step, other]))
+    assert worker.warmed_kinds == {kind_of(SHORT.replace(epochs=1))}, "a run came first: those stay cold"

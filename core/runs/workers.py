@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 
+from core.fit.config import TrainConfig
 from core.fit.control import SharedControl
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
@@ -115,6 +116,7 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
     datasets.load(datasets.DEFAULT_DATASET)  # likewise: read and checked once, before the fork
     gc.freeze()  # TensorFlow's and Keras' own objects live as long as the worker: no collection walks them again
     events.send(("ready", time.perf_counter()))
+    cold: list[dict] = []  # kinds a warm-up left unwarmed when something else was sent
     while True:
         try:
             job = jobs.recv()
@@ -122,9 +124,12 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
             return
         if job is None:
             return
-        if "warm" in job:  # a spare's warm-up (core.runs.warm_up): ended by the first run sent meanwhile
-            _warm_up(job["warm"], jobs.poll, events.send)
+        if "warm" in job:  # a spare's warm-up (core.runs.warm_up): the newest kinds first, then what was cut short
+            cold = _warm_up(newest_first(job["warm"], cold), jobs.poll, events.send)
             continue
+        if cold:  # a run came first: the kinds left unwarmed stay cold, and the pool must not count them warm
+            events.send(("left_cold", cold))
+            cold = []
         events.send(("started", os.getpid()))
         run_in_worker(job["job_id"], config_from_dict(job["config"]), events.send, stop.is_set,
                       ModelStore(job["store"]), probe=probe.get if probe is not None else None, keep_warm=True,
@@ -133,22 +138,33 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
         events.send(("idle", _resident_bytes()))
 
 
-def _warm_up(configs: list[dict], run_waiting, send) -> None:
-    """Warm each kind of run in `configs` (core.runs.warm_up) until a run is waiting; then say ("warmed", how many)."""
-    from core.fit.config import TrainConfig
+def newest_first(new: list[dict], left: list[dict]) -> list[dict]:
+    """What a worker warms when sent `new` kinds: those first, then the ones its last warm-up `left` unwarmed."""
+    return new + [values for values in left if values not in new]
+
+
+def _warm_up(configs: list[dict], run_waiting, send) -> list[dict]:
+    """Warm each kind of run in `configs` (core.runs.warm_up) until something else is sent (a run, or more kinds
+    to warm); then say ("warmed", how many). Returns the kinds left unwarmed: the one cut short and those after."""
     from core.runs.warm_up import warm_up
 
-    warmed = 0
-    for values in configs:
+    warmed, left = 0, []
+    for at, values in enumerate(configs):
         if run_waiting():
+            left = configs[at:]
             break
         try:
             warm_up(TrainConfig.from_dict(values), run_waiting)
-            warmed += 1
         except Exception:  # a warm-up is only a head start: the run itself reports any real problem
             traceback.print_exc()
+            continue
+        if run_waiting():  # cut short
+            left = configs[at:]
+            break
+        warmed += 1
     _forget_run()
     send(("warmed", warmed))
+    return left
 
 
 class Worker:
@@ -203,7 +219,7 @@ class Worker:
 
     def send_warm_up(self, configs: list[dict]) -> bool:
         """Have this idle worker warm these kinds of run while it waits (core.runs.warm_up); one sent while it
-        warms ends that warm-up at its next batch, then warms these. False if it could not be sent (the worker
+        warms ends that warm-up at its next batch, then warms these and what it left. False if it could not be sent (the worker
         died meanwhile: the pool drops it when it next looks)."""
         if not configs:
             return False
@@ -230,6 +246,8 @@ class Worker:
         if event[0] == "warmed":
             self.pending_warm_ups = max(0, self.pending_warm_ups - 1)
             self.warmed_runs += int(event[1])
+        elif event[0] == "left_cold":  # a run ended its warm-up before these kinds were warm
+            self.warmed_kinds -= {kind_of(TrainConfig.from_dict(values)) for values in event[1]}
 
     def send_run(self, job_id: str, config, store_root) -> None:
         self.stop.clear()  # a Stop meant for its last run
@@ -489,9 +507,8 @@ class WorkerPool:
     def expect(self, config) -> bool:
         """A run of this kind is about to start (the Train page shows it: a lesson step, a link, settings chosen by
         hand): idle one-core workers warm it now (with any remembered kind they were not sent), as many as there are
-        cores no run trains on, since a warm-up's tracing must not take CPU from runs. A warm-up of the smallest run
-        under way gives way to it; one of real kinds is left to finish (a warm message would end it, and its kinds
-        would count as warm when they are not). A room's runs go side by side, one per core: with spares at all,
+        cores no run trains on, since a warm-up's tracing must not take CPU from runs. A warm-up under way gives way
+        to it, and warms what it left after it (worker_main). A room's runs go side by side, one per core: with spares at all,
         one-core workers are started until there is one idle for each free core (up to max_idle), so the second run
         of the class does not start on a cold worker either. Kept as the one expected kind, apart from the latest
         runs' (RecentKinds), so a room of visitors trying settings does not push the kind their runs train out of
@@ -512,8 +529,7 @@ class WorkerPool:
                 worker = Worker(threads)
                 self._idle.append(worker)
                 ready.append(worker)
-            free_to_warm = [w for w in ready if not w.warming or w.warmed_kinds <= {_FIRST_KIND}]
-            sent = [self._send_new_kinds(w) for w in free_to_warm[:max(0, free)]]
+            sent = [self._send_new_kinds(w) for w in ready[:max(0, free)]]
         return any(sent)
 
     def wait_warmed(self, timeout: float = 120.0) -> bool:
