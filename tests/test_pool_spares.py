@@ -195,10 +195,30 @@ def test_a_warm_up_cut_short_is_taken_up_again_after_the_newer_kinds(monkeypatch
     left = workers._warm_up([step, other], lambda: waiting[0], said.append)
     assert warmed == [2] and left == [step, other] and said == [("warmed", 0)], "cut short: nothing counted warm"
     waiting[0] = False
-    assert workers._warm_up(workers.newest_first([tried, step], left), lambda: False, said.append) == []
+    todo, dropped = workers.newest_first([tried, step], left)
+    assert dropped == [] and workers._warm_up(todo, lambda: False, said.append) == []
     assert warmed == [2, 1, 2, 3] and said[-1] == ("warmed", 3), "the new kind first, then what was cut short"
 
     worker = StandInWorker()
+    worker.run_kind = None
     worker.warmed_kinds = {kind_of(SHORT), kind_of(SHORT.replace(epochs=3)), kind_of(SHORT.replace(epochs=1))}
     workers.Worker._heard(worker, ("left_cold", [step, other]))
     assert worker.warmed_kinds == {kind_of(SHORT.replace(epochs=1))}, "a run came first: those stay cold"
+
+
+def test_a_run_that_cuts_short_its_own_kinds_warm_up_leaves_it_counted_warm():
+    """The page shows a run, its warm-up starts, Train is pressed a second later: the run ends that warm-up, and
+    trains (and keeps) that very model, so its kind still counts as warm; the other kinds left stay cold."""
+    worker = StandInWorker()
+    worker.warmed_kinds, worker.run_kind = {kind_of(SHORT), kind_of(SHORT.replace(epochs=3))}, kind_of(SHORT)
+    workers.Worker._heard(worker, ("left_cold", [SHORT.to_dict(), SHORT.replace(epochs=3).to_dict()]))
+    assert worker.warmed_kinds == {kind_of(SHORT)}
+
+
+def test_a_worker_warms_at_most_a_few_kinds_at_once_the_newest_first():
+    """A room trying settings cuts warm-up after warm-up short: what was left does not pile up (a worker keeps
+    core.fit.warm.KEPT models, and warming more would push out the newest); the rest is dropped, and said cold."""
+    shown = [SHORT.replace(epochs=epochs).to_dict() for epochs in (1, 2, 3, 4, 5)]
+    todo, dropped = workers.newest_first([shown[4]], shown[:4])
+    assert todo == [shown[4], *shown[:workers.WARMED_AT_ONCE - 1]] and dropped == shown[workers.WARMED_AT_ONCE - 1:4]
+    assert len(todo) == workers.WARMED_AT_ONCE < 4

@@ -6,7 +6,8 @@ first visitors of a class wait on. The pool remembers the kinds of its latest ru
 a lesson step, say); each spare it starts trains two batches of each, into a throwaway store, as soon as it
 is ready, and keeps the compiled model warm (core.fit.warm). A real run resets that model to its own fresh
 weights, so it trains exactly as on a cold worker (tests/test_worker_reuse.py). A run handed to the worker
-meanwhile ends the warm-up at its next batch and is trained at once.
+meanwhile ends the warm-up at its next batch and is trained at once; newer kinds to warm (the run a Train page
+shows, WorkerPool.expect) end it too, and the kinds it left are warmed after them (core.runs.workers).
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from core.fit.config import TrainConfig
 from core.fit.control import SharedControl
 from core.fit.probe import SharedProbe
 from core.runs.out_of_process import OutOfProcessJob, describe_exit, run_in_worker, stop_grace_from_env
-from core.runs.warm_up import FIRST_WARM_UP, RecentKinds, kind_of
+from core.runs.warm_up import FIRST_WARM_UP, REMEMBERED, RecentKinds, kind_of
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError there only makes workers slower
@@ -35,6 +35,7 @@ _CONTEXT.set_forkserver_preload(["core.runs.worker_preload"])  # an ImportError 
 WORKER_NICENESS = 10
 MAX_RUNS = 200         # a worker retires after this many runs,
 MEMORY_GROWTH = 1.5    # or when its memory after a run is this many times what it was after its first
+WARMED_AT_ONCE = REMEMBERED + 1  # kinds one warm-up covers: the latest runs' and the one a page shows
 _FIRST_KIND = kind_of(FIRST_WARM_UP)
 _live: set["Worker"] = set()
 _live_lock = threading.Lock()
@@ -125,7 +126,10 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
         if job is None:
             return
         if "warm" in job:  # a spare's warm-up (core.runs.warm_up): the newest kinds first, then what was cut short
-            cold = _warm_up(newest_first(job["warm"], cold), jobs.poll, events.send)
+            todo, dropped = newest_first(job["warm"], cold)
+            if dropped:
+                events.send(("left_cold", dropped))
+            cold = _warm_up(todo, jobs.poll, events.send)
             continue
         if cold:  # a run came first: the kinds left unwarmed stay cold, and the pool must not count them warm
             events.send(("left_cold", cold))
@@ -138,9 +142,20 @@ def worker_main(jobs, events, stop, parent_pid: int, probe=None, environ: dict |
         events.send(("idle", _resident_bytes()))
 
 
-def newest_first(new: list[dict], left: list[dict]) -> list[dict]:
-    """What a worker warms when sent `new` kinds: those first, then the ones its last warm-up `left` unwarmed."""
-    return new + [values for values in left if values not in new]
+def _kind_of_values(values: dict) -> str | None:
+    """kind_of for a config sent as a dict (None for one that is no longer a valid config)."""
+    try:
+        return kind_of(TrainConfig.from_dict(values))
+    except Exception:  # only ever the pool's own to_dict(): a view on the pool's bookkeeping, never a run's end
+        return None
+
+
+def newest_first(new: list[dict], left: list[dict]) -> tuple[list[dict], list[dict]]:
+    """What a worker warms when sent `new` kinds: those first, then the ones its last warm-up `left` unwarmed, at
+    most WARMED_AT_ONCE (a worker keeps core.fit.warm.KEPT models: more would push out the newest); and the
+    ones dropped, which stay cold."""
+    todo = new + [values for values in left if values not in new]
+    return todo[:WARMED_AT_ONCE], todo[WARMED_AT_ONCE:]
 
 
 def _warm_up(configs: list[dict], run_waiting, send) -> list[dict]:
@@ -183,7 +198,10 @@ class Worker:
         self.last_used = 0.0  # when it was last handed a run (0: never)
         self.memory: list[int] = []  # its resident bytes after each run
         self.pending_warm_ups = 0  # warm-ups sent whose end it has not heard of
-        self.warmed_kinds: set[str] = set()  # the kinds of run it was sent to warm (core.runs.warm_up.kind_of)
+        # The kinds of run whose model it keeps warm (core.runs.warm_up.kind_of): those it was sent to warm, less any
+        # a warm-up left cold, and those of its own runs.
+        self.warmed_kinds: set[str] = set()
+        self.run_kind: str | None = None  # its last run's kind: a warm-up that run cut short left it warm
         self.warmed_runs = 0  # kinds it said it warmed, as far as they were read (wait_warmed, a run's events)
         self.process = _CONTEXT.Process(target=worker_main,
                                       args=(jobs_out, events_in, self.stop, os.getpid(), self.probe, dict(os.environ),
@@ -219,8 +237,8 @@ class Worker:
 
     def send_warm_up(self, configs: list[dict]) -> bool:
         """Have this idle worker warm these kinds of run while it waits (core.runs.warm_up); one sent while it
-        warms ends that warm-up at its next batch, then warms these and what it left. False if it could not be sent (the worker
-        died meanwhile: the pool drops it when it next looks)."""
+        warms ends that warm-up at its next batch, then warms these and what it left (newest_first). False if it
+        could not be sent (the worker died meanwhile: the pool drops it when it next looks)."""
         if not configs:
             return False
         try:
@@ -246,13 +264,14 @@ class Worker:
         if event[0] == "warmed":
             self.pending_warm_ups = max(0, self.pending_warm_ups - 1)
             self.warmed_runs += int(event[1])
-        elif event[0] == "left_cold":  # a run ended its warm-up before these kinds were warm
-            self.warmed_kinds -= {kind_of(TrainConfig.from_dict(values)) for values in event[1]}
+        elif event[0] == "left_cold":  # a warm-up ended before these kinds were warm (its own run's is, after it)
+            self.warmed_kinds -= {_kind_of_values(values) for values in event[1]} - {self.run_kind}
 
     def send_run(self, job_id: str, config, store_root) -> None:
         self.stop.clear()  # a Stop meant for its last run
         self.last_arch, self.last_used = config.arch, time.monotonic()
-        self.warmed_kinds.add(kind_of(config))  # its compiled model is kept warm after the run (core.fit.warm)
+        self.run_kind = kind_of(config)
+        self.warmed_kinds.add(self.run_kind)  # its compiled model is kept warm after the run (core.fit.warm)
         self.jobs.send({"job_id": job_id, "config": config.to_dict(), "store": str(store_root)})
 
     def wait_idle(self, timeout: float) -> bool:
@@ -508,11 +527,11 @@ class WorkerPool:
         """A run of this kind is about to start (the Train page shows it: a lesson step, a link, settings chosen by
         hand): idle one-core workers warm it now (with any remembered kind they were not sent), as many as there are
         cores no run trains on, since a warm-up's tracing must not take CPU from runs. A warm-up under way gives way
-        to it, and warms what it left after it (worker_main). A room's runs go side by side, one per core: with spares at all,
-        one-core workers are started until there is one idle for each free core (up to max_idle), so the second run
-        of the class does not start on a cold worker either. Kept as the one expected kind, apart from the latest
-        runs' (RecentKinds), so a room of visitors trying settings does not push the kind their runs train out of
-        what new spares warm. True if one was sent anything."""
+        to it, and warms what it left after it (worker_main). A room's runs go side by side, one per core: with
+        spares at all, one-core workers are started until there is one idle for each free core (up to max_idle), so
+        the second run of the class does not start on a cold worker either. Kept as the one expected kind, apart
+        from the latest runs' (RecentKinds), so a room of visitors trying settings does not push the kind their runs
+        train out of what new spares warm. True if one was sent anything."""
         kind = kind_of(config)
         if kind is None:
             return False
