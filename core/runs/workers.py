@@ -271,7 +271,8 @@ class Worker:
         self.stop.clear()  # a Stop meant for its last run
         self.last_arch, self.last_used = config.arch, time.monotonic()
         self.run_kind = kind_of(config)
-        self.warmed_kinds.add(self.run_kind)  # its compiled model is kept warm after the run (core.fit.warm)
+        if self.run_kind is not None:
+            self.warmed_kinds.add(self.run_kind)  # its compiled model is kept warm after the run (core.fit.warm)
         self.jobs.send({"job_id": job_id, "config": config.to_dict(), "store": str(store_root)})
 
     def wait_idle(self, timeout: float) -> bool:
@@ -434,10 +435,10 @@ class WorkerPool:
 
     def take(self, cores: int = 1, arch: str | None = None, run_id: str | None = None,
              kind: str | None = None) -> Worker:
-        """An idle worker training on `cores` cores, or a new one: first one whose last run was of `arch`, or that
-        was sent this `kind` of run to warm (core.runs.warm_up.kind_of; either way its compiled model is warm,
-        core.fit.warm), then the one that trained last, then a spare. With `run_id`, its cores count as busy until
-        the worker is given back or the run released."""
+        """An idle worker training on `cores` cores, or a new one: first one warm for this `kind` of run (it warmed
+        or trained it, core.runs.warm_up.kind_of: its compiled model is kept, core.fit.warm), then one whose last
+        run was of `arch`, then the one that trained last, then a spare. With `run_id`, its cores count as busy
+        until the worker is given back or the run released."""
         threads = self._threads(cores)
 
         def warm_for_it(w: Worker) -> tuple[bool, bool]:
