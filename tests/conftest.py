@@ -171,9 +171,10 @@ def shared_results(tmp_path_factory):
     """The page tests' expensive, deterministic computations, remembered across the run (fresh_caches puts
     them in place): each page test starts with empty caches, so without this every test that opens Inside the
     network would pass all 70,000 images through the model again (~10 s), and every Mistakes or Models page
-    would test the model on 10,000 images again (~2.5 s). Keyed by the model's weights and the images, so a
-    different model or dataset is computed afresh; the functions themselves are tested in test_explain.py
-    and test_evaluation.py. Returns {(module, name): remembered function}."""
+    would test the model on 10,000 images again (~2.5 s), and what the network imagines would be grown twice, for
+    the page and for the test's oracle (~10 s for the shipped CNN and an MLP). Keyed by the model's weights and the
+    images, so a different model or dataset is computed afresh; the functions themselves are tested in
+    test_explain.py, test_evaluation.py and test_imagine.py. Returns {(module, name): remembered function}."""
     from core import explain
     from core.nets import evaluation
 
@@ -196,8 +197,21 @@ def shared_results(tmp_path_factory):
         key = ("embedding_map", _digest([embedding]), args, tuple(sorted(kwargs.items())))
         return results.get(key, lambda: embedding_map(embedding, *args, **kwargs))
 
+    def remembering_grown(function):
+        """For imagine_classes and imagine_units (model, then anything): the page's and the oracle's call share one
+        climb of 200 steps per model, start and units."""
+        def remembered(model, *args, **kwargs):
+            arrays = [value for value in (*args, *kwargs.values()) if isinstance(value, np.ndarray)]
+            others = [value if not isinstance(value, np.ndarray) else "array" for value in args]
+            key = (function.__name__, _digest(model.get_weights()), _digest(arrays), repr(others),
+                   repr(sorted((k, "array" if isinstance(v, np.ndarray) else v) for k, v in kwargs.items())))
+            return results.get(key, lambda: function(model, *args, **kwargs))
+        return remembered
+
     evaluate = remembering(evaluation.evaluate, progress_aware=False)
     return {("core.explain", "embed"): remembering(explain.embed, progress_aware=True),
+            ("core.explain", "imagine_classes"): remembering_grown(explain.imagine_classes),
+            ("core.explain", "imagine_units"): remembering_grown(explain.imagine_units),
             ("core.explain", "embedding_map"): remembered_map,
             ("pages.parts.resources", "evaluate"): evaluate,
             ("pages.parts.drawings_models", "evaluate"): evaluate}
