@@ -23,7 +23,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal --runner.postScriptGC false
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)  # the rest of its settings: .streamlit/config.toml
 
 # Debian's Chromium for the browser tests (no browser download is possible here).
 chromium:

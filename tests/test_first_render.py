@@ -201,3 +201,22 @@ def test_model_ready_follows_a_warming_load(temp_store, monkeypatch):
     future.result(timeout=60)
     assert resources.model_ready("default")
     assert resources.model_ready("no-such-model"), "nothing to wait for: the page reports the missing model itself"
+
+
+SERVER_SETTINGS = textwrap.dedent("""
+    import json
+    from streamlit import config
+    config.get_config_options(force_reparse=True)
+    print(json.dumps({key: config.get_option(key) for key in
+                      ("server.fileWatcherType", "runner.postScriptGC", "client.toolbarMode")}))
+""")
+
+
+def test_a_server_started_in_the_project_watches_no_source_files():
+    """`streamlit run app.py` in the project folder (`make run`, or typed by hand) reads .streamlit/config.toml: no
+    file watching (Streamlit would walk every imported module after each script run), no full GC after each run."""
+    done = subprocess.run([sys.executable, "-c", SERVER_SETTINGS], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "server.fileWatcherType": "none", "runner.postScriptGC": False, "client.toolbarMode": "minimal"}
