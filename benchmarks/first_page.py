@@ -31,9 +31,7 @@ SETTLED_JS = """() => {
         && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]')
         && !!document.querySelector('[data-testid="stMain"] h1');
 }"""
-SERVER_FLAGS = ["--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                "--server.fileWatcherType", "none", "--runner.postScriptGC", "false",
-                "--client.toolbarMode", "minimal"]  # as `make run`
+SERVER_FLAGS = ["--server.headless", "true", "--server.address", "127.0.0.1"]  # and .streamlit/config.toml, as `make run`
 # What a page fills in after its first render (made in a thread once the page is up), in order: a name, and the
 # text that says it is shown. Inside the network: its model's parts once TensorFlow is in (a fresh server), then
 # the neighbours and the map.

@@ -66,7 +66,7 @@ def _app_start(browser) -> dict[str, float | None]:
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "--server.address", "127.0.0.1"],  # and .streamlit/config.toml, as `make run`
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     result: dict[str, float | None] = {"health": None, "rendered": None, "server_peak_mb": None}

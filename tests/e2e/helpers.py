@@ -93,10 +93,7 @@ def start_streamlit(
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        "--runner.postScriptGC", "false",  # as `make run`: a full GC after each run costs ~200 ms with TF loaded
-    ]
+    ]  # the rest of the server's settings from .streamlit/config.toml (it starts in the project folder), as `make run`
     # No warm spare worker unless a test asks: most servers here never train, and a spare means a process
     # importing TensorFlow (tests/test_workers.py covers spares).
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIGIT_STUDIO_SPARE_WORKERS": "0", **(env or {})}
