@@ -141,6 +141,13 @@ def _digest(arrays) -> str:
     return h.hexdigest()
 
 
+def _arguments_key(args, kwargs) -> str:
+    """A call's arguments as a key: arrays by their digest, anything else by its repr."""
+    def one(value):
+        return _digest([value]) if isinstance(value, np.ndarray) else repr(value)
+    return repr(([one(value) for value in args], sorted((name, one(value)) for name, value in kwargs.items())))
+
+
 class SharedResults:
     """Results remembered by key for the whole run: in memory, and in files under the run's base temporary
     folder, which pytest-xdist's workers share, so a result one worker computed is read by the others (the
@@ -180,38 +187,27 @@ def shared_results(tmp_path_factory):
 
     results = SharedResults(tmp_path_factory.getbasetemp().parent / "shared-results")
 
-    def remembering(function, progress_aware: bool):
-        def remembered(model, images, *args, progress=None, **kwargs):
-            key = (function.__name__, _digest(model.get_weights()), _digest([images, *args]),
-                   tuple(sorted(kwargs.items())))
+    def remembering(function, progress_aware: bool = False):
+        """`function(model, ...)` remembered by the model's weights and its arguments (arrays by their digest);
+        a `progress` callback, if given, hears of the whole stack done at once."""
+        def remembered(model, *args, progress=None, **kwargs):
+            key = (function.__name__, _digest(model.get_weights()), _arguments_key(args, kwargs))
             extra = {"progress": progress} if progress_aware else {}
-            result = results.get(key, lambda: function(model, images, *args, **extra, **kwargs))
+            result = results.get(key, lambda: function(model, *args, **extra, **kwargs))
             if progress is not None:
-                progress(len(images), len(images))
+                progress(len(args[0]), len(args[0]))
             return result
         return remembered
 
     embedding_map = explain.embedding_map
 
-    def remembered_map(embedding, *args, **kwargs):
-        key = ("embedding_map", _digest([embedding]), args, tuple(sorted(kwargs.items())))
-        return results.get(key, lambda: embedding_map(embedding, *args, **kwargs))
+    def remembered_map(*args, **kwargs):
+        return results.get(("embedding_map", _arguments_key(args, kwargs)), lambda: embedding_map(*args, **kwargs))
 
-    def remembering_grown(function):
-        """For imagine_classes and imagine_units (model, then anything): the page's and the oracle's call share one
-        climb of 200 steps per model, start and units."""
-        def remembered(model, *args, **kwargs):
-            arrays = [value for value in (*args, *kwargs.values()) if isinstance(value, np.ndarray)]
-            others = [value if not isinstance(value, np.ndarray) else "array" for value in args]
-            key = (function.__name__, _digest(model.get_weights()), _digest(arrays), repr(others),
-                   repr(sorted((k, "array" if isinstance(v, np.ndarray) else v) for k, v in kwargs.items())))
-            return results.get(key, lambda: function(model, *args, **kwargs))
-        return remembered
-
-    evaluate = remembering(evaluation.evaluate, progress_aware=False)
+    evaluate = remembering(evaluation.evaluate)
     return {("core.explain", "embed"): remembering(explain.embed, progress_aware=True),
-            ("core.explain", "imagine_classes"): remembering_grown(explain.imagine_classes),
-            ("core.explain", "imagine_units"): remembering_grown(explain.imagine_units),
+            ("core.explain", "imagine_classes"): remembering(explain.imagine_classes),
+            ("core.explain", "imagine_units"): remembering(explain.imagine_units),
             ("core.explain", "embedding_map"): remembered_map,
             ("pages.parts.resources", "evaluate"): evaluate,
             ("pages.parts.drawings_models", "evaluate"): evaluate}
