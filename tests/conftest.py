@@ -185,7 +185,8 @@ def shared_results(tmp_path_factory):
     from core import explain
     from core.nets import evaluation
 
-    results = SharedResults(tmp_path_factory.getbasetemp().parent / "shared-results")
+    base = tmp_path_factory.getbasetemp()  # under xdist each process's own folder in the run's: share the run's
+    results = SharedResults((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-results")
 
     def remembering(function, progress_aware: bool = False):
         """`function(model, ...)` remembered by the model's weights and its arguments (arrays by their digest);
