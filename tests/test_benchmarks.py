@@ -112,3 +112,42 @@ def test_the_sweeps_benchmark_rotates_its_conditions_and_says_whether_the_best_r
     assert "The best run survived in 1 of 2 rounds." in text
     assert "| 2 | alone, pruned, sweep | +5.0% | 43% | 1 | learning rate 0.1: 95.00% | pruned, 80.00% |" in text
     assert "Sweep machinery overhead: +7.5% (+5.0% to +10.0%)" in text
+
+
+def test_the_stroke_set_knows_the_digit_each_drawing_redraws(tmp_path):
+    """Section 5 shows each misread stroke drawing beside the MNIST test digit it redraws: the same drawings as
+    the set's own call makes, and the right digit for each."""
+    from PIL import Image
+
+    from benchmarks.inference import misread_drawings, misread_image, stroke_set
+    from core.data import datasets
+    from core.data.preprocess import canvas_to_mnist
+    from core.data.strokes import robustness_set
+
+    mnist = datasets.load("mnist")
+    strokes = stroke_set(12)
+    canvases, labels, forms = robustness_set(mnist.x_test, mnist.y_test, 12, seed=0)
+    np.testing.assert_array_equal(strokes.labels, labels)
+    np.testing.assert_array_equal(strokes.forms, forms)
+    np.testing.assert_array_equal(strokes.x[..., 0], np.stack([canvas_to_mnist(c).image for c in canvases]))
+    np.testing.assert_array_equal(mnist.y_test[strokes.sources], labels)
+    assert len(set(strokes.sources.tolist())) == 12
+
+    class ReadsEverythingAsZero:
+        def predict_on_batch(self, x):
+            return np.eye(10, dtype=np.float32)[np.zeros(len(x), int)]
+
+    originals = mnist.x_test[strokes.sources]
+    rows = misread_drawings(ReadsEverythingAsZero(), {"strokes": (strokes.x, strokes.labels, originals),
+                                                      "fonts": (strokes.x[:3], np.array([1, 0, 2]))}, count=None)
+    assert len(rows) == int((strokes.labels != 0).sum()) + 2
+    for row in rows:
+        assert row.read_as == 0 and row.p_label == 0.0
+        if row.set_name == "strokes":
+            i = int(np.flatnonzero((strokes.x[..., 0] == row.image).all(axis=(1, 2)))[0])
+            np.testing.assert_array_equal(row.original, mnist.x_test[strokes.sources[i]])
+        else:
+            assert row.original is None
+    misread_image(rows, tmp_path / "misses.png", columns=5, zoom=2)
+    with Image.open(tmp_path / "misses.png") as sheet:
+        assert sheet.size == (5 * (2 * 56 + 4 + 4), -(-len(rows) // 5) * (56 + 26))
