@@ -258,7 +258,6 @@ def test_touching_a_paused_run_keeps_it_from_the_pause_limit(store, monkeypatch)
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_a_paused_worker_run_is_not_taken_for_a_stuck_one(store, monkeypatch):
     """A paused run sends no batches on purpose: held past the stall limit, it is not failed as stuck."""
     monkeypatch.setenv("DIGIT_STUDIO_STALL_LIMIT", "1")
@@ -278,6 +277,7 @@ def test_a_paused_worker_run_is_not_taken_for_a_stuck_one(store, monkeypatch):
         pool.close()
 
 
+@pytest.mark.slow
 def test_a_reused_worker_s_next_run_is_neither_paused_nor_on_the_last_run_s_rate(store):
     pool = WorkerPool(grace=20.0, cores=2)
     try:

@@ -139,6 +139,9 @@ def test_the_app_picks_its_executor_from_the_environment(monkeypatch, capsys):
         factory = app_job_factory()
         assert type(factory) is kind and getattr(factory, "spares", 0) == 0
     assert "'threads' is not one of thread, process, ray; using process" in capsys.readouterr().err
+    monkeypatch.delenv("DIGIT_STUDIO_SPARE_WORKERS")  # the app's own default (the suite sets 0: tests/conftest.py)
+    monkeypatch.setenv("DIGIT_STUDIO_EXECUTOR", "process")
+    assert app_job_factory().spares == 1
     monkeypatch.setenv("DIGIT_STUDIO_EXECUTOR", "thread")
     assert app_job_factory() is TrainingJob  # a thread of this process
     monkeypatch.delenv("DIGIT_STUDIO_MAX_JOBS", raising=False)

@@ -94,9 +94,8 @@ def start_streamlit(
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
     ]  # the rest of the server's settings from .streamlit/config.toml (it starts in the project folder), as `make run`
-    # No warm spare worker unless a test asks: most servers here never train, and a spare means a process
-    # importing TensorFlow (tests/test_workers.py covers spares).
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIGIT_STUDIO_SPARE_WORKERS": "0", **(env or {})}
+    # No warm spare worker unless a test asks: tests/conftest.py sets that for the session, and servers inherit it.
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with tempfile.NamedTemporaryFile(
         prefix="streamlit-", suffix=".log", delete=False
     ) as log:
