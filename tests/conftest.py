@@ -219,15 +219,55 @@ def shared_results(tmp_path_factory):
             ("pages.parts.drawings_models", "evaluate"): evaluate}
 
 
+@pytest.fixture(scope="session")
+def models_read_once():
+    """Models the pages read from a file, kept for the test process by the file's path, time and size: the
+    shipped default is read once, not in every page test, and the functions traced on it (its forward pass,
+    saliency, embedding) are traced once, as in a server that keeps it (pages.parts.resources caches it so).
+    A model saved in a test's own store has a path of its own. In the test process only: {key: model}."""
+    return {}
+
+
+def _read_once(read, models: dict):
+    """`read(name)` (pages.parts.resources._read_model) remembered in `models` by the file it reads."""
+    from pages.parts import resources
+
+    def kept(name):
+        path = resources.model_store().paths(name)[0]
+        try:
+            stat = path.stat()
+        except OSError:  # no file: read it anyway, so that the page reports it as it would
+            return read(name)
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in models:
+            models[key] = read(name)
+        return models[key]
+    kept.__wrapped__ = read  # for pages_read_every_file
+    return kept
+
+
 @pytest.fixture
-def fresh_caches(shared_results, monkeypatch):
-    """st.cache_* outlive an AppTest run: a page test starts and ends with nothing cached (but shared_results)."""
+def pages_read_every_file(fresh_caches, monkeypatch):
+    """The pages read each model from its file again (not models_read_once): for tests of how they load and free
+    models."""
+    from pages.parts import resources
+
+    monkeypatch.setattr(resources, "_read_model", resources._read_model.__wrapped__)
+
+
+@pytest.fixture
+def fresh_caches(shared_results, models_read_once, monkeypatch):
+    """st.cache_* outlive an AppTest run: a page test starts and ends with nothing cached (but shared_results and
+    the models read once)."""
     import importlib
 
     import streamlit as st
 
+    from pages.parts import resources
+
     for (module, name), remembered in shared_results.items():
         monkeypatch.setattr(importlib.import_module(module), name, remembered)
+    monkeypatch.setattr(resources, "_read_model", _read_once(resources._read_model, models_read_once))
     st.cache_resource.clear()
     st.cache_data.clear()
     yield

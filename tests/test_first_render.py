@@ -156,7 +156,7 @@ def test_the_first_inside_page_shows_its_input_and_loads_the_model_after_renderi
     assert found["warmed"] == ["default"], "the model is loaded in a thread of its own"
 
 
-def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, monkeypatch):
+def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, pages_read_every_file, monkeypatch):
     """warm_model loads in a thread of its own; the page's load_model then takes that model, not a second load."""
     from core.store import ModelStore
     from pages.parts import resources
@@ -179,7 +179,7 @@ def test_a_warmed_model_is_the_one_the_first_stroke_gets(temp_store, monkeypatch
     assert resources._warming == {}, "handed over: the warming table keeps no model alive"
 
 
-def test_model_ready_follows_a_warming_load(temp_store, monkeypatch):
+def test_model_ready_follows_a_warming_load(temp_store, pages_read_every_file, monkeypatch):
     """Not ready while warm_model's thread is still loading; ready once it is done (or once TensorFlow is in)."""
     from core.store import ModelStore
     from pages.parts import resources

@@ -66,7 +66,7 @@ def test_enlarge_keeps_pixels_square_and_values_exact():
     assert fit_pil(np.zeros((10, 40), np.float32), 112).size == (112, 28)
 
 
-def test_models_evicted_replaced_or_deleted_are_freed(temp_store):
+def test_models_evicted_replaced_or_deleted_are_freed(temp_store, pages_read_every_file):
     """Loaded through the pages' cached loader, a model is freed once it is no longer cached.
 
     (A gc.freeze() after each load used to keep every model ever loaded alive.)

@@ -129,6 +129,11 @@ def _load(name: str, version: float):
             return warming.result()
         except Exception:  # loaded again here, so that its error reaches the page as usual
             pass
+    return _read_model(name)
+
+
+def _read_model(name: str):
+    """Model `name` read from its file: the one place the pages load a model (`_load`, `_warm`)."""
     return model_store().load(name)
 
 
@@ -172,7 +177,7 @@ def _warm(name: str, future: Future) -> None:
         from core.nets.predict import predict_digit
 
         freeze_long_lived()
-        model = model_store().load(name)
+        model = _read_model(name)
         predict_digit(model, np.zeros((28, 28), np.float32))  # traces its forward pass once
         future.set_result(model)
     except BaseException as exc:  # noqa: BLE001  handed to whoever loads the model next
