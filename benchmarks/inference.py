@@ -112,16 +112,16 @@ class Misread:
     original: np.ndarray | None = None
 
 
-def misread_drawings(model, sets: dict[str, tuple], count: int | None = WORST_SHOWN) -> list[Misread]:
+def misread_drawings(model, sets: dict[str, tuple]) -> list[Misread]:
     """The drawings of `sets` (name -> (x, labels) or (x, labels, originals)) that `model` misreads, the most surely
-    misread (the least probability given to the label) first; at most `count` of them (None: all)."""
+    misread (the least probability given to the label) first."""
     misread = []
     for name, (x, labels, *originals) in sets.items():
         probabilities = evaluate(model, x, labels).probabilities
         for i in np.flatnonzero(probabilities.argmax(axis=1) != labels):
             misread.append(Misread(name, x[i, ..., 0], int(labels[i]), int(probabilities[i].argmax()),
                                    float(probabilities[i, labels[i]]), originals[0][i] if originals else None))
-    return sorted(misread, key=lambda row: row.p_label)[:count]
+    return sorted(misread, key=lambda row: row.p_label)
 
 
 def misread_image(rows: list[Misread], path, columns: int = 10, zoom: int = 3) -> None:
@@ -177,9 +177,10 @@ def robustness(report: Report, title: str) -> None:
     default_strokes, default_mnist, default_fonts = scores["default (shipped)"]
     report.results["robustness"] = scores
     originals = mnist.x_test[strokes.sources]
-    worst = misread_drawings(candidates[0][1], {"strokes": (x, labels, originals), "fonts": (fonts.x, fonts.labels)})
+    misread = misread_drawings(candidates[0][1], {"strokes": (x, labels, originals), "fonts": (fonts.x, fonts.labels)})
+    worst = misread[:WORST_SHOWN]
+    stroke_misses = [row for row in misread if row.set_name == "strokes"]
     misread_image(worst, report.path.parent / WORST_IMAGE)
-    stroke_misses = misread_drawings(candidates[0][1], {"strokes": (x, labels, originals)}, count=None)
     misread_image(stroke_misses, report.path.parent / STROKE_MISSES_IMAGE)
     aims = " and ".join(f"{what} {pct(value)} ({'met' if value >= AIM else 'not met'})" for what, value in
                         (("stroke set", default_strokes), ("font set", default_fonts), ("MNIST test", default_mnist)))

@@ -139,7 +139,7 @@ def test_the_stroke_set_knows_the_digit_each_drawing_redraws(tmp_path):
 
     originals = mnist.x_test[strokes.sources]
     rows = misread_drawings(ReadsEverythingAsZero(), {"strokes": (strokes.x, strokes.labels, originals),
-                                                      "fonts": (strokes.x[:3], np.array([1, 0, 2]))}, count=None)
+                                                      "fonts": (strokes.x[:3], np.array([1, 0, 2]))})
     assert len(rows) == int((strokes.labels != 0).sum()) + 2
     for row in rows:
         assert row.read_as == 0 and row.p_label == 0.0
