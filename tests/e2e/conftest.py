@@ -7,12 +7,13 @@ CI (CI=true), where browser tests must run and their absence is a failure.
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from .helpers import start_streamlit, tracked_page
+from .helpers import REPO_ROOT, start_streamlit, tracked_page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -53,6 +54,17 @@ def streamlit_server():
             return stack.enter_context(start_streamlit(script_path, port=port, env=env))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def shipped_app_url(chromium_path, tmp_path_factory):
+    """`streamlit run app.py` on a throwaway copy of the shipped models folder: one server for the files of the
+    Draw page (the mouse's and the finger's) and Inside the network, which run on one test process
+    (SHARED_BY_FILES in tests/conftest.py). Nothing a test does is written into the project's own models/."""
+    store = tmp_path_factory.mktemp("shipped-store") / "models"
+    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*", "*.sqlite3*"))
+    with start_streamlit("app.py", env={"DIGIT_STUDIO_MODELS": str(store)}) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from .helpers import (
     expect_rerun,
     main_text,
     screenshot,
-    start_streamlit,
     wait_for_app,
     wait_for_main_text,
     wait_until_rendered,
@@ -47,10 +46,9 @@ _PREDICTION_SHOWN_AFTER_MS_JS = """([source]) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def app_url(chromium_path):
-    with start_streamlit("app.py") as url:
-        yield url
+@pytest.fixture
+def app_url(shipped_app_url):
+    return shipped_app_url
 
 
 def vertical(x: float = 140, top: float = 50, bottom: float = 230) -> list[tuple[float, float]]:

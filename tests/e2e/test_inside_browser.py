@@ -7,19 +7,16 @@ and measures a what-if slider step to the changed answer on the page (a figure, 
 from __future__ import annotations
 
 import re
-import shutil
 import statistics
 
 import pytest
 
 from .helpers import (
     ARTIFACTS,
-    REPO_ROOT,
     canvas_box,
     draw_stroke,
     main_text,
     screenshot,
-    start_streamlit,
     wait_for_app,
     wait_for_main_text,
     wait_until_rendered,
@@ -43,12 +40,9 @@ _SHIFT_SHOWN_AFTER_MS_JS = """([source, start]) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def app_url(chromium_path, tmp_path_factory):
-    store = tmp_path_factory.mktemp("store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
-    with start_streamlit("app.py", env={"DIGIT_STUDIO_MODELS": str(store)}) as url:
-        yield url
+@pytest.fixture
+def app_url(shipped_app_url):
+    return shipped_app_url
 
 
 def go_by_sidebar(page, title: str) -> None:

@@ -12,7 +12,6 @@ import pytest
 from .helpers import (
     canvas_box,
     screenshot,
-    start_streamlit,
     tracked_page,
     wait_for_app,
     wait_for_main_text,
@@ -40,10 +39,9 @@ CANVAS_UNDER_HEADER_JS = """() => {
 SCROLL_JS = "() => [window.scrollY, document.querySelector('[data-testid=\"stMain\"]').scrollTop]"
 
 
-@pytest.fixture(scope="module")
-def app_url(chromium_path):
-    with start_streamlit("app.py") as url:
-        yield url
+@pytest.fixture
+def app_url(shipped_app_url):
+    return shipped_app_url
 
 
 @pytest.fixture
