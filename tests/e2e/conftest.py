@@ -7,13 +7,12 @@ CI (CI=true), where browser tests must run and their absence is a failure.
 from __future__ import annotations
 
 import os
-import shutil
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
-from .helpers import REPO_ROOT, start_streamlit, tracked_page
+from .helpers import copy_of_shipped_models, start_streamlit, tracked_page, wait_for_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,14 +55,41 @@ def streamlit_server():
         yield start
 
 
+@contextmanager
+def app_opened_at_its_root(browser, env: dict):
+    """`streamlit run app.py` with `env`, opened once at its root before any test deep-links into it (a deep link
+    as a server's first request is test_deep_link_as_first_request_uses_the_router's own case). Yields the URL."""
+    with start_streamlit("app.py", env=env) as url:
+        page = browser.new_page()
+        page.goto(url)
+        wait_for_app(page)
+        page.close()
+        yield url
+
+
 @pytest.fixture(scope="session")
-def shipped_app_url(chromium_path, tmp_path_factory):
-    """`streamlit run app.py` on a throwaway copy of the shipped models folder: one server for the files of the
-    Draw page (the mouse's and the finger's) and Inside the network, which run on one test process
-    (SHARED_BY_FILES in tests/conftest.py). Nothing a test does is written into the project's own models/."""
-    store = tmp_path_factory.mktemp("shipped-store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*", "*.sqlite3*"))
-    with start_streamlit("app.py", env={"DIGIT_STUDIO_MODELS": str(store)}) as url:
+def shipped_store(tmp_path_factory) -> Path:
+    """The models folder of `shipped_app_url`; its drawings database is `drawings.sqlite3` in it."""
+    return copy_of_shipped_models(tmp_path_factory, "shipped-store")
+
+
+@pytest.fixture(scope="session")
+def shipped_app_url(browser, shipped_store):
+    """The app on a copy of the shipped models: one server for the files of Draw (the mouse's and the finger's),
+    Drawings and Inside the network, which run on one test process (SHARED_BY_FILES in tests/conftest.py)."""
+    env = {"DIGIT_STUDIO_MODELS": str(shipped_store), "DIGIT_STUDIO_DRAWINGS": str(shipped_store / "drawings.sqlite3")}
+    with app_opened_at_its_root(browser, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def training_app_url(browser, tmp_path_factory):
+    """The app on a copy of the shipped models, one run at a time: one server (and one forkserver for its runs) for
+    the files that train through the browser, the live panel's and Train/Mistakes', which run on one test process
+    (SHARED_BY_FILES in tests/conftest.py)."""
+    env = {"DIGIT_STUDIO_MODELS": str(copy_of_shipped_models(tmp_path_factory, "training-store")),
+           "DIGIT_STUDIO_MAX_JOBS": "1"}
+    with app_opened_at_its_root(browser, env) as url:
         yield url
 
 

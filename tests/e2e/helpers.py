@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,6 +70,14 @@ def _stop_process_group(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def copy_of_shipped_models(tmp_path_factory, name: str = "store") -> Path:
+    """A throwaway copy of the project's models/ (its default model and kept files, no databases), so that nothing
+    a browser test does is written into the project."""
+    store = tmp_path_factory.mktemp(name) / "models"
+    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*", "*.sqlite3*"))
+    return store
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from .helpers import (
     draw_stroke,
     expect_rerun,
     screenshot,
-    start_streamlit,
     wait_for_app,
     wait_for_main_text,
     wait_until_rendered,
@@ -23,18 +22,11 @@ HINT = r"Draw a digit in the black box"
 PREDICTED_ONE = r"Predicted digit\s+1\s"
 
 
-@pytest.fixture(scope="module")
-def app(chromium_path, browser, tmp_path_factory):
-    """app.py on a throwaway model store and drawings database: (base URL, the drawings store)."""
-    folder = tmp_path_factory.mktemp("drawings-app")
-    database = folder / "drawings.sqlite3"
-    env = {"DIGIT_STUDIO_MODELS": str(folder / "models"), "DIGIT_STUDIO_DRAWINGS": str(database)}
-    with start_streamlit("app.py", env=env) as url:
-        page = browser.new_page()
-        page.goto(url)  # first request at the root, as test_deep_link_as_first_request_uses_the_router asks
-        wait_for_app(page)
-        page.close()
-        yield url, DrawingStore(database)
+@pytest.fixture
+def app(shipped_app_url, shipped_store):
+    """The app and its drawings database (tests/e2e/conftest.py): (base URL, the drawings store). No other test
+    of its server keeps a drawing."""
+    return shipped_app_url, DrawingStore(shipped_store / "drawings.sqlite3")
 
 
 def tall_screenshot(page, name: str, height: int = 1500) -> None:

@@ -5,17 +5,14 @@ Screenshots go to tests/artifacts/ (live_panel.png is the one to look at: the li
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
 from .helpers import (
-    REPO_ROOT,
     canvas_box,
     draw_stroke,
     expect_rerun,
     screenshot,
-    start_streamlit,
     wait_for_app,
     wait_for_main_text,
     wait_until_rendered,
@@ -25,13 +22,9 @@ RUN_TIMEOUT_MS = 300_000
 PANEL = r"\d+ of 26 right"
 
 
-@pytest.fixture(scope="module")
-def app_url(chromium_path, tmp_path_factory):
-    store = tmp_path_factory.mktemp("live-store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
-    env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1", "DIGIT_STUDIO_SPARE_WORKERS": "0"}
-    with start_streamlit("app.py", env=env) as url:
-        yield url
+@pytest.fixture
+def app_url(training_app_url):
+    return training_app_url
 
 
 def go_by_sidebar(page, title: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from urllib.parse import quote
 
 import numpy as np
@@ -17,11 +16,10 @@ from pages.parts.charts import CORRECT
 
 from .conftest import VIEWPORT
 from .helpers import (
-    REPO_ROOT,
+    copy_of_shipped_models,
     expect_rerun,
     main_text,
     screenshot,
-    start_streamlit,
     tracked_page,
     wait_for_app,
     wait_for_main_text,
@@ -34,22 +32,10 @@ CHART = '[data-testid="stVegaLiteChart"]'
 DIAGONAL_RGB = tuple(int(CORRECT[i:i + 2], 16) for i in (1, 3, 5))  # right answers in charts.confusion_chart
 
 
-def start_app(tmp_path_factory):
-    """app.py with a throwaway copy of the model store, so test runs never land in models/."""
-    store = tmp_path_factory.mktemp("store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
-    return start_streamlit("app.py", env={"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1"})
-
-
-@pytest.fixture(scope="module")
-def app_url(chromium_path, browser, tmp_path_factory):
-    """The app, first opened at its root: see test_deep_link_as_first_request_uses_the_router."""
-    with start_app(tmp_path_factory) as url:
-        page = browser.new_page()
-        page.goto(url)
-        wait_for_app(page)
-        page.close()
-        yield url
+@pytest.fixture
+def app_url(training_app_url):
+    """The app, first opened at its root (tests/e2e/conftest.py): see test_deep_link_as_first_request_uses_the_router."""
+    return training_app_url
 
 
 def set_number(page, key: str, value: int) -> None:
@@ -209,15 +195,15 @@ def test_dataset_page_shows_grid_and_counts(page, app_url):
     tall_screenshot(page, "dataset", height=1200)
 
 
-def test_deep_link_as_first_request_uses_the_router(page, chromium_path, tmp_path_factory):
-    with start_app(tmp_path_factory) as url:
-        page.goto(f"{url}/train")
-        wait_for_app(page)
-        wait_for_main_text(page, r"parameters to learn")
-        links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-        import app
+def test_deep_link_as_first_request_uses_the_router(page, streamlit_server, tmp_path_factory):
+    url = streamlit_server("app.py", env={"DIGIT_STUDIO_MODELS": str(copy_of_shipped_models(tmp_path_factory))})
+    page.goto(f"{url}/train")
+    wait_for_app(page)
+    wait_for_main_text(page, r"parameters to learn")
+    links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    import app
 
-        assert [link.split("\n")[-1].strip() for link in links] == [page.title for page in app.PAGES]
+    assert [link.split("\n")[-1].strip() for link in links] == [page.title for page in app.PAGES]
 
 
 def test_crafted_job_link_is_shown_as_text(page, app_url):
