@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
+JOIN_URL = "http://192.168.1.20:8501"  # the address thread_app_url tells visitors to join at
 
 
 def _unavailable(reason: str) -> None:
@@ -89,6 +90,18 @@ def training_app_url(browser, tmp_path_factory):
     (SHARED_BY_FILES in tests/conftest.py)."""
     env = {"DIGIT_STUDIO_MODELS": str(copy_of_shipped_models(tmp_path_factory, "training-store")),
            "DIGIT_STUDIO_MAX_JOBS": "1"}
+    with app_opened_at_its_root(browser, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def thread_app_url(browser, tmp_path_factory):
+    """The app on a copy of the shipped models, its runs trained one at a time in the server's own thread, with a
+    join address set: one server for the presenter view's file and the sweep's, which run on one test process
+    (SHARED_BY_FILES in tests/conftest.py)."""
+    store = copy_of_shipped_models(tmp_path_factory, "thread-store")
+    env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1", "DIGIT_STUDIO_EXECUTOR": "thread",
+           "DIGIT_STUDIO_JOIN_URL": JOIN_URL, "DIGIT_STUDIO_DRAWINGS": str(store / "drawings.sqlite3")}
     with app_opened_at_its_root(browser, env) as url:
         yield url
 

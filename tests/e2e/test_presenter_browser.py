@@ -8,17 +8,15 @@ taking a large share of the screen, and the presenter switch leaving and enterin
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
+from .conftest import JOIN_URL
 from .helpers import (
-    REPO_ROOT,
     canvas_box,
     draw_stroke,
     expect_rerun,
     screenshot,
-    start_streamlit,
     wait_for_app,
     wait_for_main_text,
     wait_until_rendered,
@@ -34,23 +32,13 @@ ANSWER_BOX_JS = """() => {
     const r = blocks[0].getBoundingClientRect();
     return {height: r.height, width: r.width, fontSize: getComputedStyle(blocks[0]).fontSize};
 }"""
-JOIN_URL = "http://192.168.1.20:8501"
 RUN_TIMEOUT_MS = 300_000
 FINISHED = r"Finished: \d+\.\d\d% of the 10,000 test images right"
 
 
-@pytest.fixture(scope="module")
-def app_url(chromium_path, browser, tmp_path_factory):
-    store = tmp_path_factory.mktemp("store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*", "drawings.sqlite3*"))
-    env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1", "DIGIT_STUDIO_JOIN_URL": JOIN_URL,
-           "DIGIT_STUDIO_EXECUTOR": "thread", "DIGIT_STUDIO_DRAWINGS": str(store / "drawings.sqlite3")}
-    with start_streamlit("app.py", env=env) as url:
-        page = browser.new_page()
-        page.goto(url)                           # first request at the root (see the deep-link test)
-        wait_for_app(page)
-        page.close()
-        yield url
+@pytest.fixture
+def app_url(thread_app_url):
+    return thread_app_url
 
 
 def px(page, selector: str, prop: str) -> float:

@@ -5,31 +5,22 @@ leaves fewer runs in the table, and in the chart only those stay coloured, the o
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from .helpers import REPO_ROOT, expect_rerun, main_text, screenshot, start_streamlit, wait_for_app, wait_for_main_text
+from .helpers import expect_rerun, main_text, screenshot, wait_for_app, wait_for_main_text
 
 SWEEP_TIMEOUT_MS = 300_000
 CHART = '[data-testid="stVegaLiteChart"]'
 COLOURED, GREY = "g.mark-line.runs_marks path", "g.mark-line.outside_marks path"   # sweep_charts' two line layers
 
 
-@pytest.fixture(scope="module")
-def app_url(chromium_path, browser, tmp_path_factory):
+@pytest.fixture
+def app_url(thread_app_url):
     """The app over a throwaway model store; runs train in the server's own thread, one at a time."""
-    store = tmp_path_factory.mktemp("store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*"))
-    env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "1", "DIGIT_STUDIO_EXECUTOR": "thread"}
-    with start_streamlit("app.py", env=env) as url:
-        page = browser.new_page()
-        page.goto(url)
-        wait_for_app(page)
-        page.close()
-        yield url
+    return thread_app_url
 
 
 def choose(page, key: str, option: str) -> None:
