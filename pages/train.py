@@ -194,7 +194,8 @@ def stop_button_ui(job_id: str, state: JobState) -> None:
         label = "■ Cancel" if state == JobState.QUEUED else "■ Stop"
         text = (f"Ends after the current batch; what was learned so far is tested on {STOPPED_TEST_IMAGES:,} "
                 "test images and saved. Press again to end at once, saving nothing.")
-    st.button(label, key=f"train_stop_{job_id}", on_click=visitor.stop_if_allowed, args=(job_id,), help=text)
+    st.button(label, key=f"train_stop_{job_id}", on_click=visitor.stop_if_allowed,
+              args=(job_id, state == JobState.STOPPING), help=text)
 
 
 def tested_on(result, dataset: str) -> str:

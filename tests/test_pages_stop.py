@@ -1,4 +1,5 @@
-"""Train page (AppTest): Stop, then Stop now while it stops, ends the run at once and says nothing was saved."""
+"""Train page (AppTest): Stop, then Stop now while it stops, ends the run at once and says nothing was saved; one
+Stop press heard twice only asks the run to stop."""
 from __future__ import annotations
 
 import time
@@ -53,3 +54,31 @@ def test_stop_then_stop_now_ends_the_run_at_once_and_says_nothing_was_saved(temp
     at.run()
     assert not at.exception
     assert f"Stopped: {STOPPED_AT_ONCE}" in texts(at.warning), texts(at.warning)
+
+
+def test_one_stop_press_heard_twice_asks_the_run_to_stop_once(temp_store, monkeypatch):
+    """A rerun that replays a press runs its callback again: "Stop" must not turn into "Stop now" (no saving)."""
+    from pages.parts import visitor
+
+    registry = JobRegistry(1, ModelStore(temp_store), EndsWhenStoppedTwice)
+    use_registry(monkeypatch, registry)
+    once = visitor.stop_if_allowed
+
+    def heard_twice(*args) -> None:
+        once(*args)
+        once(*args)
+
+    monkeypatch.setattr(visitor, "stop_if_allowed", heard_twice)
+    job = registry.submit(TrainConfig.for_preset("linear", epochs=1, limit=100))
+    assert wait_until(lambda: job.state == JobState.RUNNING, timeout=10)
+    at = AppTest.from_file(page_path("train"), default_timeout=TIMEOUT)
+    at.query_params["job"] = job.id
+    at.session_state[STARTED_KEY] = {job.id}
+    at.run()
+    assert at.button(key=f"train_stop_{job.id}").label == "■ Stop"
+    at.button(key=f"train_stop_{job.id}").click().run()
+    assert job.presses == 1 and job.state == JobState.STOPPING, "the second hearing of Stop is not a Stop now"
+    stop_now = at.button(key=f"train_stop_{job.id}")
+    assert stop_now.label == "■ Stop now"
+    stop_now.click().run()
+    assert job.wait(10) and job.state == JobState.STOPPED and job.presses >= 2

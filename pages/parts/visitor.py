@@ -182,13 +182,19 @@ def may_control(job) -> bool:
     return presenter_powers() or owns(job)
 
 
-def stop_if_allowed(job_id: str) -> None:
-    """Stop's callback: checked again here, so a page drawn before a name change cannot stop someone else's run."""
+def stop_if_allowed(job_id: str, at_once: bool = False) -> None:
+    """Stop's callback: checked again here, so a page drawn before a name change cannot stop someone else's run.
+
+    A press does what its button said when the page drew it: "Stop" (or "Cancel") asks the run to end after its
+    batch, and does nothing to a run that is stopping already, so one press heard twice (a rerun that replays it)
+    never ends the run without saving; only "Stop now" (`at_once`) does that."""
+    from core.fit.progress import JobState
     from pages.parts import resources
 
     job = resources.registry().get(job_id)
-    if job is not None and may_control(job):
-        job.stop()
+    if job is None or not may_control(job) or (not at_once and job.state == JobState.STOPPING):
+        return
+    job.stop()
 
 
 def run_url(job_id: str | None) -> None:
