@@ -48,6 +48,22 @@ def test_run_in_a_worker_trains_reports_live_and_saves(store, pool):
     assert wait_until(lambda: job.worker_pid in pool.idle_pids(), timeout=30), "the worker waits for the next run"
 
 
+def test_a_run_started_while_a_streamlit_script_is_main_never_runs_that_script(store, pool, tmp_path, monkeypatch):
+    """Streamlit makes the script it runs `__main__` (app.py in the app, a test's own script under AppTest); a worker
+    started then must not run it again as `__mp_main__` (a script made for Streamlit fails there)."""
+    import types
+
+    script = tmp_path / "made_for_streamlit.py"
+    ran = tmp_path / "ran"
+    script.write_text(f"open({str(ran)!r}, 'w').write('ran')\nscript(*__args)  # defined only inside Streamlit\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    job = JobRegistry(1, store, pool).submit(TrainConfig.for_preset("linear", epochs=1, limit=300, name="m"))
+    assert job.wait(timeout=120) and job.progress().error is None, job.progress().error
+    assert job.progress().state == JobState.FINISHED and not ran.exists()
+
+
 def test_stop_ends_the_run_and_keeps_what_it_learned(store, pool):
     job = JobRegistry(1, store, pool).submit(LONG.replace(name="stopped"))
     assert wait_until(lambda: job.progress().steps >= 20)

@@ -3,9 +3,21 @@ TensorFlow with the training code, and every dataset (with its live panel's marg
 so it starts in about a second instead of paying 3-5 s of CPU to import TensorFlow itself, and the datasets'
 pages are shared between the workers (copy-on-write: nobody writes them) rather than read and checked by each. No TensorFlow op runs here, so
 no runtime thread pool exists yet when a worker is forked."""
+import multiprocessing.spawn
 import os
 
 from core.runs.workers import WORKER_NICENESS
+
+
+def _keep_the_servers_main_script_out(main_path: str) -> None:
+    """Stands in for multiprocessing.spawn._fixup_main_from_path in every worker forked from here. Streamlit makes
+    each script it runs `__main__` (app.py in the app; a page, or a test's own script, under AppTest), and a worker
+    started then would run that script again, as `__mp_main__`, before its run: an import of Streamlit for app.py,
+    and a failed start for a script that only runs inside Streamlit. A worker needs none of it: what it runs,
+    core.runs.workers.worker_main, lives in a module of its own."""
+
+
+multiprocessing.spawn._fixup_main_from_path = _keep_the_servers_main_script_out
 
 os.nice(WORKER_NICENESS)  # importing TensorFlow here never slows the server's first page
 
