@@ -44,11 +44,6 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    # Hand out files in collection order, tests/e2e first: their few, long tests (and the chains of files that share
-    # a server) start at once. xdist's default, the files with the most tests first, left them for the end, where
-    # one process ran them while the others waited.
-    config.option.loadscopereorder = False
-
     class FilesTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             file = super()._split_scope(nodeid)
