@@ -35,6 +35,11 @@ SHARED_BY_FILES = {
 }
 
 
+def in_a_ray_file(path) -> bool:
+    """The files that use the session's Ray cluster (`cluster`): tests/test_ray_*.py."""
+    return Path(path).name.startswith("test_ray_")
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Under `--dist loadfile` (make test), each test file runs whole on one process, so its servers start once;
     the Ray files (tests/test_ray_*.py) all run on the same process, so the session's Ray cluster starts once for
@@ -47,8 +52,7 @@ def pytest_xdist_make_scheduler(config, log):
     class FilesTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             file = super()._split_scope(nodeid)
-            name = Path(file).name
-            return "ray-cluster" if name.startswith("test_ray_") else SHARED_BY_FILES.get(name, file)
+            return "ray-cluster" if in_a_ray_file(file) else SHARED_BY_FILES.get(Path(file).name, file)
 
     return FilesTogether(config, log)
 
@@ -87,7 +91,7 @@ def _stop_cluster() -> None:
 def pytest_runtest_teardown(item, nextitem):
     """Stop the Ray cluster when the next test is not in a Ray file: idle, its daemons cost about 3% of a core
     (2.1 s of machine CPU a minute, measured), for what would be the rest of the session."""
-    if _cluster and (nextitem is None or not nextitem.path.name.startswith("test_ray_")):
+    if _cluster and (nextitem is None or not in_a_ray_file(nextitem.path)):
         _stop_cluster()
 
 

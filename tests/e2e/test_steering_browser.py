@@ -4,12 +4,11 @@ to tests/artifacts/ (steering_paused_step.png: the step's batch and the change m
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .helpers import REPO_ROOT, screenshot, start_streamlit, wait_for_app, wait_for_main_text, wait_until_rendered
+from .helpers import copy_of_shipped_models, screenshot, start_streamlit, wait_for_app, wait_for_main_text, wait_until_rendered
 
 RUN_TIMEOUT_MS = 300_000
 LINK = "/train?arch=mlp-128-64&epochs=60&batch-size=32&limit=3000"
@@ -19,8 +18,7 @@ LONG_LINK = "/train?arch=mlp-128-64&epochs=60&batch-size=32&limit=20000"
 
 @pytest.fixture(scope="module")
 def app_url(chromium_path, tmp_path_factory):
-    store = tmp_path_factory.mktemp("steer-store") / "models"
-    shutil.copytree(REPO_ROOT / "models", store, ignore=shutil.ignore_patterns(".*", "drawings.sqlite3*"))
+    store = copy_of_shipped_models(tmp_path_factory, "steer-store")
     env = {"DIGIT_STUDIO_MODELS": str(store), "DIGIT_STUDIO_MAX_JOBS": "2", "DIGIT_STUDIO_SPARE_WORKERS": "0",
            "DIGIT_STUDIO_DRAWINGS": str(store / "drawings.sqlite3")}
     with start_streamlit("app.py", env=env) as url:
