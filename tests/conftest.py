@@ -44,7 +44,8 @@ def pytest_xdist_make_scheduler(config, log):
     """Under `--dist loadfile` (make test), each test file runs whole on one process, so its servers start once;
     the Ray files (tests/test_ray_*.py) all run on the same process, so the session's Ray cluster starts once for
     them all (`cluster`), and so do the files of each group in SHARED_BY_FILES (tests/e2e/conftest.py's
-    `shipped_app_url`, `training_app_url` and `thread_app_url`). (xdist's own `loadgroup` does not group under pytest 9.)"""
+    `shipped_app_url`, `training_app_url` and `thread_app_url`). (xdist's own `loadgroup` does not group under
+    pytest 9.)"""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling

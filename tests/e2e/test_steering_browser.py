@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .helpers import copy_of_shipped_models, screenshot, start_streamlit, wait_for_app, wait_for_main_text, wait_until_rendered
+from .helpers import (copy_of_shipped_models, screenshot, start_streamlit, wait_for_app, wait_for_main_text,
+                      wait_until_rendered)
 
 RUN_TIMEOUT_MS = 300_000
 LINK = "/train?arch=mlp-128-64&epochs=60&batch-size=32&limit=3000"
